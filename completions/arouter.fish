@@ -1,0 +1,34 @@
+# fish completion for arouter
+set -l cmds chat models balance keys proxy config help
+complete -c arouter -f
+complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a chat -d 'chat with any model'
+complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a models -d 'list models'
+complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a balance -d 'show balance and spend'
+complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a keys -d 'manage keys'
+complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a proxy -d 'run the local gateway'
+complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a config -d 'show and check the config'
+complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a help -d 'show help'
+complete -c arouter -l config -r -F -d 'config file'
+complete -c arouter -l base-url -x -d 'gateway URL'
+complete -c arouter -l api-key -x -d 'gateway key'
+complete -c arouter -s v -l verbose -d 'say more on stderr'
+complete -c arouter -s q -l quiet -d 'only errors on stderr'
+complete -c arouter -l version -d 'print the version'
+complete -c arouter -s h -l help -d 'print help'
+complete -c arouter -n "__fish_seen_subcommand_from config" -a 'path show check'
+complete -c arouter -n "__fish_seen_subcommand_from help" -a "$cmds"
+complete -c arouter -n "__fish_seen_subcommand_from chat" -s m -l model -x -a '(arouter models --ids 2>/dev/null)' -d model
+complete -c arouter -n "__fish_seen_subcommand_from chat" -s s -l system -x -d 'system prompt'
+complete -c arouter -n "__fish_seen_subcommand_from chat" -s a -l attach -r -F -d 'attach a file'
+complete -c arouter -n "__fish_seen_subcommand_from chat" -s o -l option -x -d 'request parameter KEY=VALUE'
+complete -c arouter -n "__fish_seen_subcommand_from chat" -l temperature -x
+complete -c arouter -n "__fish_seen_subcommand_from chat" -l max-tokens -x
+complete -c arouter -n "__fish_seen_subcommand_from chat" -l no-stream
+complete -c arouter -n "__fish_seen_subcommand_from chat" -l json
+complete -c arouter -n "__fish_seen_subcommand_from chat" -s u -l usage
+complete -c arouter -n "__fish_seen_subcommand_from chat" -s c -l continue
+complete -c arouter -n "__fish_seen_subcommand_from chat" -l show-reasoning
+complete -c arouter -n "__fish_seen_subcommand_from chat" -l no-save
+complete -c arouter -n "__fish_seen_subcommand_from models" -l provider -x
+complete -c arouter -n "__fish_seen_subcommand_from models balance" -l json
+complete -c arouter -n "__fish_seen_subcommand_from proxy" -l listen -x

@@ -1,0 +1,30 @@
+/* buf.h - a growable byte buffer, always NUL-terminated after its contents.
+ * A struct buf is owned by whoever declared it; release with buf_free(). */
+#ifndef AROUTER_BUF_H
+#define AROUTER_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char *data; /* NULL until the first append; then len bytes + '\0' */
+	size_t len;
+	size_t cap;
+};
+
+#define BUF_INIT {NULL, 0, 0}
+
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drops the first n bytes, keeping the rest. */
+void buf_consume(struct buf *b, size_t n);
+void buf_reset(struct buf *b);
+/* Hands the contents to the caller (free with free()) and resets b. Never NULL. */
+char *buf_steal(struct buf *b);
+void buf_free(struct buf *b);
+/* The contents as a C string; "" when empty. Owned by b. */
+const char *buf_str(const struct buf *b);
+
+#endif

@@ -1,0 +1,585 @@
+/* config.c - the config file, the environment and the flags merged into one
+ * struct config. See conf.h. */
+#include "config.h"
+
+#include "conf.h"
+#include "buf.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+/* The keys a config file may hold at the top level, with their JSON type. */
+static const struct {
+	const char *key;
+	json_type type;
+} top_keys[] = {
+	{"api_key", json_type_string},
+	{"base_url", json_type_string},
+	{"chat", json_type_object},
+	{"default_backend", json_type_string},
+	{"default_model", json_type_string},
+	{"identity", json_type_object},
+	{"keys", json_type_array},
+	{"model_aliases", json_type_array},
+	{"models", json_type_array},
+	{"providers", json_type_object},
+	{"proxy", json_type_object},
+	{"routes", json_type_object},
+};
+#define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])
+
+static const char *const provider_keys[] = {
+	"api_key", "api_version", "auth", "base_url", "chat_path", "count_tokens_path", "default_model", "dialect",
+	"embeddings_path", "headers", "key_env", "key_optional", "keys", "model_prefixes", "models",
+	"models_path", "name", "stream_path",
+};
+#define N_PROVIDER_KEYS (sizeof provider_keys / sizeof provider_keys[0])
+
+char *config_default_path(const struct config_flags *flags, const char **source)
+{
+	if (flags && !str_empty(flags->config_path)) {
+		*source = "--config";
+		return xstrdup(flags->config_path);
+	}
+	const char *env = getenv("AROUTER_CONFIG");
+	if (!str_empty(env)) {
+		*source = "AROUTER_CONFIG";
+		return xstrdup(env);
+	}
+	*source = "default";
+	char *dir = xdg_dir("config");
+	char *path = xasprintf("%s/config.json", dir);
+	free(dir);
+	return path;
+}
+
+/* ---- locating a dotted path in the text, for line-accurate errors ---- */
+
+struct skim {
+	const char *s;
+	const char *p;
+	const char *const *path; /* components */
+	size_t depth;            /* number of components */
+	const char *found;
+};
+
+static void skim_ws(struct skim *k)
+{
+	for (;;) {
+		while (*k->p && isspace((unsigned char)*k->p))
+			k->p++;
+		if (k->p[0] == '/' && k->p[1] == '/') {
+			while (*k->p && *k->p != '\n')
+				k->p++;
+		} else if (k->p[0] == '/' && k->p[1] == '*') {
+			const char *end = strstr(k->p + 2, "*/");
+			k->p = end ? end + 2 : k->p + strlen(k->p);
+		} else {
+			return;
+		}
+	}
+}
+
+/* Reads a JSON string at k->p into out (unescaped only as far as matching
+ * keys needs: escapes are kept verbatim). */
+static void skim_string(struct skim *k, struct buf *out)
+{
+	k->p++; /* opening quote */
+	while (*k->p && *k->p != '"') {
+		if (*k->p == '\\' && k->p[1]) {
+			if (out)
+				buf_append(out, k->p, 2);
+			k->p += 2;
+			continue;
+		}
+		if (out)
+			buf_putc(out, *k->p);
+		k->p++;
+	}
+	if (*k->p == '"')
+		k->p++;
+}
+
+static void skim_value(struct skim *k, size_t level, bool on_path);
+
+static void skim_container(struct skim *k, size_t level, bool on_path, bool is_object)
+{
+	char close = is_object ? '}' : ']';
+	k->p++;
+	size_t index = 0;
+	for (;;) {
+		skim_ws(k);
+		if (!*k->p || *k->p == close) {
+			if (*k->p)
+				k->p++;
+			return;
+		}
+		bool match = false;
+		const char *key_at = k->p;
+		if (is_object) {
+			struct buf key = BUF_INIT;
+			if (*k->p != '"')
+				return; /* malformed; the tokenizer reports it */
+			skim_string(k, &key);
+			match = on_path && level < k->depth && strcmp(buf_str(&key), k->path[level]) == 0;
+			buf_free(&key);
+			skim_ws(k);
+			if (*k->p == ':')
+				k->p++;
+		} else {
+			char idx[32];
+			snprintf(idx, sizeof idx, "%zu", index);
+			match = on_path && level < k->depth && strcmp(idx, k->path[level]) == 0;
+		}
+		skim_ws(k);
+		if (match && level + 1 == k->depth && !k->found)
+			k->found = is_object ? key_at : k->p;
+		skim_value(k, level + 1, match);
+		skim_ws(k);
+		if (*k->p == ',')
+			k->p++;
+		index++;
+	}
+}
+
+static void skim_value(struct skim *k, size_t level, bool on_path)
+{
+	skim_ws(k);
+	if (*k->p == '{' || *k->p == '[') {
+		skim_container(k, level, on_path, *k->p == '{');
+	} else if (*k->p == '"') {
+		skim_string(k, NULL);
+	} else {
+		while (*k->p && !strchr(",]}", *k->p) && !isspace((unsigned char)*k->p))
+			k->p++;
+	}
+}
+
+static void offset_to_line(const char *text, const char *at, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (const char *s = text; s < at && *s; s++) {
+		if (*s == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+int config_locate(const char *text, const char *path, int *line, int *col)
+{
+	char *copy = xstrdup(path);
+	const char *parts[32];
+	size_t n = 0;
+	for (char *save = NULL, *t = strtok_r(copy, ".", &save); t && n < 32; t = strtok_r(NULL, ".", &save))
+		parts[n++] = t;
+	struct skim k = {.s = text, .p = text, .path = parts, .depth = n};
+	if (n > 0)
+		skim_value(&k, 0, true);
+	free(copy);
+	if (!k.found)
+		return -1;
+	offset_to_line(text, k.found, line, col);
+	return 0;
+}
+
+/* "PATH:LINE:COL: msg", locating the dotted path the message starts with. */
+static char *located(const struct config *c, const char *msg)
+{
+	int line = 1, col = 1;
+	size_t plen = strcspn(msg, " :[");
+	char *path = xstrndup(msg, plen);
+	if (config_locate(c->text, path, &line, &col) < 0) {
+		/* Fall back to the parent path, then the top of the file. */
+		char *dot;
+		while ((dot = strrchr(path, '.')) != NULL) {
+			*dot = '\0';
+			if (config_locate(c->text, path, &line, &col) == 0)
+				break;
+		}
+	}
+	free(path);
+	return xasprintf("%s:%d:%d: %s", c->path, line, col, msg);
+}
+
+/* ---- loading ---- */
+
+static void setting_set(struct setting *s, const char *value, const char *source)
+{
+	free(s->value);
+	s->value = value ? xstrdup(value) : NULL;
+	s->source = source;
+}
+
+static const char *json_str(json_object *obj, const char *key)
+{
+	json_object *v;
+	if (obj && json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+static int parse_text(struct config *c, char **err)
+{
+	json_tokener *tok = json_tokener_new();
+	size_t len = strlen(c->text);
+	json_object *root = json_tokener_parse_ex(tok, c->text, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* The text ended inside a value. */
+		int line, col;
+		offset_to_line(c->text, c->text + len, &line, &col);
+		*err = xasprintf("%s:%d:%d: unexpected end of file (an unclosed '{', '[' or string)", c->path,
+				 line, col);
+		json_tokener_free(tok);
+		return -1;
+	}
+	if (jerr != json_tokener_success) {
+		/* json-c stops after the bad token; point at its start. */
+		size_t at = end;
+		while (at > 0 && isspace((unsigned char)c->text[at - 1]))
+			at--;
+		while (at > 0 && (isalnum((unsigned char)c->text[at - 1]) || strchr("._-+", c->text[at - 1])))
+			at--;
+		int line, col;
+		offset_to_line(c->text, c->text + at, &line, &col);
+		*err = xasprintf("%s:%d:%d: %s", c->path, line, col, json_tokener_error_desc(jerr));
+		json_tokener_free(tok);
+		return -1;
+	}
+	/* Anything but whitespace and comments after the value is an error. */
+	struct skim k = {.s = c->text, .p = c->text + end};
+	skim_ws(&k);
+	json_tokener_free(tok);
+	if (*k.p) {
+		int line, col;
+		offset_to_line(c->text, k.p, &line, &col);
+		*err = xasprintf("%s:%d:%d: unexpected text after the end of the configuration", c->path, line,
+				 col);
+		json_object_put(root);
+		return -1;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		*err = xasprintf("%s:1:1: the configuration must be a JSON object", c->path);
+		json_object_put(root);
+		return -1;
+	}
+	c->root = root;
+	return 0;
+}
+
+/* Type errors in keys this program reads: the value cannot be used. */
+static int check_types(const struct config *c, struct buf *report)
+{
+	int problems = 0;
+	json_object_object_foreach(c->root, key, val)
+	{
+		for (size_t i = 0; i < N_TOP_KEYS; i++) {
+			if (strcmp(top_keys[i].key, key) != 0)
+				continue;
+			if (!json_object_is_type(val, top_keys[i].type) && !json_object_is_type(val, json_type_null)) {
+				const char *want = top_keys[i].type == json_type_string   ? "a string"
+						   : top_keys[i].type == json_type_object ? "an object"
+											  : "a list";
+				char *msg = xasprintf("%s must be %s", key, want);
+				char *line = located(c, msg);
+				buf_printf(report, "%s\n", line);
+				free(line);
+				free(msg);
+				problems++;
+			}
+		}
+	}
+	json_object *aliases;
+	if (json_object_object_get_ex(c->root, "model_aliases", &aliases) &&
+	    json_object_is_type(aliases, json_type_array)) {
+		size_t n = json_object_array_length(aliases);
+		for (size_t i = 0; i < n; i++) {
+			json_object *rule = json_object_array_get_idx(aliases, i);
+			const char *pattern = json_str(rule, "pattern");
+			const char *repl = json_str(rule, "replacement");
+			char *msg = NULL;
+			if (!json_object_is_type(rule, json_type_object) || !pattern || !repl) {
+				msg = xasprintf("model_aliases.%zu must be an object with string \"pattern\" and "
+						"\"replacement\"",
+						i);
+			} else {
+				regex_t re;
+				int rc = regcomp(&re, pattern, REG_EXTENDED);
+				if (rc != 0) {
+					char why[128];
+					regerror(rc, &re, why, sizeof why);
+					msg = xasprintf("model_aliases.%zu.pattern: invalid regular expression: %s", i,
+							why);
+				} else {
+					regfree(&re);
+				}
+			}
+			if (msg) {
+				char *line = located(c, msg);
+				buf_printf(report, "%s\n", line);
+				free(line);
+				free(msg);
+				problems++;
+			}
+		}
+	}
+	return problems;
+}
+
+static void warn_if_readable(const struct config *c)
+{
+	struct stat st;
+	if (stat(c->path, &st) < 0 || !(st.st_mode & 0077))
+		return;
+	/* Only a file that holds secrets needs to be private. */
+	if (strstr(c->text, "api_key") || strstr(c->text, "\"keys\""))
+		warnx_("%s holds keys and is readable by others; run: chmod 600 %s", c->path, c->path);
+}
+
+int config_load(struct config *c, const struct config_flags *flags, char **err)
+{
+	memset(c, 0, sizeof *c);
+	c->path = config_default_path(flags, &c->path_source);
+	size_t len = 0;
+	c->text = read_file(c->path, &len);
+	if (c->text) {
+		c->file_exists = true;
+		if (strlen(c->text) != len) {
+			*err = xasprintf("%s: the file holds a NUL byte; it is not a JSON text file", c->path);
+			goto fail;
+		}
+		if (parse_text(c, err) < 0)
+			goto fail;
+		warn_if_readable(c);
+	} else if (errno != ENOENT || strcmp(c->path_source, "default") != 0) {
+		/* A file named explicitly must exist; the default one need not. */
+		*err = xasprintf("%s: cannot read the config file: %s", c->path, strerror(errno));
+		goto fail;
+	} else {
+		c->text = xstrdup("");
+		c->root = json_object_new_object();
+	}
+
+	struct buf report = BUF_INIT;
+	if (check_types(c, &report) > 0 && !(flags && flags->lenient)) {
+		size_t first = strcspn(buf_str(&report), "\n");
+		*err = xstrndup(buf_str(&report), first);
+		buf_free(&report);
+		goto fail;
+	}
+	buf_free(&report);
+
+	/* Settings: flag > environment > file > default. */
+	setting_set(&c->base_url, AROUTER_DEFAULT_BASE_URL, "default");
+	setting_set(&c->default_backend, "auto", "default");
+	const struct {
+		struct setting *s;
+		const char *key, *env, *flag;
+	} settings[] = {
+		{&c->base_url, "base_url", "AROUTER_BASE_URL", flags ? flags->base_url : NULL},
+		{&c->api_key, "api_key", "AROUTER_API_KEY", flags ? flags->api_key : NULL},
+		{&c->default_model, "default_model", "AROUTER_MODEL", NULL},
+		{&c->default_backend, "default_backend", "AROUTER_DEFAULT_BACKEND", NULL},
+	};
+	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+		const char *v;
+		if (!str_empty(settings[i].flag))
+			setting_set(settings[i].s, settings[i].flag, "flag");
+		else if (!str_empty(v = getenv(settings[i].env)))
+			setting_set(settings[i].s, v, settings[i].env);
+		else if (!str_empty(v = json_str(c->root, settings[i].key)))
+			setting_set(settings[i].s, v, "config");
+	}
+	/* The gateway's URL is used as a prefix; a trailing slash or "/v1" is
+	 * tolerated because users copy either form from documentation. */
+	size_t n = strlen(c->base_url.value);
+	while (n > 0 && c->base_url.value[n - 1] == '/')
+		c->base_url.value[--n] = '\0';
+	if (str_has_suffix(c->base_url.value, "/v1"))
+		c->base_url.value[n - 3] = '\0';
+
+	json_object *providers = NULL;
+	if (!json_object_object_get_ex(c->root, "providers", &providers) ||
+	    !json_object_is_type(providers, json_type_object))
+		providers = NULL; /* a wrong type was reported by check_types */
+	char *perr = NULL;
+	if (provider_registry_load(&c->providers, providers, &perr) < 0) {
+		*err = located(c, perr);
+		free(perr);
+		goto fail;
+	}
+	/* The hosted gateway is also a provider ("arouter:model"); its URL and
+	 * key follow the gateway settings. */
+	struct provider *gw = provider_find(&c->providers, "arouter");
+	if (gw) {
+		free(gw->base_url);
+		gw->base_url = xstrdup(c->base_url.value);
+		free(gw->base_url_source);
+		gw->base_url_source = xstrdup(c->base_url.source);
+		if (!str_empty(c->api_key.value)) {
+			for (size_t i = 0; i < gw->n_keys; i++)
+				free(gw->keys[i]);
+			gw->keys = xrealloc(gw->keys, sizeof *gw->keys);
+			gw->keys[0] = xstrdup(c->api_key.value);
+			gw->n_keys = 1;
+			free(gw->key_source);
+			gw->key_source = xstrdup(c->api_key.source);
+		}
+	}
+	return 0;
+fail:
+	config_free(c);
+	return -1;
+}
+
+void config_free(struct config *c)
+{
+	free(c->path);
+	free(c->text);
+	if (c->root)
+		json_object_put(c->root);
+	free(c->base_url.value);
+	free(c->api_key.value);
+	free(c->default_model.value);
+	free(c->default_backend.value);
+	provider_registry_free(&c->providers);
+	memset(c, 0, sizeof *c);
+}
+
+static void report_unknown(const struct config *c, struct buf *report, int *problems, const char *prefix,
+			   const char *key, const char *const *known, size_t n_known)
+{
+	const char *hint = suggest(key, known, n_known);
+	char *msg = hint ? xasprintf("%s%s: unknown key (did you mean '%s'?)", prefix, key, hint)
+			 : xasprintf("%s%s: unknown key", prefix, key);
+	char *line = located(c, msg);
+	buf_printf(report, "%s\n", line);
+	free(line);
+	free(msg);
+	(*problems)++;
+}
+
+int config_check(const struct config *c, char **report_out)
+{
+	struct buf report = BUF_INIT;
+	int problems = check_types(c, &report);
+	const char *known[N_TOP_KEYS];
+	for (size_t i = 0; i < N_TOP_KEYS; i++)
+		known[i] = top_keys[i].key;
+	json_object_object_foreach(c->root, key, val)
+	{
+		size_t i;
+		for (i = 0; i < N_TOP_KEYS; i++)
+			if (strcmp(top_keys[i].key, key) == 0)
+				break;
+		if (i == N_TOP_KEYS)
+			report_unknown(c, &report, &problems, "", key, known, N_TOP_KEYS);
+		(void)val;
+	}
+	json_object *providers;
+	if (json_object_object_get_ex(c->root, "providers", &providers) &&
+	    json_object_is_type(providers, json_type_object)) {
+		json_object_object_foreach(providers, slug, entry)
+		{
+			if (!json_object_is_type(entry, json_type_object))
+				continue;
+			char *prefix = xasprintf("providers.%s.", slug);
+			json_object_object_foreach(entry, pkey, pval)
+			{
+				size_t i;
+				for (i = 0; i < N_PROVIDER_KEYS; i++)
+					if (strcmp(provider_keys[i], pkey) == 0)
+						break;
+				if (i == N_PROVIDER_KEYS)
+					report_unknown(c, &report, &problems, prefix, pkey, provider_keys,
+						       N_PROVIDER_KEYS);
+				(void)pval;
+			}
+			free(prefix);
+		}
+	}
+	const char *backend = c->default_backend.value;
+	if (backend && strcmp(backend, "auto") != 0 && strcmp(backend, "direct") != 0 &&
+	    strcmp(backend, "gateway") != 0 && !provider_find(&c->providers, backend)) {
+		char *msg = xasprintf("default_backend: '%s' is not auto, direct, gateway or a provider", backend);
+		char *line = located(c, msg);
+		buf_printf(&report, "%s\n", line);
+		free(line);
+		free(msg);
+		problems++;
+	}
+	*report_out = buf_steal(&report);
+	return problems;
+}
+
+static json_object *setting_json(const struct setting *s, bool secret)
+{
+	json_object *o = json_object_new_object();
+	if (s->value)
+		json_object_object_add(o, "value", json_object_new_string(secret ? redact(s->value) : s->value));
+	else
+		json_object_object_add(o, "value", NULL);
+	json_object_object_add(o, "source", json_object_new_string(s->value ? s->source : "unset"));
+	return o;
+}
+
+json_object *config_effective_json(const struct config *c)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "config_path", json_object_new_string(c->path));
+	json_object_object_add(o, "config_exists", json_object_new_boolean(c->file_exists));
+	json_object_object_add(o, "base_url", setting_json(&c->base_url, false));
+	json_object_object_add(o, "api_key", setting_json(&c->api_key, true));
+	json_object_object_add(o, "default_model", setting_json(&c->default_model, false));
+	json_object_object_add(o, "default_backend", setting_json(&c->default_backend, false));
+	json_object *provs = json_object_new_object();
+	for (size_t i = 0; i < c->providers.n; i++) {
+		const struct provider *p = &c->providers.v[i];
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "name", json_object_new_string(p->name ? p->name : p->slug));
+		json_object_object_add(e, "base_url", json_object_new_string(p->base_url ? p->base_url : ""));
+		json_object_object_add(e, "base_url_source", json_object_new_string(p->base_url_source));
+		json_object_object_add(e, "dialect", json_object_new_string(dialect_name(p->dialect)));
+		json_object_object_add(e, "chat_path", json_object_new_string(p->chat_path ? p->chat_path : ""));
+		json_object_object_add(e, "auth", json_object_new_string(provider_auth_name(p->auth)));
+		json_object *envs = json_object_new_array();
+		for (size_t j = 0; j < p->n_key_env; j++)
+			json_object_array_add(envs, json_object_new_string(p->key_env[j]));
+		json_object_object_add(e, "key_env", envs);
+		json_object *keys = json_object_new_array();
+		for (size_t j = 0; j < p->n_keys; j++)
+			json_object_array_add(keys, json_object_new_string(redact(p->keys[j])));
+		json_object_object_add(e, "keys", keys);
+		json_object_object_add(e, "key_source", p->key_source ? json_object_new_string(p->key_source) : NULL);
+		json_object_object_add(e, "ready", json_object_new_boolean(provider_has_key(p) || p->key_optional));
+		json_object_object_add(e, "builtin", json_object_new_boolean(p->builtin));
+		if (p->n_headers) {
+			json_object *h = json_object_new_object();
+			for (size_t j = 0; j < p->n_headers; j++) {
+				/* Custom headers may carry credentials. */
+				const char *name = p->headers[j].name, *v = p->headers[j].value;
+				bool secret = strcasestr(name, "auth") || strcasestr(name, "key") ||
+					      strcasestr(name, "token") || strcasestr(name, "secret");
+				json_object_object_add(h, name, json_object_new_string(secret ? redact(v) : v));
+			}
+			json_object_object_add(e, "headers", h);
+		}
+		json_object_object_add(provs, p->slug, e);
+	}
+	json_object_object_add(o, "providers", provs);
+	json_object *aliases;
+	if (json_object_object_get_ex(c->root, "model_aliases", &aliases))
+		json_object_object_add(o, "model_aliases", json_object_get(aliases));
+	return o;
+}

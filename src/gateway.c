@@ -1,0 +1,661 @@
+/* gateway.c - one model request through the pipeline. See gateway.h. */
+#include "config.h"
+
+#include "gateway.h"
+#include "buf.h"
+#include "http-client.h"
+#include "route.h"
+#include "sse.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- assembling a completion from chunks ---- */
+
+struct completion_builder {
+	struct buf text;
+	struct buf reasoning;
+	json_object *tool_calls; /* array, by index */
+	char *id;
+	char *model;
+	long long created;
+	char *finish_reason;
+	json_object *usage;
+};
+
+struct completion_builder *completion_builder_new(void)
+{
+	struct completion_builder *b = xcalloc(1, sizeof *b);
+	b->tool_calls = json_object_new_array();
+	return b;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v;
+	if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+static void set_str(char **dst, const char *s)
+{
+	if (!s)
+		return;
+	free(*dst);
+	*dst = xstrdup(s);
+}
+
+static void builder_add_tool_delta(struct completion_builder *b, json_object *tc)
+{
+	json_object *idx_o, *fn;
+	int idx = json_object_object_get_ex(tc, "index", &idx_o) ? json_object_get_int(idx_o)
+								 : (int)json_object_array_length(b->tool_calls);
+	if (idx < 0 || idx > 1024)
+		return;
+	while ((int)json_object_array_length(b->tool_calls) <= idx) {
+		json_object *n = json_object_new_object();
+		json_object_object_add(n, "id", json_object_new_string(""));
+		json_object_object_add(n, "type", json_object_new_string("function"));
+		json_object *f = json_object_new_object();
+		json_object_object_add(f, "name", json_object_new_string(""));
+		json_object_object_add(f, "arguments", json_object_new_string(""));
+		json_object_object_add(n, "function", f);
+		json_object_array_add(b->tool_calls, n);
+	}
+	json_object *cur = json_object_array_get_idx(b->tool_calls, (size_t)idx);
+	const char *id = jstr(tc, "id");
+	if (id)
+		json_object_object_add(cur, "id", json_object_new_string(id));
+	if (json_object_object_get_ex(tc, "function", &fn)) {
+		json_object *cf = json_object_object_get(cur, "function");
+		const char *name = jstr(fn, "name");
+		if (name && *name)
+			json_object_object_add(cf, "name", json_object_new_string(name));
+		const char *args = jstr(fn, "arguments");
+		if (args && *args) {
+			char *joined = xasprintf("%s%s", jstr(cf, "arguments"), args);
+			json_object_object_add(cf, "arguments", json_object_new_string(joined));
+			free(joined);
+		}
+	}
+}
+
+void completion_builder_add(struct completion_builder *b, json_object *chunk)
+{
+	json_object *v;
+	set_str(&b->id, jstr(chunk, "id"));
+	set_str(&b->model, jstr(chunk, "model"));
+	if (json_object_object_get_ex(chunk, "created", &v) && !b->created)
+		b->created = json_object_get_int64(v);
+	if (json_object_object_get_ex(chunk, "usage", &v) && json_object_is_type(v, json_type_object)) {
+		if (b->usage)
+			json_object_put(b->usage);
+		b->usage = json_object_get(v);
+	}
+	json_object *choices;
+	if (!json_object_object_get_ex(chunk, "choices", &choices) || !json_object_is_type(choices, json_type_array) ||
+	    json_object_array_length(choices) == 0)
+		return;
+	json_object *choice = json_object_array_get_idx(choices, 0), *delta;
+	set_str(&b->finish_reason, jstr(choice, "finish_reason"));
+	if (!json_object_object_get_ex(choice, "delta", &delta))
+		return;
+	const char *s;
+	if ((s = jstr(delta, "content")))
+		buf_puts(&b->text, s);
+	if ((s = jstr(delta, "reasoning_content")))
+		buf_puts(&b->reasoning, s);
+	json_object *tcs;
+	if (json_object_object_get_ex(delta, "tool_calls", &tcs) && json_object_is_type(tcs, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(tcs); i++)
+			builder_add_tool_delta(b, json_object_array_get_idx(tcs, i));
+}
+
+const char *completion_builder_text(const struct completion_builder *b)
+{
+	return buf_str(&b->text);
+}
+
+json_object *completion_builder_result(const struct completion_builder *b)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string(b->id ? b->id : "chatcmpl-arouter"));
+	json_object_object_add(o, "object", json_object_new_string("chat.completion"));
+	json_object_object_add(o, "created", json_object_new_int64(b->created ? b->created : (long long)time(NULL)));
+	json_object_object_add(o, "model", json_object_new_string(b->model ? b->model : ""));
+	json_object *msg = json_object_new_object();
+	json_object_object_add(msg, "role", json_object_new_string("assistant"));
+	bool tools = json_object_array_length(b->tool_calls) > 0;
+	json_object_object_add(msg, "content",
+			       b->text.len || !tools ? json_object_new_string(buf_str(&b->text)) : NULL);
+	if (b->reasoning.len)
+		json_object_object_add(msg, "reasoning_content", json_object_new_string(buf_str(&b->reasoning)));
+	if (tools)
+		json_object_object_add(msg, "tool_calls", json_object_get(b->tool_calls));
+	json_object *choice = json_object_new_object();
+	json_object_object_add(choice, "index", json_object_new_int(0));
+	json_object_object_add(choice, "message", msg);
+	json_object_object_add(choice, "finish_reason",
+			       b->finish_reason ? json_object_new_string(b->finish_reason) : NULL);
+	json_object *choices = json_object_new_array();
+	json_object_array_add(choices, choice);
+	json_object_object_add(o, "choices", choices);
+	if (b->usage)
+		json_object_object_add(o, "usage", json_object_get(b->usage));
+	return o;
+}
+
+void completion_builder_free(struct completion_builder *b)
+{
+	if (!b)
+		return;
+	buf_free(&b->text);
+	buf_free(&b->reasoning);
+	json_object_put(b->tool_calls);
+	free(b->id);
+	free(b->model);
+	free(b->finish_reason);
+	if (b->usage)
+		json_object_put(b->usage);
+	free(b);
+}
+
+static json_object *chunk_new(json_object *completion, json_object *delta, const char *finish)
+{
+	json_object *c = json_object_new_object();
+	json_object *v;
+	json_object_object_add(c, "id", json_object_new_string(jstr(completion, "id") ? jstr(completion, "id") : ""));
+	json_object_object_add(c, "object", json_object_new_string("chat.completion.chunk"));
+	json_object_object_add(c, "created", json_object_object_get_ex(completion, "created", &v)
+						     ? json_object_get(v)
+						     : json_object_new_int64((long long)time(NULL)));
+	json_object_object_add(c, "model",
+			       json_object_new_string(jstr(completion, "model") ? jstr(completion, "model") : ""));
+	json_object *choices = json_object_new_array();
+	if (delta) {
+		json_object *ch = json_object_new_object();
+		json_object_object_add(ch, "index", json_object_new_int(0));
+		json_object_object_add(ch, "delta", delta);
+		json_object_object_add(ch, "finish_reason", finish ? json_object_new_string(finish) : NULL);
+		json_object_array_add(choices, ch);
+	}
+	json_object_object_add(c, "choices", choices);
+	return c;
+}
+
+static int emit(chunk_cb cb, void *arg, json_object *chunk)
+{
+	int rc = cb(chunk, arg);
+	json_object_put(chunk);
+	return rc;
+}
+
+int completion_to_chunks(json_object *completion, chunk_cb cb, void *arg)
+{
+	json_object *choices, *choice = NULL, *msg = NULL, *v;
+	if (json_object_object_get_ex(completion, "choices", &choices) &&
+	    json_object_is_type(choices, json_type_array) && json_object_array_length(choices) > 0) {
+		choice = json_object_array_get_idx(choices, 0);
+		json_object_object_get_ex(choice, "message", &msg);
+	}
+	int rc = 0;
+	json_object *delta = json_object_new_object();
+	json_object_object_add(delta, "role", json_object_new_string("assistant"));
+	if (jstr(msg, "reasoning_content"))
+		json_object_object_add(delta, "reasoning_content", json_object_new_string(jstr(msg, "reasoning_content")));
+	if (jstr(msg, "content"))
+		json_object_object_add(delta, "content", json_object_new_string(jstr(msg, "content")));
+	if (msg && json_object_object_get_ex(msg, "tool_calls", &v) && json_object_is_type(v, json_type_array)) {
+		json_object *tcs = json_object_new_array();
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			json_object *tc = json_object_array_get_idx(v, i);
+			json_object *copy = NULL;
+			json_object_deep_copy(tc, &copy, NULL);
+			json_object_object_add(copy, "index", json_object_new_int((int)i));
+			json_object_array_add(tcs, copy);
+		}
+		json_object_object_add(delta, "tool_calls", tcs);
+	}
+	if ((rc = emit(cb, arg, chunk_new(completion, delta, NULL))) != 0)
+		return rc;
+	const char *finish = choice ? jstr(choice, "finish_reason") : NULL;
+	if ((rc = emit(cb, arg, chunk_new(completion, json_object_new_object(), finish ? finish : "stop"))) != 0)
+		return rc;
+	if (json_object_object_get_ex(completion, "usage", &v) && json_object_is_type(v, json_type_object)) {
+		json_object *u = chunk_new(completion, NULL, NULL);
+		json_object_object_add(u, "usage", json_object_get(v));
+		rc = emit(cb, arg, u);
+	}
+	return rc;
+}
+
+/* ---- the built-in mock provider ---- */
+
+/* The last user message's text, for the echo. */
+static char *last_user_text(json_object *body)
+{
+	json_object *msgs;
+	if (!json_object_object_get_ex(body, "messages", &msgs) || !json_object_is_type(msgs, json_type_array))
+		return xstrdup("");
+	for (size_t i = json_object_array_length(msgs); i-- > 0;) {
+		json_object *m = json_object_array_get_idx(msgs, i), *content;
+		const char *role = jstr(m, "role");
+		if (!role || strcmp(role, "user") != 0 || !json_object_object_get_ex(m, "content", &content))
+			continue;
+		if (json_object_is_type(content, json_type_string))
+			return xstrdup(json_object_get_string(content));
+		struct buf b = BUF_INIT;
+		if (json_object_is_type(content, json_type_array))
+			for (size_t j = 0; j < json_object_array_length(content); j++) {
+				const char *t = jstr(json_object_array_get_idx(content, j), "text");
+				if (t) {
+					if (b.len)
+						buf_putc(&b, '\n');
+					buf_puts(&b, t);
+				}
+			}
+		return buf_steal(&b);
+	}
+	return xstrdup("");
+}
+
+/* Produces the bytes an OpenAI-compatible server would send: SSE for a
+ * stream, a chat.completion body otherwise. Token counts are whitespace
+ * words, which is what a reader would count, and are reported as such. */
+static char *mock_response(json_object *body, const char *model, bool stream, size_t *len)
+{
+	char *user = last_user_text(body);
+	char *text = xasprintf("Echo: %s", user);
+	free(user);
+	long words = 0;
+	for (const char *s = text; *s;) {
+		while (*s == ' ' || *s == '\n' || *s == '\t')
+			s++;
+		if (!*s)
+			break;
+		words++;
+		while (*s && *s != ' ' && *s != '\n' && *s != '\t')
+			s++;
+	}
+	long long created = (long long)time(NULL);
+	json_object *usage = json_object_new_object();
+	json_object_object_add(usage, "prompt_tokens", json_object_new_int64(words > 0 ? words - 1 : 0));
+	json_object_object_add(usage, "completion_tokens", json_object_new_int64(words));
+	json_object_object_add(usage, "total_tokens", json_object_new_int64(2 * words - 1 > 0 ? 2 * words - 1 : 0));
+	struct buf out = BUF_INIT;
+	if (!stream) {
+		json_object *completion = json_object_new_object();
+		json_object_object_add(completion, "id", json_object_new_string("chatcmpl-mock"));
+		json_object_object_add(completion, "object", json_object_new_string("chat.completion"));
+		json_object_object_add(completion, "created", json_object_new_int64(created));
+		json_object_object_add(completion, "model", json_object_new_string(model));
+		json_object *msg = json_object_new_object();
+		json_object_object_add(msg, "role", json_object_new_string("assistant"));
+		json_object_object_add(msg, "content", json_object_new_string(text));
+		json_object *choice = json_object_new_object();
+		json_object_object_add(choice, "index", json_object_new_int(0));
+		json_object_object_add(choice, "message", msg);
+		json_object_object_add(choice, "finish_reason", json_object_new_string("stop"));
+		json_object *choices = json_object_new_array();
+		json_object_array_add(choices, choice);
+		json_object_object_add(completion, "choices", choices);
+		json_object_object_add(completion, "usage", usage);
+		buf_puts(&out, json_object_to_json_string_ext(completion, JSON_C_TO_STRING_PLAIN));
+		json_object_put(completion);
+		free(text);
+		*len = out.len;
+		return buf_steal(&out);
+	}
+	/* A few words per event, as real providers stream. */
+	const char *s = text;
+	bool first = true;
+	while (*s || first) {
+		const char *e = s;
+		for (int w = 0; w < 3 && *e; w++) {
+			while (*e == ' ')
+				e++;
+			while (*e && *e != ' ')
+				e++;
+		}
+		json_object *delta = json_object_new_object();
+		if (first)
+			json_object_object_add(delta, "role", json_object_new_string("assistant"));
+		json_object_object_add(delta, "content", json_object_new_string_len(s, (int)(e - s)));
+		json_object *fake = json_object_new_object();
+		json_object_object_add(fake, "id", json_object_new_string("chatcmpl-mock"));
+		json_object_object_add(fake, "created", json_object_new_int64(created));
+		json_object_object_add(fake, "model", json_object_new_string(model));
+		json_object *chunk = chunk_new(fake, delta, NULL);
+		const char *j = json_object_to_json_string_ext(chunk, JSON_C_TO_STRING_PLAIN);
+		sse_write_event(&out, NULL, j, strlen(j));
+		json_object_put(chunk);
+		json_object_put(fake);
+		first = false;
+		s = e;
+	}
+	json_object *fake = json_object_new_object();
+	json_object_object_add(fake, "id", json_object_new_string("chatcmpl-mock"));
+	json_object_object_add(fake, "created", json_object_new_int64(created));
+	json_object_object_add(fake, "model", json_object_new_string(model));
+	json_object *fin = chunk_new(fake, json_object_new_object(), "stop");
+	const char *j = json_object_to_json_string_ext(fin, JSON_C_TO_STRING_PLAIN);
+	sse_write_event(&out, NULL, j, strlen(j));
+	json_object_put(fin);
+	json_object *u = chunk_new(fake, NULL, NULL);
+	json_object_object_add(u, "usage", usage);
+	j = json_object_to_json_string_ext(u, JSON_C_TO_STRING_PLAIN);
+	sse_write_event(&out, NULL, j, strlen(j));
+	json_object_put(u);
+	json_object_put(fake);
+	sse_write_event(&out, NULL, "[DONE]", 6);
+	free(text);
+	*len = out.len;
+	return buf_steal(&out);
+}
+
+/* ---- one attempt ---- */
+
+struct attempt {
+	const struct gateway_request *req;
+	struct gateway_result *res;
+	enum dialect dialect;
+	struct sse_parser *sse;
+	struct stream_decoder *dec;
+	struct buf whole;      /* a non-streamed body, or a stream that turned out to be JSON */
+	bool is_sse;
+	bool decided;          /* is_sse was decided from the content type */
+	bool done;             /* the decoder saw the end */
+	int decoder_rc;        /* STREAM_ERROR or the callback's stop */
+	const char *content_type; /* the mock's; upstream responses use http->content_type */
+	const struct http_response *http;
+	bool delivered;        /* a chunk reached the caller */
+};
+
+static int deliver(json_object *chunk, void *arg)
+{
+	struct attempt *a = arg;
+	a->delivered = true;
+	return a->req->on_chunk(chunk, a->req->arg);
+}
+
+static int on_sse_event(const struct sse_event *ev, void *arg)
+{
+	struct attempt *a = arg;
+	if (a->done)
+		return 0;
+	int rc = stream_decoder_event(a->dec, ev->event, ev->data, ev->data_len);
+	if (rc == STREAM_DONE) {
+		a->done = true;
+		return 0;
+	}
+	if (rc != STREAM_OK) {
+		a->decoder_rc = rc;
+		return 1;
+	}
+	return 0;
+}
+
+static int on_body(const char *data, size_t len, void *arg)
+{
+	struct attempt *a = arg;
+	if (!a->decided) {
+		a->decided = true;
+		const char *ct = a->http && a->http->content_type ? a->http->content_type : a->content_type;
+		/* A server may ignore "stream": a JSON body is read whole. */
+		a->is_sse = a->req->stream && (!ct || !strstr(ct, "json") || strstr(ct, "event-stream"));
+	}
+	if (!a->is_sse) {
+		if (a->whole.len + len > 64u * 1024 * 1024)
+			return 1;
+		buf_append(&a->whole, data, len);
+		return 0;
+	}
+	int rc = sse_parser_feed(a->sse, data, len);
+	return rc != 0 ? 1 : 0;
+}
+
+static int classify_status(int status)
+{
+	if (status == 401 || status == 403)
+		return EXIT_AUTH;
+	if (status == 429)
+		return EXIT_RATELIMIT;
+	if (status == 402)
+		return EXIT_RATELIMIT;
+	return EXIT_UPSTREAM;
+}
+
+static void fail(struct gateway_result *res, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct gateway_result *res, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(res->error);
+	res->error = xvasprintf(fmt, ap);
+	va_end(ap);
+	res->exit_code = code;
+}
+
+static void add_header(struct http_header *h, size_t *n, const char *name, const char *value)
+{
+	h[*n].name = name;
+	h[*n].value = value;
+	(*n)++;
+}
+
+/* Finishes a whole (non-SSE) body: parse, convert, deliver as chunks. */
+static void finish_whole(struct attempt *a, const char *slug)
+{
+	json_object *resp = json_tokener_parse(buf_str(&a->whole));
+	if (!resp || !json_object_is_type(resp, json_type_object)) {
+		if (resp)
+			json_object_put(resp);
+		fail(a->res, EXIT_UPSTREAM, "%s: the response is not JSON (%s)", slug,
+		     a->content_type ? a->content_type : "no content type");
+		return;
+	}
+	json_object *err_o;
+	if (json_object_object_get_ex(resp, "error", &err_o)) {
+		/* A 200 that carries an error body. */
+		struct upstream_error ue;
+		upstream_error_parse(200, buf_str(&a->whole), a->whole.len, &ue);
+		fail(a->res, EXIT_UPSTREAM, "%s: %s", slug, ue.message);
+		upstream_error_clear(&ue);
+		json_object_put(resp);
+		return;
+	}
+	char *err = NULL;
+	json_object *canon = dialect_response_to_canonical(a->dialect, resp, a->res->model, &err);
+	json_object_put(resp);
+	if (!canon) {
+		fail(a->res, EXIT_UPSTREAM, "%s: unreadable response: %s", slug, err ? err : "unknown shape");
+		free(err);
+		return;
+	}
+	completion_to_chunks(canon, deliver, a);
+	json_object_put(canon);
+}
+
+int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
+{
+	memset(res, 0, sizeof *res);
+	struct route_target target;
+	char *err = NULL;
+	if (route_resolve(req->config, req->model, &target, &err) < 0) {
+		fail(res, EXIT_CONFIG, "%s", err);
+		free(err);
+		return res->exit_code;
+	}
+	struct provider *p = target.provider;
+	res->provider = xstrdup(p->slug);
+	res->model = xstrdup(target.model);
+	res->display = xstrdup(target.display);
+	res->mock_fallback = target.mock_fallback;
+
+	/* The canonical body plus model-string parameters the caller left unset. */
+	json_object *canon = NULL;
+	json_object_deep_copy(req->body, &canon, NULL);
+	if (target.params) {
+		json_object_object_foreach(target.params, k, v)
+		{
+			if (!json_object_object_get_ex(canon, k, NULL))
+				json_object_object_add(canon, k, v ? json_object_get(v) : NULL);
+		}
+	}
+	struct egress_opts eo = {.model = target.model, .stream = req->stream, .default_max_tokens = 4096};
+	json_object *body = dialect_build_request(p->dialect, canon, &eo, &err);
+	json_object_put(canon);
+	if (!body) {
+		fail(res, EXIT_USAGE, "%s: %s", p->slug, err ? err : "cannot build the request");
+		free(err);
+		route_target_clear(&target);
+		return res->exit_code;
+	}
+	const char *body_text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	struct attempt a = {.req = req, .res = res, .dialect = p->dialect};
+	a.sse = sse_parser_new(on_sse_event, &a, 0);
+	a.dec = stream_decoder_new(p->dialect, target.model, deliver, &a);
+
+	struct http_response resp;
+	memset(&resp, 0, sizeof resp);
+	enum http_outcome outcome;
+	if (strcmp(p->slug, "mock") == 0) {
+		size_t len;
+		char *bytes = mock_response(req->body, target.model, req->stream, &len);
+		a.content_type = req->stream ? "text/event-stream" : "application/json";
+		resp.status = 200;
+		outcome = HTTP_OK;
+		/* Delivered in small pieces, like a network would. */
+		for (size_t off = 0; off < len; off += 64) {
+			size_t n = len - off < 64 ? len - off : 64;
+			if (on_body(bytes + off, n, &a) != 0) {
+				outcome = HTTP_ABORTED;
+				break;
+			}
+			if (req->cancel && *req->cancel) {
+				outcome = HTTP_CANCELLED;
+				break;
+			}
+		}
+		free(bytes);
+	} else {
+		const char *path = req->stream && p->stream_path ? p->stream_path : p->chat_path;
+		char *url = provider_url(p, path, target.model);
+		struct http_header headers[32];
+		size_t nh = 0;
+		char *auth = NULL;
+		const char *key = provider_key(p);
+		add_header(headers, &nh, "Content-Type", "application/json");
+		add_header(headers, &nh, "Accept", req->stream ? "text/event-stream" : "application/json");
+		if (key) {
+			switch (p->auth) {
+			case AUTH_BEARER:
+				auth = xasprintf("Bearer %s", key);
+				add_header(headers, &nh, "Authorization", auth);
+				break;
+			case AUTH_X_API_KEY:
+				add_header(headers, &nh, "x-api-key", key);
+				break;
+			case AUTH_X_GOOG_API_KEY:
+				add_header(headers, &nh, "x-goog-api-key", key);
+				break;
+			case AUTH_API_KEY:
+				add_header(headers, &nh, "api-key", key);
+				break;
+			case AUTH_NONE:
+				break;
+			}
+		}
+		for (size_t i = 0; i < p->n_headers && nh < 32; i++)
+			add_header(headers, &nh, p->headers[i].name, p->headers[i].value);
+		verbose("%s: POST %s (model %s)", p->slug, url, target.model);
+		struct http_request hr = {
+			.method = "POST",
+			.url = url,
+			.headers = headers,
+			.n_headers = nh,
+			.body = body_text,
+			.body_len = strlen(body_text),
+			.idle_timeout_ms = req->idle_timeout_ms,
+			.total_timeout_ms = req->total_timeout_ms,
+			.cancel = req->cancel,
+		};
+		/* on_body reads the content type from the response as
+		 * http_perform fills it in. */
+		a.http = &resp;
+		outcome = http_perform(&hr, on_body, &a, &resp);
+		free(auth);
+		free(url);
+	}
+	if (!a.content_type)
+		a.content_type = resp.content_type;
+	res->status = (int)resp.status;
+	res->partial = a.delivered;
+
+	if (outcome == HTTP_CANCELLED) {
+		fail(res, EXIT_INTERRUPTED, "%s: cancelled", p->slug);
+	} else if (outcome == HTTP_TIMEOUT || outcome == HTTP_NETWORK) {
+		fail(res, EXIT_NETWORK, "%s: %s", p->slug, resp.error ? resp.error : "network error");
+	} else if (resp.status < 200 || resp.status >= 300) {
+		struct upstream_error ue;
+		upstream_error_parse((int)resp.status, buf_str(&resp.error_body), resp.error_body.len, &ue);
+		if (resp.status == 429 && resp.retry_after_s >= 0)
+			fail(res, EXIT_RATELIMIT, "%s: %ld %s, retry after %lds", p->slug, resp.status, ue.message,
+			     resp.retry_after_s);
+		else if (resp.status == 401 || resp.status == 403)
+			fail(res, EXIT_AUTH, "%s: %ld %s (check %s)", p->slug, resp.status, ue.message,
+			     provider_key_hint(p));
+		else
+			fail(res, classify_status((int)resp.status), "%s: %ld %s", p->slug, resp.status, ue.message);
+		upstream_error_clear(&ue);
+	} else if (outcome == HTTP_ABORTED && a.decoder_rc == STREAM_ERROR) {
+		const char *msg = stream_decoder_error(a.dec);
+		int st = stream_decoder_error_status(a.dec);
+		fail(res, st ? classify_status(st) : EXIT_UPSTREAM, "%s: error in the stream: %s", p->slug,
+		     msg ? msg : "unreadable event");
+	} else if (outcome == HTTP_ABORTED && a.decoder_rc != 0) {
+		fail(res, EXIT_INTERRUPTED, "%s: stopped", p->slug);
+	} else if (outcome == HTTP_ABORTED) {
+		fail(res, EXIT_UPSTREAM, "%s: the response is too large or malformed", p->slug);
+	} else if (!a.is_sse) {
+		finish_whole(&a, p->slug);
+	} else {
+		int rc = sse_parser_finish(a.sse);
+		if (rc != 0 && a.decoder_rc == STREAM_ERROR) {
+			const char *msg = stream_decoder_error(a.dec);
+			fail(res, EXIT_UPSTREAM, "%s: error in the stream: %s", p->slug, msg ? msg : "unreadable event");
+		} else if (!a.done) {
+			rc = stream_decoder_finish(a.dec);
+			if (rc != STREAM_DONE) {
+				const char *msg = stream_decoder_error(a.dec);
+				if (msg)
+					fail(res, EXIT_UPSTREAM, "%s: error in the stream: %s", p->slug, msg);
+				else
+					fail(res, EXIT_NETWORK, "%s: the stream ended before the answer was complete",
+					     p->slug);
+			}
+		}
+	}
+	res->partial = a.delivered;
+	http_response_clear(&resp);
+	sse_parser_free(a.sse);
+	stream_decoder_free(a.dec);
+	buf_free(&a.whole);
+	json_object_put(body);
+	route_target_clear(&target);
+	return res->exit_code;
+}
+
+void gateway_result_clear(struct gateway_result *res)
+{
+	free(res->error);
+	free(res->provider);
+	free(res->model);
+	free(res->display);
+	memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,362 @@
+/* route.c - the model-string grammar and the backend decision. See route.h. */
+#include "config.h"
+
+#include "route.h"
+#include "buf.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *route_apply_aliases(json_object *aliases, const char *model, char **err)
+{
+	if (!aliases || !json_object_is_type(aliases, json_type_array))
+		return xstrdup(model);
+	size_t n = json_object_array_length(aliases);
+	for (size_t i = 0; i < n; i++) {
+		json_object *rule = json_object_array_get_idx(aliases, i), *pat, *rep;
+		if (!json_object_object_get_ex(rule, "pattern", &pat) ||
+		    !json_object_object_get_ex(rule, "replacement", &rep)) {
+			*err = xasprintf("model_aliases.%zu needs \"pattern\" and \"replacement\"", i);
+			return NULL;
+		}
+		regex_t re;
+		regmatch_t m[10];
+		int rc = regcomp(&re, json_object_get_string(pat), REG_EXTENDED);
+		if (rc != 0) {
+			char why[128];
+			regerror(rc, &re, why, sizeof why);
+			*err = xasprintf("model_aliases.%zu.pattern: %s", i, why);
+			return NULL;
+		}
+		rc = regexec(&re, model, 10, m, 0);
+		regfree(&re);
+		if (rc != 0)
+			continue;
+		/* Replace the matched part; \N inserts group N, \\ a backslash. */
+		struct buf out = BUF_INIT;
+		buf_append(&out, model, (size_t)m[0].rm_so);
+		for (const char *r = json_object_get_string(rep); *r; r++) {
+			if (r[0] == '\\' && isdigit((unsigned char)r[1])) {
+				int g = r[1] - '0';
+				if (m[g].rm_so >= 0)
+					buf_append(&out, model + m[g].rm_so, (size_t)(m[g].rm_eo - m[g].rm_so));
+				r++;
+			} else if (r[0] == '\\' && r[1] == '\\') {
+				buf_putc(&out, '\\');
+				r++;
+			} else {
+				buf_putc(&out, *r);
+			}
+		}
+		buf_puts(&out, model + m[0].rm_eo);
+		return buf_steal(&out);
+	}
+	return xstrdup(model);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static char *percent_decode(const char *s, size_t n)
+{
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			buf_putc(&b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+			i += 2;
+		} else if (s[i] == '+') {
+			buf_putc(&b, ' ');
+		} else {
+			buf_putc(&b, s[i]);
+		}
+	}
+	return buf_steal(&b);
+}
+
+json_object *route_typed_value(const char *s)
+{
+	if (strcmp(s, "true") == 0)
+		return json_object_new_boolean(1);
+	if (strcmp(s, "false") == 0)
+		return json_object_new_boolean(0);
+	if (strcmp(s, "null") == 0)
+		return NULL;
+	if (*s && (isdigit((unsigned char)*s) || ((*s == '-' || *s == '.') && s[1]))) {
+		char *end;
+		errno = 0;
+		long long ll = strtoll(s, &end, 10);
+		if (!*end && errno == 0)
+			return json_object_new_int64(ll);
+		errno = 0;
+		double d = strtod(s, &end);
+		if (!*end && errno == 0)
+			return json_object_new_double(d);
+	}
+	if (*s == '{' || *s == '[') {
+		json_object *o = json_tokener_parse(s);
+		if (o)
+			return o;
+	}
+	return json_object_new_string(s);
+}
+
+json_object *route_parse_params(const char *query)
+{
+	json_object *o = json_object_new_object();
+	const char *p = query;
+	while (*p) {
+		size_t n = strcspn(p, "&");
+		const char *eq = memchr(p, '=', n);
+		if (n > 0) {
+			char *key = percent_decode(p, eq ? (size_t)(eq - p) : n);
+			char *val = eq ? percent_decode(eq + 1, n - (size_t)(eq - p) - 1) : xstrdup("true");
+			if (*key)
+				json_object_object_add(o, key, route_typed_value(val));
+			free(key);
+			free(val);
+		}
+		p += n;
+		if (*p == '&')
+			p++;
+	}
+	return o;
+}
+
+void model_ref_clear(struct model_ref *r)
+{
+	free(r->backend);
+	free(r->provider);
+	free(r->model);
+	if (r->params)
+		json_object_put(r->params);
+	memset(r, 0, sizeof *r);
+}
+
+int route_parse(const struct provider_registry *reg, const char *s, struct model_ref *out, char **err)
+{
+	memset(out, 0, sizeof *out);
+	if (strpbrk(s, "\r\n") || strchr(s, '\0') != s + strlen(s)) {
+		*err = xstrdup("a model name cannot contain line breaks");
+		return -1;
+	}
+	size_t len = strcspn(s, "?");
+	if (s[len] == '?')
+		out->params = route_parse_params(s + len + 1);
+	char *rest = xstrndup(s, len);
+	char *name = rest;
+
+	/* backend:model — only when the prefix is a provider and holds no '/'. */
+	char *colon = strchr(name, ':');
+	char *slash = strchr(name, '/');
+	if (colon && (!slash || colon < slash)) {
+		char *backend = xstrndup(name, (size_t)(colon - name));
+		if (provider_find(reg, backend)) {
+			out->backend = backend;
+			name = colon + 1;
+		} else {
+			free(backend);
+		}
+	}
+	if (!out->backend) {
+		slash = strchr(name, '/');
+		if (slash) {
+			char *prov = xstrndup(name, (size_t)(slash - name));
+			if (provider_find(reg, prov)) {
+				out->provider = prov;
+				name = slash + 1;
+			} else {
+				free(prov);
+			}
+		}
+	}
+	if (!*name) {
+		*err = xasprintf("'%s' names no model", s);
+		free(rest);
+		model_ref_clear(out);
+		return -1;
+	}
+	out->model = xstrdup(name);
+	free(rest);
+	if (!out->backend && !out->provider) {
+		struct provider *p = provider_for_model(reg, out->model);
+		if (p)
+			out->provider = xstrdup(p->slug);
+	}
+	return 0;
+}
+
+void route_target_clear(struct route_target *t)
+{
+	free(t->model);
+	free(t->display);
+	if (t->params)
+		json_object_put(t->params);
+	memset(t, 0, sizeof *t);
+}
+
+static bool provider_ready(const struct provider *p)
+{
+	return p && (provider_has_key(p) || p->key_optional);
+}
+
+/* True when some real provider (or the gateway) has a key. */
+static bool any_key(const struct config *c)
+{
+	for (size_t i = 0; i < c->providers.n; i++) {
+		const struct provider *p = &c->providers.v[i];
+		if (provider_has_key(p) && strcmp(p->slug, "mock") != 0)
+			return true;
+	}
+	return false;
+}
+
+static char *missing_key_message(const struct provider *p)
+{
+	return xasprintf("%s: no API key (set %s, or use AROUTER_API_KEY for the hosted gateway)", p->slug,
+			 provider_key_hint(p));
+}
+
+/* The model used when none is named anywhere: the gateway's default when
+ * its key is set, else the default of the first provider (in table order)
+ * that has a key, else the offline mock. Caller frees. */
+static char *fallback_default_model(const struct config *c)
+{
+	const struct provider *gw = provider_find(&c->providers, "arouter");
+	if (gw && provider_has_key(gw) && gw->default_model)
+		return xstrdup(gw->default_model);
+	for (size_t i = 0; i < c->providers.n; i++) {
+		const struct provider *p = &c->providers.v[i];
+		if (provider_has_key(p) && p->default_model)
+			return xasprintf("%s/%s", p->slug, p->default_model);
+	}
+	return xstrdup("mock/echo");
+}
+
+int route_resolve(const struct config *c, const char *model_string, struct route_target *out, char **err)
+{
+	const char *model_string_in = model_string;
+	memset(out, 0, sizeof *out);
+	const struct provider_registry *reg = &c->providers;
+	char *defaulted = NULL;
+	if (str_empty(model_string))
+		model_string = c->default_model.value;
+	if (str_empty(model_string))
+		model_string = defaulted = fallback_default_model(c);
+	json_object *aliases = NULL;
+	json_object_object_get_ex(c->root, "model_aliases", &aliases);
+	char *aliased = route_apply_aliases(aliases, model_string, err);
+	free(defaulted);
+	if (!aliased)
+		return -1;
+	struct model_ref ref;
+	int rc = route_parse(reg, aliased, &ref, err);
+	free(aliased);
+	if (rc < 0)
+		return -1;
+	out->params = ref.params;
+	ref.params = NULL;
+
+	if (ref.backend) {
+		/* An explicit backend always wins; the rest is its model name. */
+		struct provider *p = provider_find(reg, ref.backend);
+		out->provider = p;
+		out->model = xstrdup(ref.model);
+		out->display = xasprintf("%s:%s", ref.backend, ref.model);
+		out->via_gateway = strcmp(p->slug, "arouter") == 0 || strcmp(p->slug, "openrouter") == 0;
+		model_ref_clear(&ref);
+		if (!provider_ready(p)) {
+			*err = missing_key_message(p);
+			route_target_clear(out);
+			return -1;
+		}
+		return 0;
+	}
+	if (!ref.provider) {
+		/* "meta-llama/x" or "llama3.2": nobody claims it. A slug-like
+		 * prefix that is not a provider gets a suggestion. */
+		const char *slash = strchr(ref.model, '/');
+		char *prefix = slash ? xstrndup(ref.model, (size_t)(slash - ref.model)) : NULL;
+		const char *hint = prefix ? provider_suggest(reg, prefix) : NULL;
+		if (prefix && hint)
+			*err = xasprintf("unknown provider '%s' (did you mean '%s'?)", prefix, hint);
+		else if (prefix)
+			*err = xasprintf("unknown provider '%s' in '%s' (see 'arouter config show' for providers)",
+					 prefix, ref.model);
+		else
+			*err = xasprintf("cannot tell which provider serves '%s'; name it as PROVIDER/%s "
+					 "(e.g. openai/%s or ollama:%s)",
+					 ref.model, ref.model, ref.model, ref.model);
+		free(prefix);
+		model_ref_clear(&ref);
+		route_target_clear(out);
+		return -1;
+	}
+	struct provider *p = provider_find(reg, ref.provider);
+	out->display = xasprintf("%s/%s", ref.provider, ref.model);
+
+	const char *backend = c->default_backend.value ? c->default_backend.value : "auto";
+	struct provider *gw = provider_find(reg, "arouter");
+	bool is_mock = strcmp(p->slug, "mock") == 0;
+	if (is_mock) {
+		out->provider = p;
+		out->model = xstrdup(ref.model);
+		/* Nothing named and nothing keyed: the fresh-install default. */
+		out->mock_fallback = str_empty(model_string_in) && str_empty(c->default_model.value) && !any_key(c);
+	} else if (strcmp(backend, "gateway") == 0 || (strcmp(backend, "auto") == 0 && provider_has_key(gw))) {
+		if (!provider_has_key(gw)) {
+			*err = xstrdup("default_backend is gateway but no gateway key is set (set AROUTER_API_KEY)");
+			goto fail;
+		}
+		out->provider = gw;
+		out->model = strcmp(p->slug, "arouter") == 0 ? xstrdup(ref.model) : xstrdup(out->display);
+		out->via_gateway = true;
+	} else if (strcmp(backend, "auto") == 0 || strcmp(backend, "direct") == 0) {
+		out->provider = p;
+		out->model = xstrdup(ref.model);
+		out->via_gateway = strcmp(p->slug, "arouter") == 0 || strcmp(p->slug, "openrouter") == 0;
+		if (!provider_ready(p)) {
+			if (strcmp(backend, "auto") == 0 && !any_key(c)) {
+				/* A fresh install: show arouter working, and say so. */
+				out->provider = provider_find(reg, "mock");
+				free(out->model);
+				out->model = xstrdup("echo");
+				out->mock_fallback = true;
+			} else {
+				*err = missing_key_message(p);
+				goto fail;
+			}
+		}
+	} else {
+		/* default_backend names a provider: it serves every model that has
+		 * no explicit backend, under the full provider/model name. */
+		struct provider *b = provider_find(reg, backend);
+		if (!b) {
+			const char *hint = provider_suggest(reg, backend);
+			*err = hint ? xasprintf("default_backend '%s' is not a provider (did you mean '%s'?)", backend, hint)
+				    : xasprintf("default_backend '%s' is not auto, direct, gateway or a provider", backend);
+			goto fail;
+		}
+		out->provider = b;
+		out->model = b == p ? xstrdup(ref.model) : xstrdup(out->display);
+		out->via_gateway = b != p;
+		if (!provider_ready(b)) {
+			*err = missing_key_message(b);
+			goto fail;
+		}
+	}
+	model_ref_clear(&ref);
+	return 0;
+fail:
+	model_ref_clear(&ref);
+	route_target_clear(out);
+	return -1;
+}

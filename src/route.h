@@ -1,0 +1,58 @@
+/* route.h - the model-string grammar, shared by `chat` and the proxy:
+ *
+ *   [alias rules] → [backend:]model-or-provider/model[?key=value&...]
+ *
+ * turned into the provider that answers, the model name it is sent, and
+ * request parameters. */
+#ifndef AROUTER_ROUTE_H
+#define AROUTER_ROUTE_H
+
+#include "conf.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+/* Where a request goes. Strings are owned by the target. */
+struct route_target {
+	struct provider *provider; /* borrowed from the config */
+	char *model;               /* the model name the provider is sent */
+	char *display;             /* "provider/model", what the user asked for, after aliases */
+	json_object *params;       /* typed ?key=value parameters, or NULL; owned */
+	bool via_gateway;          /* sent through a gateway (hosted ARouter, an arouter proxy, OpenRouter) */
+	bool mock_fallback;        /* chosen because no key exists for anything */
+};
+
+/* A parsed model string before the backend decision. */
+struct model_ref {
+	char *backend;  /* "openrouter" for "openrouter:x", else NULL */
+	char *provider; /* "anthropic" for "anthropic/x" or inferred from a bare name, else NULL */
+	char *model;    /* the rest, slashes included */
+	json_object *params; /* NULL when no "?..." suffix */
+};
+
+/* Applies the config's model_aliases rules (ordered {pattern, replacement}
+ * POSIX extended regexes, \1..\9 back-references; the first rule that
+ * matches rewrites once). Returns a new string owned by the caller, or NULL
+ * with *err (caller frees) when a rule is malformed. */
+char *route_apply_aliases(json_object *aliases, const char *model, char **err);
+
+/* Parses "[backend:][provider/]model[?k=v&...]" against the registry. A
+ * "backend:" prefix counts only when it names a known provider, so
+ * "llama3.2:3b" stays a model name. Returns 0, or -1 with *err. */
+int route_parse(const struct provider_registry *reg, const char *s, struct model_ref *out, char **err);
+void model_ref_clear(struct model_ref *r);
+
+/* Parses "a=1&b=true&c=text" into a JSON object with typed values
+ * (integers, floats, true/false/null, percent-decoding). Caller owns it. */
+json_object *route_parse_params(const char *query);
+/* Types one value the same way ("0.7" → double, "{...}" → object). */
+json_object *route_typed_value(const char *s);
+
+/* Resolves a model string (NULL or "" for the default) to a target using
+ * the config's aliases, default model and default_backend (auto, direct,
+ * gateway or a provider slug). On failure returns -1 with *err set to a
+ * one-line message naming what to set (caller frees). */
+int route_resolve(const struct config *c, const char *model_string, struct route_target *out, char **err);
+void route_target_clear(struct route_target *t);
+
+#endif

@@ -1,0 +1,306 @@
+/* util.c - see util.h. */
+#include "config.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *progname = "arouter";
+int verbosity = 0;
+
+static void oom(void)
+{
+	fputs("arouter: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		oom();
+	char *p = xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *p = xvasprintf(fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+static void vreport(const char *prefix, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: %s", progname, prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void errorx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", fmt, ap);
+	va_end(ap);
+}
+
+void warnx_(const char *fmt, ...)
+{
+	if (verbosity < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void verbose(const char *fmt, ...)
+{
+	if (verbosity <= 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", fmt, ap);
+	va_end(ap);
+}
+
+bool str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool str_has_suffix(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+	return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
+}
+
+bool str_empty(const char *s)
+{
+	return !s || !*s;
+}
+
+const char *redact(const char *secret)
+{
+	static char out[64];
+	if (str_empty(secret))
+		return "(none)";
+	size_t n = strlen(secret);
+	if (n < 12) {
+		snprintf(out, sizeof out, "…");
+		return out;
+	}
+	/* Keep a recognisable prefix ("sk-", "lr_live_") up to the last
+	 * separator in the first third (at most 8 characters), else three
+	 * characters, and the last four. */
+	size_t limit = n / 3 < 8 ? n / 3 : 8, keep = 3;
+	for (size_t i = 0; i < limit; i++)
+		if (secret[i] == '-' || secret[i] == '_')
+			keep = i + 1;
+	snprintf(out, sizeof out, "%.*s…%s", (int)keep, secret, secret + n - 4);
+	return out;
+}
+
+/* Optimal string alignment distance: Levenshtein plus adjacent
+ * transpositions, since "chta" for "chat" is one slip, not two. */
+size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t *prev2 = xmalloc((lb + 1) * sizeof *prev2);
+	size_t *prev = xmalloc((lb + 1) * sizeof *prev);
+	size_t *cur = xmalloc((lb + 1) * sizeof *cur);
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			size_t best = prev[j - 1] + cost;
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < best)
+				best = prev2[j - 2] + 1;
+			cur[j] = best;
+		}
+		size_t *t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
+	}
+	size_t d = prev[lb];
+	free(prev2);
+	free(prev);
+	free(cur);
+	return d;
+}
+
+const char *suggest(const char *word, const char *const *candidates, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1;
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(word, candidates[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = candidates[i];
+		}
+	}
+	/* A third of the word's length, at least one edit, at most three. */
+	size_t limit = strlen(word) / 3;
+	if (limit < 1)
+		limit = 1;
+	if (limit > 3)
+		limit = 3;
+	if (best && best_d <= limit)
+		return best;
+	/* A prefix of a command ("mod" for "models") is also a plausible slip. */
+	if (strlen(word) >= 2)
+		for (size_t i = 0; i < n; i++)
+			if (str_has_prefix(candidates[i], word))
+				return candidates[i];
+	return NULL;
+}
+
+char *read_stream(int fd, size_t *len_out)
+{
+	size_t cap = 8192, len = 0;
+	char *buf = xmalloc(cap);
+	for (;;) {
+		if (cap - len < 4096) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			errno = e;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	if (len_out)
+		*len_out = len;
+	return buf;
+}
+
+char *read_file(const char *path, size_t *len_out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char *buf = read_stream(fd, len_out);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return buf;
+}
+
+int mkdir_p(const char *path, unsigned mode)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	int rc = mkdir(p, mode);
+	free(p);
+	return rc < 0 && errno != EEXIST ? -1 : 0;
+}
+
+char *xdg_dir(const char *kind)
+{
+	static const struct {
+		const char *kind, *env, *fallback;
+	} dirs[] = {
+		{"config", "XDG_CONFIG_HOME", ".config"},
+		{"state", "XDG_STATE_HOME", ".local/state"},
+		{"data", "XDG_DATA_HOME", ".local/share"},
+	};
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		if (strcmp(dirs[i].kind, kind) != 0)
+			continue;
+		const char *base = getenv(dirs[i].env);
+		/* The spec says a relative path is invalid and must be ignored. */
+		if (!str_empty(base) && base[0] == '/')
+			return xasprintf("%s/arouter", base);
+		const char *home = getenv("HOME");
+		if (str_empty(home))
+			home = "/";
+		return xasprintf("%s/%s/arouter", home, dirs[i].fallback);
+	}
+	abort();
+}

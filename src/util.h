@@ -1,0 +1,71 @@
+/* util.h - process-wide helpers: allocation that cannot fail, fatal errors
+ * with documented exit codes, small string utilities and secret redaction. */
+#ifndef AROUTER_UTIL_H
+#define AROUTER_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Exit codes, documented in arouter(1). */
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_FAILURE_GENERIC = 1,
+	EXIT_USAGE = 2,
+	EXIT_CONFIG = 3,    /* malformed config, missing key, unknown provider */
+	EXIT_AUTH = 4,      /* upstream said 401/403 */
+	EXIT_RATELIMIT = 5, /* upstream said 429 or quota exhausted */
+	EXIT_UPSTREAM = 6,  /* upstream error status or a response we cannot read */
+	EXIT_NETWORK = 7,   /* connect failure, timeout, cut stream */
+	EXIT_INTERRUPTED = 130,
+};
+
+extern const char *progname;
+extern int verbosity; /* -1 quiet, 0 normal, >0 verbose */
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+/* The returned string is owned by the caller; free with free(). */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* Prints "arouter: MESSAGE" to stderr and exits with code. */
+void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+/* Prints "arouter: warning: MESSAGE" to stderr unless quiet. */
+void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "arouter: MESSAGE" to stderr only with -v. */
+void verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "arouter: MESSAGE" to stderr (an error that does not exit). */
+void errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+bool str_has_prefix(const char *s, const char *prefix);
+bool str_has_suffix(const char *s, const char *suffix);
+bool str_empty(const char *s);
+
+/* Redacts a secret to a recognisable prefix and its last four characters
+ * ("sk-…abcd"); short secrets become "…". Returns a static buffer that the
+ * next call overwrites. */
+const char *redact(const char *secret);
+
+/* Levenshtein distance, for "did you mean" suggestions. */
+size_t edit_distance(const char *a, const char *b);
+/* Returns the candidate closest to word if it is close enough to be a
+ * plausible typo, else NULL. The pointer is one of candidates. */
+const char *suggest(const char *word, const char *const *candidates, size_t n);
+
+/* Reads a whole file; the returned buffer is NUL-terminated and owned by the
+ * caller. Returns NULL and sets errno on failure. */
+char *read_file(const char *path, size_t *len_out);
+/* Reads a whole stream until EOF; same ownership as read_file. */
+char *read_stream(int fd, size_t *len_out);
+/* mkdir -p with the given mode for each created component. 0 on success. */
+int mkdir_p(const char *path, unsigned mode);
+
+/* The XDG base directory for kind ("config", "state", "data") joined with
+ * "arouter". The returned string is owned by the caller. */
+char *xdg_dir(const char *kind);
+
+#endif

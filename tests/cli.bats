@@ -1,0 +1,126 @@
+#!/usr/bin/env bats
+# The dispatcher: version, help, unknown commands and options, exit codes.
+
+setup() {
+	load helper
+	isolate_env
+}
+
+@test "--version prints the version and exits 0" {
+	run "$AROUTER" --version
+	assert_success
+	assert_output --regexp '^arouter [0-9]+\.[0-9]+\.[0-9]+ \(libcurl '
+}
+
+@test "no command prints usage to stderr and exits 2" {
+	run --separate-stderr "$AROUTER"
+	assert_failure 2
+	assert_equal "$output" ""
+	[[ "$stderr" == *"usage: arouter"* ]]
+}
+
+@test "help lists every command" {
+	run "$AROUTER" help
+	assert_success
+	for c in chat models balance keys proxy config help; do
+		assert_line --regexp "^  $c +"
+	done
+}
+
+@test "-h and --help print the same help as 'help'" {
+	run "$AROUTER" help
+	local want=$output
+	run "$AROUTER" -h
+	assert_success
+	assert_equal "$output" "$want"
+	run "$AROUTER" --help
+	assert_equal "$output" "$want"
+}
+
+@test "help COMMAND prints that command's usage" {
+	for c in chat models balance keys proxy config help; do
+		run "$AROUTER" help "$c"
+		assert_success
+		assert_line --index 0 --regexp "^usage: arouter $c"
+	done
+}
+
+@test "COMMAND --help equals help COMMAND" {
+	run "$AROUTER" help config
+	local want=$output
+	run "$AROUTER" config --help
+	assert_success
+	assert_equal "$output" "$want"
+}
+
+@test "help of an unknown command suggests the closest one and exits 2" {
+	run "$AROUTER" help chta
+	assert_failure 2
+	assert_output "arouter: 'chta' is not a command (did you mean 'chat'?)"
+}
+
+@test "an unknown command suggests the closest one and exits 2" {
+	run "$AROUTER" modles
+	assert_failure 2
+	assert_output "arouter: 'modles' is not a command (did you mean 'models'?)"
+	run "$AROUTER" configg path
+	assert_failure 2
+	assert_output --partial "did you mean 'config'?"
+}
+
+@test "a command nothing resembles gets no suggestion" {
+	run "$AROUTER" xyzzyplugh
+	assert_failure 2
+	assert_output "arouter: 'xyzzyplugh' is not a command (see 'arouter help')"
+}
+
+@test "an unknown global option suggests the closest and exits 2" {
+	run "$AROUTER" --bse-url http://x config path
+	assert_failure 2
+	assert_output "arouter: unknown option '--bse-url' (did you mean '--base-url'?)"
+}
+
+@test "an unknown command option suggests the closest and exits 2" {
+	run "$AROUTER" config --confg x path
+	assert_failure 2
+	assert_output "arouter: config: unknown option '--confg' (did you mean '--config'?)"
+}
+
+@test "an unknown short option exits 2" {
+	run "$AROUTER" config -Z path
+	assert_failure 2
+	assert_output --partial "unknown option '-Z'"
+}
+
+@test "an option missing its value exits 2" {
+	run "$AROUTER" config path --config
+	assert_failure 2
+	assert_output --partial "option '--config' needs a value"
+	run "$AROUTER" --base-url
+	assert_failure 2
+}
+
+@test "global options work after the command too" {
+	run "$AROUTER" config path --config /tmp/elsewhere.json
+	assert_success
+	assert_output "/tmp/elsewhere.json"
+}
+
+@test "commands not built yet say so and fail with 1, never fake success" {
+	for c in models balance keys proxy; do
+		run "$AROUTER" "$c"
+		assert_failure 1
+		assert_output --partial "not available in this build yet"
+	done
+}
+
+@test "-q silences warnings" {
+	f=$(write_config <<< '{"api_key": "lr_live_abcdefghijklmnopqrstuvwx"}')
+	chmod 644 "$f"
+	run "$AROUTER" config show
+	assert_success
+	assert_output --partial "readable by others"
+	run "$AROUTER" -q config show
+	assert_success
+	refute_output --partial "readable by others"
+}

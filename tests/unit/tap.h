@@ -1,0 +1,71 @@
+/* tap.h - a minimal Test Anything Protocol emitter for the C unit tests.
+ * Each check prints "ok N - name" or "not ok N - name" with a diagnostic;
+ * tap_done() prints the plan and returns the process exit status. */
+#ifndef AROUTER_TAP_H
+#define AROUTER_TAP_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int tap_count, tap_failures;
+
+static inline int tap_report(int pass, const char *file, int line, const char *fmt, va_list ap)
+{
+	tap_count++;
+	printf("%sok %d - ", pass ? "" : "not ", tap_count);
+	vprintf(fmt, ap);
+	putchar('\n');
+	if (!pass) {
+		tap_failures++;
+		printf("#   failed at %s:%d\n", file, line);
+	}
+	fflush(stdout);
+	return pass;
+}
+
+static inline int tap_ok(int pass, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = tap_report(pass, file, line, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static inline int tap_is_str(const char *got, const char *want, const char *file, int line,
+			     const char *fmt, ...)
+{
+	int pass = (got == NULL && want == NULL) || (got && want && strcmp(got, want) == 0);
+	va_list ap;
+	va_start(ap, fmt);
+	tap_report(pass, file, line, fmt, ap);
+	va_end(ap);
+	if (!pass)
+		printf("#   got:  \"%s\"\n#   want: \"%s\"\n", got ? got : "(null)", want ? want : "(null)");
+	return pass;
+}
+
+static inline int tap_is_long(long long got, long long want, const char *file, int line,
+			      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	tap_report(got == want, file, line, fmt, ap);
+	va_end(ap);
+	if (got != want)
+		printf("#   got:  %lld\n#   want: %lld\n", got, want);
+	return got == want;
+}
+
+#define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+#define is_str(got, want, ...) tap_is_str((got), (want), __FILE__, __LINE__, __VA_ARGS__)
+#define is_int(got, want, ...) tap_is_long((long long)(got), (long long)(want), __FILE__, __LINE__, __VA_ARGS__)
+
+static inline int tap_done(void)
+{
+	printf("1..%d\n", tap_count);
+	return tap_failures ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,113 @@
+/* test-config.c - locating paths in config text, the provider registry's
+ * lookups and URL building. */
+#include "config.h"
+
+#include "conf.h"
+#include "provider.h"
+#include "tap.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+static void test_locate(void)
+{
+	const char *text = "{\n"
+			   "  // a comment with \"providers\" in it\n"
+			   "  \"providers\": {\n"
+			   "    \"openai\": { \"base_url\": 42 },\n"
+			   "    /* \"anthropic\": {} */\n"
+			   "    \"anthropic\": {\"keys\": [\"a\", \"b\"]}\n"
+			   "  },\n"
+			   "  \"model_aliases\": [ {\"pattern\": \"x\"}, {\"pattern\": \"y\"} ]\n"
+			   "}\n";
+	int line = 0, col = 0;
+	ok(config_locate(text, "providers", &line, &col) == 0, "finds a top-level key");
+	is_int(line, 3, "skips keys inside comments");
+	is_int(col, 3, "column of the key");
+	ok(config_locate(text, "providers.openai.base_url", &line, &col) == 0, "finds a nested key");
+	is_int(line, 4, "nested line");
+	is_int(col, 17, "nested column");
+	ok(config_locate(text, "providers.anthropic.keys.1", &line, &col) == 0, "finds an array element");
+	is_int(line, 6, "array element line");
+	is_int(col, 33, "array element column");
+	ok(config_locate(text, "model_aliases.1.pattern", &line, &col) == 0, "finds a key in an array of objects");
+	is_int(col, 41, "second object's key");
+	ok(config_locate(text, "providers.nope", &line, &col) < 0, "a missing path is not found");
+	ok(config_locate("{ broken", "a.b", &line, &col) < 0, "malformed text does not crash");
+}
+
+static void test_registry(void)
+{
+	unsetenv("OPENAI_API_KEY");
+	struct provider_registry reg;
+	char *err = NULL;
+	json_object *conf = json_tokener_parse("{\"vllm\": {\"base_url\": \"http://127.0.0.1:8000/\","
+					       " \"model_prefixes\": [\"gpt-4o-local\"]}}");
+	ok(provider_registry_load(&reg, conf, &err) == 0, "loads with a custom provider");
+	ok(provider_find(&reg, "openai") != NULL, "openai is built in");
+	ok(provider_find(&reg, "nope") == NULL, "unknown slug is NULL");
+	is_str(provider_suggest(&reg, "anthropc"), "anthropic", "suggests a misspelt provider");
+	is_str(provider_for_model(&reg, "claude-sonnet-4-6")->slug, "anthropic", "claude- is Anthropic");
+	is_str(provider_for_model(&reg, "gpt-4o")->slug, "openai", "gpt- is OpenAI");
+	is_str(provider_for_model(&reg, "gpt-4o-local-q4")->slug, "vllm", "the longest prefix wins");
+	is_str(provider_for_model(&reg, "gemini-2.5-flash")->slug, "google", "gemini- is Google");
+	is_str(provider_for_model(&reg, "deepseek-chat")->slug, "deepseek", "deepseek-");
+	is_str(provider_for_model(&reg, "grok-4")->slug, "xai", "grok-");
+	is_str(provider_for_model(&reg, "mistral-large-latest")->slug, "mistral", "mistral-");
+	is_str(provider_for_model(&reg, "kimi-k2")->slug, "kimi", "kimi-");
+	ok(provider_for_model(&reg, "llama3.2") == NULL, "an unknown family has no provider");
+
+	struct provider *g = provider_find(&reg, "google");
+	char *url = provider_url(g, g->stream_path, "gemini-2.5-flash");
+	is_str(url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+	       "Gemini stream URL");
+	free(url);
+	url = provider_url(g, g->chat_path, "../../evil\r\nHost: x/y");
+	is_str(url, "https://generativelanguage.googleapis.com/v1beta/models/..%2F..%2Fevil%0D%0AHost%3A%20x%2Fy:generateContent",
+	       "a model name can neither add path segments nor headers");
+	free(url);
+	struct provider *az = provider_find(&reg, "azure");
+	free(az->base_url);
+	az->base_url = xstrdup("https://res.openai.azure.com");
+	url = provider_url(az, az->chat_path, "my-deploy");
+	is_str(url, "https://res.openai.azure.com/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21",
+	       "Azure deployment URL with api-version");
+	free(url);
+	is_str(provider_find(&reg, "vllm")->base_url, "http://127.0.0.1:8000", "trailing slash stripped");
+	ok(provider_find(&reg, "vllm")->key_optional, "a custom provider declared without a key needs none");
+	provider_registry_free(&reg);
+	json_object_put(conf);
+
+	conf = json_tokener_parse("{\"bad slug\": {\"base_url\": \"http://x\"}}");
+	ok(provider_registry_load(&reg, conf, &err) < 0, "a slug with a space is refused");
+	ok(err && strstr(err, "providers.bad slug"), "the error names the key");
+	free(err);
+	json_object_put(conf);
+	conf = json_tokener_parse("{\"x\": {\"base_url\": \"http://x\", \"headers\": {\"X-A\": \"v\\r\\nInjected: 1\"}}}");
+	err = NULL;
+	ok(provider_registry_load(&reg, conf, &err) < 0, "a header value with CR/LF is refused");
+	free(err);
+	json_object_put(conf);
+
+	setenv("OPENAI_API_KEY", "sk-env-key-000000000000", 1);
+	conf = json_tokener_parse("{\"openai\": {\"keys\": [\"sk-a\", \"sk-b\"]}}");
+	ok(provider_registry_load(&reg, conf, &err) == 0, "loads a key pool");
+	struct provider *o = provider_find(&reg, "openai");
+	is_int(o->n_keys, 1, "the environment key replaces the file's pool");
+	is_str(provider_key(o), "sk-env-key-000000000000", "env key in use");
+	provider_registry_free(&reg);
+	unsetenv("OPENAI_API_KEY");
+	ok(provider_registry_load(&reg, conf, &err) == 0, "loads again without the env key");
+	o = provider_find(&reg, "openai");
+	is_int(o->n_keys, 2, "the file's pool");
+	is_str(o->key_source, "config", "source is config");
+	provider_registry_free(&reg);
+	json_object_put(conf);
+}
+
+int main(void)
+{
+	test_locate();
+	test_registry();
+	return tap_done();
+}

@@ -1,0 +1,200 @@
+/* test-route.c - the model-string grammar, aliases, typed parameters and
+ * the backend decision. */
+#include "config.h"
+
+#include "conf.h"
+#include "route.h"
+#include "tap.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct config cfg;
+
+static void load(const char *json)
+{
+	char path[] = "/tmp/arouter-test-route-XXXXXX";
+	int fd = mkstemp(path);
+	if (write(fd, json, strlen(json)) < 0)
+		abort();
+	close(fd);
+	struct config_flags f = {.config_path = path};
+	char *err = NULL;
+	if (config_load(&cfg, &f, &err) < 0) {
+		printf("# config: %s\n", err);
+		abort();
+	}
+	unlink(path);
+}
+
+static void parse_ok(const char *s, const char *backend, const char *provider, const char *model, const char *name)
+{
+	struct model_ref r;
+	char *err = NULL;
+	int rc = route_parse(&cfg.providers, s, &r, &err);
+	ok(rc == 0, "%s: parses", name);
+	if (rc != 0) {
+		printf("#   error: %s\n", err);
+		free(err);
+		return;
+	}
+	is_str(r.backend, backend, "%s: backend", name);
+	is_str(r.provider, provider, "%s: provider", name);
+	is_str(r.model, model, "%s: model", name);
+	model_ref_clear(&r);
+}
+
+static void test_grammar(void)
+{
+	parse_ok("anthropic/claude-sonnet-4.6", NULL, "anthropic", "claude-sonnet-4.6", "provider/model");
+	parse_ok("google/gemini-2.5-flash", NULL, "google", "gemini-2.5-flash", "google/");
+	parse_ok("openrouter:anthropic/claude-3-5-sonnet", "openrouter", NULL, "anthropic/claude-3-5-sonnet",
+		 "backend:model keeps slashes");
+	parse_ok("ollama:llama3.2", "ollama", NULL, "llama3.2", "ollama:");
+	parse_ok("ollama:llama3.2:3b", "ollama", NULL, "llama3.2:3b", "a colon in the model after a backend");
+	parse_ok("gpt-4o", NULL, "openai", "gpt-4o", "bare gpt");
+	parse_ok("claude-sonnet-4-6", NULL, "anthropic", "claude-sonnet-4-6", "bare claude");
+	parse_ok("gemini-2.5-flash", NULL, "google", "gemini-2.5-flash", "bare gemini");
+	parse_ok("deepseek-chat", NULL, "deepseek", "deepseek-chat", "bare deepseek");
+	parse_ok("grok-4", NULL, "xai", "grok-4", "bare grok");
+	parse_ok("mistral-large-latest", NULL, "mistral", "mistral-large-latest", "bare mistral");
+	parse_ok("kimi-k2", NULL, "kimi", "kimi-k2", "bare kimi");
+	parse_ok("llama3.2:3b", NULL, NULL, "llama3.2:3b", "a colon that names no backend is part of the model");
+	parse_ok("meta-llama/llama-3", NULL, NULL, "meta-llama/llama-3", "an unknown prefix is not a provider");
+
+	struct model_ref r;
+	char *err = NULL;
+	ok(route_parse(&cfg.providers, "openrouter:anthropic/claude-3-5-sonnet?temperature=0.7&top_p=0.9&stream=true&n=2&stop=%5B%22x%22%5D&user=a%20b",
+		       &r, &err) == 0,
+	   "params parse");
+	is_str(r.model, "anthropic/claude-3-5-sonnet", "params are not part of the model");
+	json_object *v = json_object_object_get(r.params, "temperature");
+	ok(json_object_is_type(v, json_type_double) && json_object_get_double(v) == 0.7, "0.7 is a number");
+	ok(json_object_is_type(json_object_object_get(r.params, "stream"), json_type_boolean), "true is a boolean");
+	ok(json_object_is_type(json_object_object_get(r.params, "n"), json_type_int), "2 is an integer");
+	ok(json_object_is_type(json_object_object_get(r.params, "stop"), json_type_array), "JSON arrays decode");
+	is_str(json_object_get_string(json_object_object_get(r.params, "user")), "a b", "percent-decoding");
+	model_ref_clear(&r);
+	ok(route_parse(&cfg.providers, "openai/", &r, &err) < 0, "an empty model is an error");
+	ok(err && strstr(err, "names no model"), "says so");
+	free(err);
+	err = NULL;
+	ok(route_parse(&cfg.providers, "gpt-4o\r\nX: y", &r, &err) < 0, "CR/LF in a model is refused");
+	free(err);
+}
+
+static void test_aliases(void)
+{
+	json_object *rules = json_tokener_parse("[{\"pattern\": \"^gpt-(.*)\", \"replacement\": \"openrouter:openai/gpt-\\\\1\"},"
+						" {\"pattern\": \"^fast$\", \"replacement\": \"groq:llama-3.3\"},"
+						" {\"pattern\": \"^gpt-4o$\", \"replacement\": \"never\"}]");
+	char *err = NULL;
+	char *s = route_apply_aliases(rules, "gpt-4o", &err);
+	is_str(s, "openrouter:openai/gpt-4o", "back-reference substituted; first rule wins");
+	free(s);
+	s = route_apply_aliases(rules, "fast", &err);
+	is_str(s, "groq:llama-3.3", "anchored rule");
+	free(s);
+	s = route_apply_aliases(rules, "claude-x", &err);
+	is_str(s, "claude-x", "no match leaves the name");
+	free(s);
+	json_object_put(rules);
+	rules = json_tokener_parse("[{\"pattern\": \"(\", \"replacement\": \"x\"}]");
+	ok(route_apply_aliases(rules, "a", &err) == NULL, "a bad pattern is an error");
+	free(err);
+	json_object_put(rules);
+}
+
+static void resolve_ok(const char *s, const char *provider, const char *model, bool gw, const char *name)
+{
+	struct route_target t;
+	char *err = NULL;
+	int rc = route_resolve(&cfg, s, &t, &err);
+	ok(rc == 0, "%s: resolves", name);
+	if (rc) {
+		printf("#   error: %s\n", err);
+		free(err);
+		return;
+	}
+	is_str(t.provider->slug, provider, "%s: provider", name);
+	is_str(t.model, model, "%s: model", name);
+	is_int(t.via_gateway, gw, "%s: via gateway", name);
+	route_target_clear(&t);
+}
+
+static void resolve_err(const char *s, const char *want, const char *name)
+{
+	struct route_target t;
+	char *err = NULL;
+	ok(route_resolve(&cfg, s, &t, &err) < 0, "%s: fails", name);
+	ok(err && strstr(err, want), "%s: error mentions '%s'", name, want);
+	if (err && !strstr(err, want))
+		printf("#   got: %s\n", err);
+	free(err);
+}
+
+static void test_resolve(void)
+{
+	unsetenv("AROUTER_API_KEY");
+	unsetenv("OPENAI_API_KEY");
+	unsetenv("ANTHROPIC_API_KEY");
+	load("{}");
+	struct route_target t;
+	char *err = NULL;
+	ok(route_resolve(&cfg, NULL, &t, &err) == 0, "no key, no model: resolves");
+	is_str(t.provider->slug, "mock", "the mock answers");
+	ok(t.mock_fallback, "and it is marked as a fallback so the CLI says so");
+	route_target_clear(&t);
+	ok(route_resolve(&cfg, "anthropic/claude-x", &t, &err) == 0 && t.mock_fallback,
+	   "no key for anything: mock, marked");
+	route_target_clear(&t);
+	resolve_ok("mock/echo", "mock", "echo", false, "mock explicitly");
+	config_free(&cfg);
+
+	setenv("OPENAI_API_KEY", "sk-test-0000000000000000", 1);
+	load("{\"model_aliases\": [{\"pattern\": \"^fast$\", \"replacement\": \"openai/gpt-4o-mini?temperature=0\"}]}");
+	resolve_ok("gpt-4o", "openai", "gpt-4o", false, "direct with a key");
+	resolve_ok("fast", "openai", "gpt-4o-mini", false, "alias then grammar");
+	resolve_err("anthropic/claude-x", "ANTHROPIC_API_KEY", "a missing key names the variable");
+	resolve_err("antropic/claude-x", "did you mean 'anthropic'", "an unknown provider gets a suggestion");
+	resolve_err("llama3.2", "name it as PROVIDER/llama3.2", "an unclaimed bare name says how to name it");
+	resolve_ok("ollama:llama3.2", "ollama", "llama3.2", false, "ollama needs no key");
+	resolve_ok(NULL, "openai", "gpt-4o-mini", false, "no model: the keyed provider's default");
+	config_free(&cfg);
+
+	setenv("AROUTER_API_KEY", "lr_live_test000000000000", 1);
+	load("{}");
+	resolve_ok("anthropic/claude-sonnet-4-6", "arouter", "anthropic/claude-sonnet-4-6", true,
+		   "auto with a gateway key: the gateway, full name");
+	resolve_ok("gpt-4o", "arouter", "openai/gpt-4o", true, "bare names are qualified for the gateway");
+	resolve_ok("openai:gpt-4o", "openai", "gpt-4o", false, "a backend prefix wins over the gateway");
+	config_free(&cfg);
+
+	load("{\"default_backend\": \"direct\"}");
+	resolve_ok("gpt-4o", "openai", "gpt-4o", false, "direct ignores the gateway key");
+	config_free(&cfg);
+	unsetenv("AROUTER_API_KEY");
+	load("{\"default_backend\": \"gateway\"}");
+	resolve_err("gpt-4o", "AROUTER_API_KEY", "gateway without its key");
+	config_free(&cfg);
+	setenv("OPENROUTER_API_KEY", "sk-or-000000000000000000", 1);
+	load("{\"default_backend\": \"openrouter\", \"default_model\": \"anthropic/claude-3-5-sonnet\"}");
+	resolve_ok(NULL, "openrouter", "anthropic/claude-3-5-sonnet", true, "a provider as default backend");
+	config_free(&cfg);
+	unsetenv("OPENROUTER_API_KEY");
+	unsetenv("OPENAI_API_KEY");
+}
+
+int main(void)
+{
+	setenv("HOME", "/nonexistent", 1);
+	unsetenv("XDG_CONFIG_HOME");
+	load("{}");
+	test_grammar();
+	test_aliases();
+	config_free(&cfg);
+	test_resolve();
+	return tap_done();
+}

@@ -1,0 +1,86 @@
+/* test-util.c - util.c and buf.c: suggestions, redaction, buffers, XDG. */
+#include "config.h"
+
+#include "buf.h"
+#include "tap.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+static void test_edit_distance(void)
+{
+	is_int(edit_distance("", ""), 0, "empty strings are equal");
+	is_int(edit_distance("chat", "chat"), 0, "same word");
+	is_int(edit_distance("chta", "chat"), 1, "a transposition is one edit");
+	is_int(edit_distance("modles", "models"), 1, "transposition in the middle");
+	is_int(edit_distance("kitten", "sitting"), 3, "classic example");
+	is_int(edit_distance("", "abc"), 3, "insertions from empty");
+}
+
+static void test_suggest(void)
+{
+	const char *cmds[] = {"chat", "models", "balance", "keys", "proxy", "config", "help"};
+	is_str(suggest("chta", cmds, 7), "chat", "typo suggests chat");
+	is_str(suggest("balnce", cmds, 7), "balance", "missing letter");
+	is_str(suggest("mod", cmds, 7), "models", "a prefix suggests the command");
+	is_str(suggest("xyzzyplugh", cmds, 7), NULL, "nothing close gives no suggestion");
+	is_str(suggest("k", cmds, 7), NULL, "one letter is too little to guess from");
+}
+
+static void test_redact(void)
+{
+	is_str(redact("sk-proj-abcdefghijklmnop1234"), "sk-proj-…1234", "OpenAI key keeps its prefix and last four");
+	is_str(redact("lr_live_abcdefghijklmnopqrst9876"), "lr_live_…9876", "gateway key keeps lr_live_");
+	is_str(redact("AIzaSyAbcdefghijklmnop"), "AIz…mnop", "a key without separator keeps three characters");
+	is_str(redact("short"), "…", "short secrets are hidden whole");
+	is_str(redact(NULL), "(none)", "NULL");
+	const char *r = redact("sk-ant-api03-0123456789abcdefghij");
+	ok(strstr(r, "0123456789") == NULL, "the middle of the key never appears");
+}
+
+static void test_buf(void)
+{
+	struct buf b = BUF_INIT;
+	is_str(buf_str(&b), "", "empty buffer is an empty string");
+	buf_puts(&b, "hello");
+	buf_putc(&b, ' ');
+	buf_printf(&b, "%s %d", "world", 42);
+	is_str(buf_str(&b), "hello world 42", "appends");
+	buf_consume(&b, 6);
+	is_str(buf_str(&b), "world 42", "consume drops the front");
+	for (int i = 0; i < 10000; i++)
+		buf_putc(&b, 'x');
+	is_int(b.len, 8 + 10000, "grows");
+	char *s = buf_steal(&b);
+	is_int(strlen(s), 10008, "steal hands over the contents");
+	ok(b.data == NULL && b.len == 0, "steal resets");
+	free(s);
+	buf_free(&b);
+}
+
+static void test_xdg(void)
+{
+	setenv("HOME", "/home/u", 1);
+	unsetenv("XDG_STATE_HOME");
+	char *d = xdg_dir("state");
+	is_str(d, "/home/u/.local/state/arouter", "state falls back to ~/.local/state");
+	free(d);
+	setenv("XDG_DATA_HOME", "/x/data", 1);
+	d = xdg_dir("data");
+	is_str(d, "/x/data/arouter", "XDG_DATA_HOME is honoured");
+	free(d);
+	setenv("XDG_CONFIG_HOME", "rel", 1);
+	d = xdg_dir("config");
+	is_str(d, "/home/u/.config/arouter", "a relative XDG path is ignored");
+	free(d);
+}
+
+int main(void)
+{
+	test_edit_distance();
+	test_suggest();
+	test_redact();
+	test_buf();
+	test_xdg();
+	return tap_done();
+}
