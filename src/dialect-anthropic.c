@@ -22,10 +22,10 @@
 #define ANTHROPIC_DEFAULT_BUDGET 4096
 
 static const char JSON_OBJECT_INSTRUCTION[] =
-	"Respond only with a single valid JSON object, with no text before or after it.";
+    "Respond only with a single valid JSON object, with no text before or after it.";
 static const char JSON_SCHEMA_INSTRUCTION[] =
-	"Respond only with a single valid JSON object that conforms to this JSON schema, with no text "
-	"before or after it:\n";
+    "Respond only with a single valid JSON object that conforms to this JSON schema, with no text "
+    "before or after it:\n";
 
 /* ---------- egress: content blocks ---------- */
 
@@ -107,7 +107,7 @@ static json_object *image_block(json_object *part, size_t idx, char **err)
 	json_object *iu = NULL;
 	json_object_object_get_ex(part, "image_url", &iu);
 	const char *url = json_object_is_type(iu, json_type_string) ? json_object_get_string(iu)
-								    : dialect_json_str(iu, "url");
+	                                                            : dialect_json_str(iu, "url");
 	if (str_empty(url)) {
 		*err = xasprintf("image part %zu has no url", idx);
 		return NULL;
@@ -140,9 +140,9 @@ static json_object *document_block(json_object *part, size_t idx, char **err)
 	const char *data = dialect_json_str(file, "file_data");
 	if (str_empty(data)) {
 		*err = xasprintf(dialect_json_str(file, "file_id")
-					 ? "file part %zu: file_id is not supported by anthropic; send file_data"
-					 : "file part %zu has no file_data",
-				 idx);
+		                     ? "file part %zu: file_id is not supported by anthropic; send file_data"
+		                     : "file part %zu has no file_data",
+		                 idx);
 		return NULL;
 	}
 	char *mime = NULL;
@@ -176,8 +176,9 @@ static json_object *user_blocks(json_object *content, size_t msg, char **err)
 		return blocks;
 	if (json_object_is_type(content, json_type_string)) {
 		if (json_object_get_string_len(content) > 0)
-			json_object_array_add(blocks, text_block(json_object_get_string(content),
-								 (size_t)json_object_get_string_len(content)));
+			json_object_array_add(blocks,
+			                      text_block(json_object_get_string(content),
+			                                 (size_t)json_object_get_string_len(content)));
 		return blocks;
 	}
 	if (!json_object_is_type(content, json_type_array)) {
@@ -190,8 +191,9 @@ static json_object *user_blocks(json_object *content, size_t msg, char **err)
 		json_object *part = json_object_array_get_idx(content, i);
 		if (json_object_is_type(part, json_type_string)) {
 			if (json_object_get_string_len(part) > 0)
-				json_object_array_add(blocks, text_block(json_object_get_string(part),
-									 (size_t)json_object_get_string_len(part)));
+				json_object_array_add(blocks,
+				                      text_block(json_object_get_string(part),
+				                                 (size_t)json_object_get_string_len(part)));
 			continue;
 		}
 		const char *type = dialect_json_str(part, "type");
@@ -204,7 +206,8 @@ static json_object *user_blocks(json_object *content, size_t msg, char **err)
 			if (!t) {
 				e = xasprintf("text part %zu has no text", i);
 			} else if (json_object_get_string_len(t) > 0) {
-				b = text_block(json_object_get_string(t), (size_t)json_object_get_string_len(t));
+				b = text_block(json_object_get_string(t),
+				               (size_t)json_object_get_string_len(t));
 				json_object *cc = dialect_json_get(part, "cache_control", json_type_object);
 				if (cc)
 					json_object_object_add(b, "cache_control", json_object_get(cc));
@@ -238,7 +241,7 @@ static json_object *tool_input(json_object *args)
 		return json_object_get(args);
 	if (json_object_is_type(args, json_type_string)) {
 		json_object *p = dialect_json_parse(json_object_get_string(args),
-						    (size_t)json_object_get_string_len(args));
+		                                    (size_t)json_object_get_string_len(args));
 		if (json_object_is_type(p, json_type_object))
 			return p;
 		json_object_put(p);
@@ -280,7 +283,8 @@ static json_object *assistant_blocks(json_object *m, size_t msg, char **err)
 		const char *id = dialect_json_str(tc, "id");
 		const char *name = dialect_json_str(fn, "name");
 		if (str_empty(id) || str_empty(name)) {
-			*err = xasprintf("message %zu: tool call %zu needs an id and a function name", msg, i);
+			*err =
+			    xasprintf("message %zu: tool call %zu needs an id and a function name", msg, i);
 			json_object_put(blocks);
 			return NULL;
 		}
@@ -312,11 +316,12 @@ static json_object *tool_result_block(json_object *m, size_t msg, char **err)
 		json_object *parts = json_object_new_array();
 		size_t n = json_object_array_length(content);
 		for (size_t i = 0; i < n; i++) {
-			json_object *t = dialect_json_get(json_object_array_get_idx(content, i), "text",
-							  json_type_string);
+			json_object *t =
+			    dialect_json_get(json_object_array_get_idx(content, i), "text", json_type_string);
 			if (t && json_object_get_string_len(t) > 0)
-				json_object_array_add(parts, text_block(json_object_get_string(t),
-									(size_t)json_object_get_string_len(t)));
+				json_object_array_add(parts,
+				                      text_block(json_object_get_string(t),
+				                                 (size_t)json_object_get_string_len(t)));
 		}
 		if (json_object_array_length(parts) > 0)
 			json_object_object_add(b, "content", parts);
@@ -396,7 +401,8 @@ static int convert_messages(json_object *msgs, json_object *messages, struct buf
 static int response_format_instruction(json_object *canon, struct buf *system, char **err)
 {
 	json_object *rf = NULL;
-	if (!json_object_object_get_ex(canon, "response_format", &rf) || json_object_is_type(rf, json_type_null))
+	if (!json_object_object_get_ex(canon, "response_format", &rf) ||
+	    json_object_is_type(rf, json_type_null))
 		return 0;
 	const char *type = dialect_json_str(rf, "type");
 	if (!type) {
@@ -408,8 +414,8 @@ static int response_format_instruction(json_object *canon, struct buf *system, c
 	if (strcmp(type, "json_object") == 0) {
 		add = JSON_OBJECT_INSTRUCTION;
 	} else if (strcmp(type, "json_schema") == 0) {
-		json_object *s = dialect_json_get(dialect_json_get(rf, "json_schema", json_type_object), "schema",
-						  json_type_object);
+		json_object *s = dialect_json_get(dialect_json_get(rf, "json_schema", json_type_object),
+		                                  "schema", json_type_object);
 		if (s)
 			schema = dialect_json_dump(s);
 		add = schema ? JSON_SCHEMA_INSTRUCTION : JSON_OBJECT_INSTRUCTION;
@@ -489,8 +495,8 @@ static int convert_tool_choice(json_object *canon, json_object **out, char **err
 			if (!str_empty(name))
 				type = "tool";
 		} else if (t && strcmp(t, "allowed_tools") == 0) {
-			const char *mode = dialect_json_str(dialect_json_get(tc, "allowed_tools", json_type_object),
-							    "mode");
+			const char *mode =
+			    dialect_json_str(dialect_json_get(tc, "allowed_tools", json_type_object), "mode");
 			type = mode && strcmp(mode, "required") == 0 ? "any" : "auto";
 		}
 	}
@@ -553,7 +559,8 @@ static json_object *anthropic_build_request(json_object *canon, const struct egr
 	json_object *tools = NULL, *choice = NULL;
 
 	dialect_json_set_str(r, "model", model);
-	if (convert_messages(dialect_json_get(canon, "messages", json_type_array), messages, &system, err) != 0)
+	if (convert_messages(dialect_json_get(canon, "messages", json_type_array), messages, &system, err) !=
+	    0)
 		goto fail;
 	if (json_object_array_length(messages) == 0) {
 		*err = xstrdup("request has no user or assistant messages");
@@ -567,7 +574,8 @@ static json_object *anthropic_build_request(json_object *canon, const struct egr
 	if (have < 0)
 		goto fail;
 	if (!have)
-		max_tokens = o->default_max_tokens > 0 ? o->default_max_tokens : ANTHROPIC_FALLBACK_MAX_TOKENS;
+		max_tokens =
+		    o->default_max_tokens > 0 ? o->default_max_tokens : ANTHROPIC_FALLBACK_MAX_TOKENS;
 
 	if (build_sampling(canon, r, err) != 0)
 		goto fail;
@@ -600,7 +608,8 @@ static json_object *anthropic_build_request(json_object *canon, const struct egr
 			dialect_json_set_str(choice, "type", "auto");
 		}
 		if (strcmp(dialect_json_str(choice, "type"), "none") != 0)
-			json_object_object_add(choice, "disable_parallel_tool_use", json_object_new_boolean(1));
+			json_object_object_add(choice, "disable_parallel_tool_use",
+			                       json_object_new_boolean(1));
 	}
 
 	const char *effort = dialect_json_str(canon, "reasoning_effort");
@@ -664,13 +673,10 @@ static const char *anthropic_finish(const char *stop_reason)
 	static const struct {
 		const char *from, *to;
 	} map[] = {
-		{"end_turn", "stop"},
-		{"stop_sequence", "stop"},
-		{"max_tokens", "length"},
-		{"model_context_window_exceeded", "length"},
-		{"tool_use", "tool_calls"},
-		{"refusal", "content_filter"},
-		{"pause_turn", "stop"},
+	    {"end_turn", "stop"},       {"stop_sequence", "stop"},
+	    {"max_tokens", "length"},   {"model_context_window_exceeded", "length"},
+	    {"tool_use", "tool_calls"}, {"refusal", "content_filter"},
+	    {"pause_turn", "stop"},
 	};
 	if (!stop_reason)
 		return "stop";
@@ -697,15 +703,15 @@ static void usage_update(struct anthropic_usage *u, json_object *src)
 		u->have_cache_creation = true;
 	dialect_json_count(src, "cache_read_input_tokens", &u->cache_read);
 	dialect_json_count(src, "output_tokens", &u->output);
-	dialect_json_count(dialect_json_get(src, "output_tokens_details", json_type_object), "thinking_tokens",
-			 &u->thinking);
+	dialect_json_count(dialect_json_get(src, "output_tokens_details", json_type_object),
+	                   "thinking_tokens", &u->thinking);
 }
 
 static json_object *usage_canonical(const struct anthropic_usage *u)
 {
 	int64_t prompt = u->input + u->cache_creation + u->cache_read;
 	return dialect_usage_new(prompt, u->output, prompt + u->output, u->cache_read, u->thinking,
-				 u->have_cache_creation ? u->cache_creation : -1);
+	                         u->have_cache_creation ? u->cache_creation : -1);
 }
 
 /* ---------- decoding: stream (§4.6) ---------- */
@@ -765,7 +771,8 @@ static int emit_string(struct stream_decoder *sd, const char *field, json_object
 {
 	if (!s)
 		return 0;
-	return dialect_emit_text(sd, 0, field, json_object_get_string(s), (size_t)json_object_get_string_len(s));
+	return dialect_emit_text(sd, 0, field, json_object_get_string(s),
+	                         (size_t)json_object_get_string_len(s));
 }
 
 static int on_message_start(struct stream_decoder *sd, struct anthropic_state *st, json_object *o)
@@ -794,7 +801,8 @@ static int on_block_start(struct stream_decoder *sd, struct anthropic_state *st,
 	}
 	if (strcmp(type, "thinking") == 0) {
 		block_add(st, index, BLOCK_THINKING);
-		return emit_string(sd, "reasoning_content", dialect_json_get(cb, "thinking", json_type_string));
+		return emit_string(sd, "reasoning_content",
+		                   dialect_json_get(cb, "thinking", json_type_string));
 	}
 	if (strcmp(type, "tool_use") != 0) {
 		/* redacted_thinking, server tools and their results: nothing an
@@ -845,7 +853,8 @@ static int on_block_delta(struct stream_decoder *sd, struct anthropic_state *st,
 	if (strcmp(type, "text_delta") == 0)
 		return emit_string(sd, "content", dialect_json_get(delta, "text", json_type_string));
 	if (strcmp(type, "thinking_delta") == 0)
-		return emit_string(sd, "reasoning_content", dialect_json_get(delta, "thinking", json_type_string));
+		return emit_string(sd, "reasoning_content",
+		                   dialect_json_get(delta, "thinking", json_type_string));
 	if (strcmp(type, "input_json_delta") != 0)
 		return 0; /* signature_delta, citations_delta, newer kinds */
 	int64_t index;
@@ -919,7 +928,8 @@ static int anthropic_event(struct stream_decoder *sd, const char *event, const c
 	} else if (strcmp(type, "content_block_delta") == 0) {
 		rc = on_block_delta(sd, st, o);
 	} else if (strcmp(type, "message_delta") == 0) {
-		const char *sr = dialect_json_str(dialect_json_get(o, "delta", json_type_object), "stop_reason");
+		const char *sr =
+		    dialect_json_str(dialect_json_get(o, "delta", json_type_object), "stop_reason");
 		if (sr)
 			st->stop = anthropic_finish(sr);
 		usage_update(&st->usage, dialect_json_get(o, "usage", json_type_object));
@@ -972,13 +982,14 @@ static json_object *anthropic_response(json_object *resp, const char *model, cha
 			json_object *t = dialect_json_get(b, "text", json_type_string);
 			if (t) {
 				any_text = true;
-				buf_append(&text, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+				buf_append(&text, json_object_get_string(t),
+				           (size_t)json_object_get_string_len(t));
 			}
 		} else if (strcmp(bt, "thinking") == 0) {
 			json_object *t = dialect_json_get(b, "thinking", json_type_string);
 			if (t)
 				buf_append(&thinking, json_object_get_string(t),
-					   (size_t)json_object_get_string_len(t));
+				           (size_t)json_object_get_string_len(t));
 		} else if (strcmp(bt, "tool_use") == 0) {
 			json_object *c = json_object_new_object();
 			const char *id = dialect_json_str(b, "id");
@@ -1028,11 +1039,11 @@ static json_object *anthropic_response(json_object *resp, const char *model, cha
 }
 
 const struct dialect_ops dialect_anthropic_ops = {
-	.name = "anthropic",
-	.build_request = anthropic_build_request,
-	.response_to_canonical = anthropic_response,
-	.decoder_state_new = anthropic_state_new,
-	.decoder_state_free = anthropic_state_free,
-	.decoder_event = anthropic_event,
-	.decoder_finish = anthropic_finish_stream,
+    .name = "anthropic",
+    .build_request = anthropic_build_request,
+    .response_to_canonical = anthropic_response,
+    .decoder_state_new = anthropic_state_new,
+    .decoder_state_free = anthropic_state_free,
+    .decoder_event = anthropic_event,
+    .decoder_finish = anthropic_finish_stream,
 };

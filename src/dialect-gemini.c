@@ -43,9 +43,9 @@ static const char *guess_mime(const char *url)
 	static const struct {
 		const char *ext, *mime;
 	} table[] = {
-		{"jpg", "image/jpeg"},  {"jpeg", "image/jpeg"}, {"png", "image/png"},
-		{"gif", "image/gif"},   {"webp", "image/webp"}, {"heic", "image/heic"},
-		{"heif", "image/heif"}, {"pdf", "application/pdf"},
+	    {"jpg", "image/jpeg"},  {"jpeg", "image/jpeg"},     {"png", "image/png"},
+	    {"gif", "image/gif"},   {"webp", "image/webp"},     {"heic", "image/heic"},
+	    {"heif", "image/heif"}, {"pdf", "application/pdf"},
 	};
 	size_t end = strcspn(url, "?#");
 	size_t dot = end;
@@ -65,7 +65,7 @@ static json_object *image_part(json_object *part, size_t idx, char **err)
 	json_object *iu = NULL;
 	json_object_object_get_ex(part, "image_url", &iu);
 	const char *url = json_object_is_type(iu, json_type_string) ? json_object_get_string(iu)
-								    : dialect_json_str(iu, "url");
+	                                                            : dialect_json_str(iu, "url");
 	if (str_empty(url)) {
 		*err = xasprintf("image part %zu has no url", idx);
 		return NULL;
@@ -95,9 +95,9 @@ static json_object *file_part(json_object *part, size_t idx, char **err)
 	const char *data = dialect_json_str(file, "file_data");
 	if (str_empty(data)) {
 		*err = xasprintf(dialect_json_str(file, "file_id")
-					 ? "file part %zu: file_id is not supported by gemini; send file_data"
-					 : "file part %zu has no file_data",
-				 idx);
+		                     ? "file part %zu: file_id is not supported by gemini; send file_data"
+		                     : "file part %zu has no file_data",
+		                 idx);
 		return NULL;
 	}
 	char *mime = NULL;
@@ -132,7 +132,7 @@ static json_object *user_parts(json_object *content, size_t msg, char **err)
 	if (json_object_is_type(content, json_type_string)) {
 		if (json_object_get_string_len(content) > 0)
 			json_object_array_add(parts, text_part(json_object_get_string(content),
-							       (size_t)json_object_get_string_len(content)));
+			                                       (size_t)json_object_get_string_len(content)));
 		return parts;
 	}
 	if (!json_object_is_type(content, json_type_array)) {
@@ -145,8 +145,9 @@ static json_object *user_parts(json_object *content, size_t msg, char **err)
 		json_object *part = json_object_array_get_idx(content, i);
 		if (json_object_is_type(part, json_type_string)) {
 			if (json_object_get_string_len(part) > 0)
-				json_object_array_add(parts, text_part(json_object_get_string(part),
-								       (size_t)json_object_get_string_len(part)));
+				json_object_array_add(parts,
+				                      text_part(json_object_get_string(part),
+				                                (size_t)json_object_get_string_len(part)));
 			continue;
 		}
 		const char *type = dialect_json_str(part, "type");
@@ -159,7 +160,8 @@ static json_object *user_parts(json_object *content, size_t msg, char **err)
 			if (!t)
 				e = xasprintf("text part %zu has no text", i);
 			else if (json_object_get_string_len(t) > 0)
-				p = text_part(json_object_get_string(t), (size_t)json_object_get_string_len(t));
+				p = text_part(json_object_get_string(t),
+				              (size_t)json_object_get_string_len(t));
 		} else if (strcmp(type, "image_url") == 0) {
 			p = image_part(part, i, &e);
 		} else if (strcmp(type, "file") == 0) {
@@ -188,7 +190,7 @@ static json_object *parse_object(json_object *v)
 		return json_object_get(v);
 	if (json_object_is_type(v, json_type_string)) {
 		json_object *p =
-			dialect_json_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+		    dialect_json_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v));
 		if (json_object_is_type(p, json_type_object))
 			return p;
 		json_object_put(p);
@@ -243,10 +245,10 @@ static json_object *model_parts(json_object *m, size_t msg, char **err)
 		json_object_object_add(p, "functionCall", fc);
 		/* Gemini 3 rejects a replayed call without its signature; the
 		 * decoder hands it out where Gemini's own OpenAI layer does. */
-		const char *sig = dialect_json_str(
-			dialect_json_get(dialect_json_get(tc, "extra_content", json_type_object), "google",
-					 json_type_object),
-			"thought_signature");
+		const char *sig =
+		    dialect_json_str(dialect_json_get(dialect_json_get(tc, "extra_content", json_type_object),
+		                                      "google", json_type_object),
+		                     "thought_signature");
 		if (!str_empty(sig))
 			dialect_json_set_str(p, "thoughtSignature", sig);
 		json_object_array_add(parts, p);
@@ -262,7 +264,8 @@ static json_object *function_response_part(json_object *msgs, size_t i, json_obj
 	if (str_empty(name))
 		name = dialect_json_str(m, "name");
 	if (str_empty(name)) {
-		*err = xasprintf("message %zu: no earlier assistant tool call has id \"%s\"", i, id ? id : "");
+		*err =
+		    xasprintf("message %zu: no earlier assistant tool call has id \"%s\"", i, id ? id : "");
 		return NULL;
 	}
 	json_object *content = NULL;
@@ -271,10 +274,11 @@ static json_object *function_response_part(json_object *msgs, size_t i, json_obj
 	if (json_object_is_type(content, json_type_array)) {
 		size_t n = json_object_array_length(content);
 		for (size_t k = 0; k < n; k++) {
-			json_object *t = dialect_json_get(json_object_array_get_idx(content, k), "text",
-							  json_type_string);
+			json_object *t =
+			    dialect_json_get(json_object_array_get_idx(content, k), "text", json_type_string);
 			if (t)
-				buf_append(&text, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+				buf_append(&text, json_object_get_string(t),
+				           (size_t)json_object_get_string_len(t));
 		}
 	} else {
 		char *e = NULL;
@@ -423,7 +427,8 @@ static int build_generation_config(json_object *canon, json_object *gc, char **e
 {
 	if (copy_number(canon, "temperature", gc, "temperature", err) ||
 	    copy_number(canon, "top_p", gc, "topP", err) || copy_integer(canon, "top_k", gc, "topK", err) ||
-	    copy_integer(canon, "seed", gc, "seed", err) || copy_integer(canon, "n", gc, "candidateCount", err) ||
+	    copy_integer(canon, "seed", gc, "seed", err) ||
+	    copy_integer(canon, "n", gc, "candidateCount", err) ||
 	    copy_number(canon, "presence_penalty", gc, "presencePenalty", err) ||
 	    copy_number(canon, "frequency_penalty", gc, "frequencyPenalty", err))
 		return -1;
@@ -440,7 +445,8 @@ static int build_generation_config(json_object *canon, json_object *gc, char **e
 		json_object_object_add(gc, "stopSequences", stop);
 
 	json_object *rf = NULL;
-	if (json_object_object_get_ex(canon, "response_format", &rf) && !json_object_is_type(rf, json_type_null)) {
+	if (json_object_object_get_ex(canon, "response_format", &rf) &&
+	    !json_object_is_type(rf, json_type_null)) {
 		const char *type = dialect_json_str(rf, "type");
 		if (!type) {
 			*err = xstrdup("\"response_format\" must be an object with a type");
@@ -449,7 +455,7 @@ static int build_generation_config(json_object *canon, json_object *gc, char **e
 		if (strcmp(type, "json_object") == 0 || strcmp(type, "json_schema") == 0)
 			dialect_json_set_str(gc, "responseMimeType", "application/json");
 		json_object *schema = dialect_json_get(dialect_json_get(rf, "json_schema", json_type_object),
-						       "schema", json_type_object);
+		                                       "schema", json_type_object);
 		if (strcmp(type, "json_schema") == 0 && schema)
 			json_object_object_add(gc, "responseJsonSchema", schema_copy(schema));
 	}
@@ -524,7 +530,8 @@ static int convert_tool_choice(json_object *canon, json_object **out, char **err
 	} else if (json_object_is_type(tc, json_type_object)) {
 		const char *t = dialect_json_str(tc, "type");
 		if (t && strcmp(t, "function") == 0) {
-			const char *name = dialect_json_str(dialect_json_get(tc, "function", json_type_object), "name");
+			const char *name =
+			    dialect_json_str(dialect_json_get(tc, "function", json_type_object), "name");
 			if (!str_empty(name)) {
 				mode = "ANY";
 				names = json_object_new_array();
@@ -537,10 +544,10 @@ static int convert_tool_choice(json_object *canon, json_object **out, char **err
 			json_object *list = dialect_json_get(at, "tools", json_type_array);
 			size_t n = list ? json_object_array_length(list) : 0;
 			for (size_t i = 0; i < n; i++) {
-				const char *name = dialect_json_str(
-					dialect_json_get(json_object_array_get_idx(list, i), "function",
-							 json_type_object),
-					"name");
+				const char *name =
+				    dialect_json_str(dialect_json_get(json_object_array_get_idx(list, i),
+				                                      "function", json_type_object),
+				                     "name");
 				if (str_empty(name))
 					continue;
 				if (!names)
@@ -573,7 +580,8 @@ static json_object *gemini_build_request(json_object *canon, const struct egress
 	json_object *tools = NULL, *choice = NULL;
 	struct buf system = BUF_INIT;
 
-	if (convert_contents(dialect_json_get(canon, "messages", json_type_array), contents, &system, err) != 0)
+	if (convert_contents(dialect_json_get(canon, "messages", json_type_array), contents, &system, err) !=
+	    0)
 		goto fail;
 	if (json_object_array_length(contents) == 0) {
 		*err = xstrdup("request has no user or assistant messages");
@@ -632,8 +640,14 @@ fail:
 static const char *gemini_finish(const char *reason)
 {
 	static const char *const filtered[] = {
-		"SAFETY",	"RECITATION",	"BLOCKLIST",		    "PROHIBITED_CONTENT",
-		"SPII",		"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+	    "SAFETY",
+	    "RECITATION",
+	    "BLOCKLIST",
+	    "PROHIBITED_CONTENT",
+	    "SPII",
+	    "IMAGE_SAFETY",
+	    "IMAGE_PROHIBITED_CONTENT",
+	    "IMAGE_RECITATION",
 	};
 	if (!reason)
 		return "stop";
@@ -744,8 +758,8 @@ static int on_candidate(struct stream_decoder *sd, struct gemini_state *st, json
 	if (idx < 0 || idx > INT_MAX)
 		return 0;
 	struct gem_cand *c = cand_get(st, (int)idx);
-	json_object *parts = dialect_json_get(dialect_json_get(cand, "content", json_type_object), "parts",
-					      json_type_array);
+	json_object *parts =
+	    dialect_json_get(dialect_json_get(cand, "content", json_type_object), "parts", json_type_array);
 	size_t n = parts ? json_object_array_length(parts) : 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *part = json_object_array_get_idx(parts, i);
@@ -763,9 +777,9 @@ static int on_candidate(struct stream_decoder *sd, struct gemini_state *st, json
 			bool thought = false;
 			dialect_json_bool(part, "thought", &thought);
 			if (t)
-				rc = dialect_emit_text(sd, c->index, thought ? "reasoning_content" : "content",
-						       json_object_get_string(t),
-						       (size_t)json_object_get_string_len(t));
+				rc = dialect_emit_text(
+				    sd, c->index, thought ? "reasoning_content" : "content",
+				    json_object_get_string(t), (size_t)json_object_get_string_len(t));
 		}
 		if (rc)
 			return rc;
@@ -811,7 +825,8 @@ static int gemini_event(struct stream_decoder *sd, const char *event, const char
 		if (json_object_is_type(cand, json_type_object))
 			rc = on_candidate(sd, st, cand, i);
 	}
-	if (n == 0 && dialect_json_str(dialect_json_get(o, "promptFeedback", json_type_object), "blockReason")) {
+	if (n == 0 &&
+	    dialect_json_str(dialect_json_get(o, "promptFeedback", json_type_object), "blockReason")) {
 		cand_get(st, 0)->finish = "content_filter";
 		st->any_finish = true;
 	}
@@ -847,8 +862,8 @@ static json_object *candidate_choice(json_object *cand, size_t pos)
 	struct buf text = BUF_INIT, thoughts = BUF_INIT;
 	json_object *calls = json_object_new_array();
 	bool any_text = false;
-	json_object *parts = dialect_json_get(dialect_json_get(cand, "content", json_type_object), "parts",
-					      json_type_array);
+	json_object *parts =
+	    dialect_json_get(dialect_json_get(cand, "content", json_type_object), "parts", json_type_array);
 	size_t n = parts ? json_object_array_length(parts) : 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *part = json_object_array_get_idx(parts, i);
@@ -865,7 +880,7 @@ static json_object *candidate_choice(json_object *cand, size_t pos)
 		if (!thought)
 			any_text = true;
 		buf_append(thought ? &thoughts : &text, json_object_get_string(t),
-			   (size_t)json_object_get_string_len(t));
+		           (size_t)json_object_get_string_len(t));
 	}
 	bool has_calls = json_object_array_length(calls) > 0;
 	json_object *msg = json_object_new_object();
@@ -909,13 +924,15 @@ static json_object *gemini_response(json_object *resp, const char *model, char *
 	}
 	json_object *cands = dialect_json_get(resp, "candidates", json_type_array);
 	size_t n = cands ? json_object_array_length(cands) : 0;
-	const char *block = dialect_json_str(dialect_json_get(resp, "promptFeedback", json_type_object), "blockReason");
+	const char *block =
+	    dialect_json_str(dialect_json_get(resp, "promptFeedback", json_type_object), "blockReason");
 	if (n == 0 && !block) {
 		*err = xstrdup("gemini response has no candidates");
 		return NULL;
 	}
 	const char *m = dialect_json_str(resp, "modelVersion");
-	json_object *r = dialect_completion_new(dialect_json_str(resp, "responseId"), 0, str_empty(m) ? model : m);
+	json_object *r =
+	    dialect_completion_new(dialect_json_str(resp, "responseId"), 0, str_empty(m) ? model : m);
 	json_object *choices = dialect_json_get(r, "choices", json_type_array);
 	for (size_t i = 0; i < n; i++) {
 		json_object *cand = json_object_array_get_idx(cands, i);
@@ -940,11 +957,11 @@ static json_object *gemini_response(json_object *resp, const char *model, char *
 }
 
 const struct dialect_ops dialect_gemini_ops = {
-	.name = "gemini",
-	.build_request = gemini_build_request,
-	.response_to_canonical = gemini_response,
-	.decoder_state_new = gemini_state_new,
-	.decoder_state_free = gemini_state_free,
-	.decoder_event = gemini_event,
-	.decoder_finish = gemini_finish_stream,
+    .name = "gemini",
+    .build_request = gemini_build_request,
+    .response_to_canonical = gemini_response,
+    .decoder_state_new = gemini_state_new,
+    .decoder_state_free = gemini_state_free,
+    .decoder_event = gemini_event,
+    .decoder_finish = gemini_finish_stream,
 };

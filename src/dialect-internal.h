@@ -46,18 +46,18 @@ struct stream_decoder {
 	const struct dialect_ops *ops;
 	chunk_cb cb;
 	void *arg;
-	char *id;           /* NULL until the upstream names one or the first chunk mints one */
-	char *model;        /* the caller's name until the upstream reports its own */
-	int64_t created;    /* 0 until the upstream reports it or the first chunk is emitted */
-	uint64_t role_sent; /* bit per choice: "role":"assistant" already emitted */
+	char *id;             /* NULL until the upstream names one or the first chunk mints one */
+	char *model;          /* the caller's name until the upstream reports its own */
+	int64_t created;      /* 0 until the upstream reports it or the first chunk is emitted */
+	uint64_t role_sent;   /* bit per choice: "role":"assistant" already emitted */
 	uint64_t finish_sent; /* bit per choice: a finish_reason chunk already emitted */
-	json_object *usage; /* canonical usage, the last the upstream reported; owned */
+	json_object *usage;   /* canonical usage, the last the upstream reported; owned */
 	bool usage_sent;
-	bool done;          /* the terminal event was seen; later events are ignored */
-	bool failed;        /* a STREAM_ERROR was returned; later events return it again */
-	char *error;        /* message of the last STREAM_ERROR; owned */
+	bool done;   /* the terminal event was seen; later events are ignored */
+	bool failed; /* a STREAM_ERROR was returned; later events return it again */
+	char *error; /* message of the last STREAM_ERROR; owned */
 	int error_status;
-	void *state;        /* per-dialect; owned, freed with ops->decoder_state_free */
+	void *state; /* per-dialect; owned, freed with ops->decoder_state_free */
 };
 
 /* --- emitting canonical chunks (dialect.c) ---
@@ -70,8 +70,7 @@ struct stream_decoder {
 int dialect_emit_delta(struct stream_decoder *sd, int choice, json_object *delta);
 /* Emits one text delta under field ("content" or "reasoning_content");
  * empty text is skipped. */
-int dialect_emit_text(struct stream_decoder *sd, int choice, const char *field, const char *text,
-		      size_t len);
+int dialect_emit_text(struct stream_decoder *sd, int choice, const char *field, const char *text, size_t len);
 /* Emits a chunk with an empty delta and finish_reason reason, once per choice. */
 int dialect_emit_finish(struct stream_decoder *sd, int choice, const char *reason);
 /* Emits the usage chunk ("choices":[]) once, if any usage was recorded. */
@@ -86,7 +85,7 @@ void dialect_note_created(struct stream_decoder *sd, int64_t created);
 /* Marks the decoder failed with a one-line message and status; returns
  * STREAM_ERROR. */
 int dialect_fail(struct stream_decoder *sd, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Fails the decoder with the error carried in an upstream event (any of the
  * shapes dialect_error_from_json reads): message "TYPE: MESSAGE" and the
  * status its numeric code or type maps to (500 if neither says). */
@@ -97,7 +96,7 @@ int dialect_fail_event(struct stream_decoder *sd, json_object *event);
 /* A canonical usage object. cache_write < 0 leaves out
  * prompt_tokens_details.cache_write_tokens. Owned by the caller. */
 json_object *dialect_usage_new(int64_t prompt, int64_t completion, int64_t total, int64_t cached,
-			       int64_t reasoning, int64_t cache_write);
+                               int64_t reasoning, int64_t cache_write);
 /* Normalises an OpenAI-shaped usage object (any provider's) into the
  * canonical shape, keeping its extra fields. NULL if u is not an object.
  * Owned by the caller. */

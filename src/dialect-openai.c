@@ -56,15 +56,15 @@ static const char *openai_finish(const char *r)
 	static const struct {
 		const char *from, *to;
 	} map[] = {
-		{"stop", "stop"},
-		{"length", "length"},
-		{"tool_calls", "tool_calls"},
-		{"content_filter", "content_filter"},
-		{"model_length", "length"},
-		{"max_tokens", "length"},
-		{"function_call", "tool_calls"},
-		{"tool_use", "tool_calls"},
-		{"error", NULL},
+	    {"stop", "stop"},
+	    {"length", "length"},
+	    {"tool_calls", "tool_calls"},
+	    {"content_filter", "content_filter"},
+	    {"model_length", "length"},
+	    {"max_tokens", "length"},
+	    {"function_call", "tool_calls"},
+	    {"tool_use", "tool_calls"},
+	    {"error", NULL},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (strcmp(map[i].from, r) == 0)
@@ -77,7 +77,8 @@ static void reasoning_details_text(json_object *details, struct buf *out)
 {
 	size_t n = json_object_is_type(details, json_type_array) ? json_object_array_length(details) : 0;
 	for (size_t i = 0; i < n; i++) {
-		json_object *t = dialect_json_get(json_object_array_get_idx(details, i), "text", json_type_string);
+		json_object *t =
+		    dialect_json_get(json_object_array_get_idx(details, i), "text", json_type_string);
 		if (t)
 			buf_append(out, json_object_get_string(t), (size_t)json_object_get_string_len(t));
 	}
@@ -120,8 +121,8 @@ static json_object *usage_of(json_object *o)
 {
 	json_object *u = dialect_usage_from_openai(dialect_json_get(o, "usage", json_type_object));
 	if (!u)
-		u = dialect_usage_from_openai(
-			dialect_json_get(dialect_json_get(o, "x_groq", json_type_object), "usage", json_type_object));
+		u = dialect_usage_from_openai(dialect_json_get(
+		    dialect_json_get(o, "x_groq", json_type_object), "usage", json_type_object));
 	return u;
 }
 
@@ -287,7 +288,8 @@ static int openai_choice(struct stream_decoder *sd, struct openai_state *st, jso
 	if (fr) {
 		const char *mapped = openai_finish(fr);
 		if (!mapped)
-			return dialect_fail(sd, 502, "upstream ended the answer with finish_reason \"error\"");
+			return dialect_fail(sd, 502,
+			                    "upstream ended the answer with finish_reason \"error\"");
 		st->any_finish = true;
 		rc = dialect_emit_finish(sd, choice, mapped);
 	}
@@ -420,10 +422,11 @@ static json_object *response_message(json_object *m)
 		struct buf b = BUF_INIT;
 		size_t n = json_object_array_length(content);
 		for (size_t i = 0; i < n; i++) {
-			json_object *t = dialect_json_get(json_object_array_get_idx(content, i), "text",
-							  json_type_string);
+			json_object *t =
+			    dialect_json_get(json_object_array_get_idx(content, i), "text", json_type_string);
 			if (t)
-				buf_append(&b, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+				buf_append(&b, json_object_get_string(t),
+				           (size_t)json_object_get_string_len(t));
 		}
 		dialect_json_set_strn(msg, "content", buf_str(&b), b.len);
 		buf_free(&b);
@@ -463,7 +466,8 @@ static json_object *openai_response(json_object *resp, const char *model, char *
 	int64_t created = 0;
 	dialect_json_int(resp, "created", &created);
 	const char *m = dialect_json_str(resp, "model");
-	json_object *r = dialect_completion_new(dialect_json_str(resp, "id"), created, str_empty(m) ? model : m);
+	json_object *r =
+	    dialect_completion_new(dialect_json_str(resp, "id"), created, str_empty(m) ? model : m);
 	json_object *out = dialect_json_get(r, "choices", json_type_array);
 	size_t n = json_object_array_length(choices);
 	for (size_t i = 0; i < n; i++) {
@@ -482,7 +486,7 @@ static json_object *openai_response(json_object *resp, const char *model, char *
 		json_object *c = json_object_new_object();
 		json_object_object_add(c, "index", json_object_new_int64(idx));
 		json_object_object_add(c, "message",
-				       response_message(dialect_json_get(ch, "message", json_type_object)));
+		                       response_message(dialect_json_get(ch, "message", json_type_object)));
 		json_object_object_add(c, "finish_reason", json_object_new_string(mapped));
 		json_object_array_add(out, c);
 	}
@@ -493,11 +497,11 @@ static json_object *openai_response(json_object *resp, const char *model, char *
 }
 
 const struct dialect_ops dialect_openai_ops = {
-	.name = "openai",
-	.build_request = openai_build_request,
-	.response_to_canonical = openai_response,
-	.decoder_state_new = openai_state_new,
-	.decoder_state_free = openai_state_free,
-	.decoder_event = openai_event,
-	.decoder_finish = openai_finish_stream,
+    .name = "openai",
+    .build_request = openai_build_request,
+    .response_to_canonical = openai_response,
+    .decoder_state_new = openai_state_new,
+    .decoder_state_free = openai_state_free,
+    .decoder_event = openai_event,
+    .decoder_finish = openai_finish_stream,
 };

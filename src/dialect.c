@@ -26,9 +26,9 @@
 #define ERROR_MESSAGE_MAX 300
 
 static const struct dialect_ops *const ops_table[DIALECT_COUNT] = {
-	[DIALECT_OPENAI] = &dialect_openai_ops,
-	[DIALECT_ANTHROPIC] = &dialect_anthropic_ops,
-	[DIALECT_GEMINI] = &dialect_gemini_ops,
+    [DIALECT_OPENAI] = &dialect_openai_ops,
+    [DIALECT_ANTHROPIC] = &dialect_anthropic_ops,
+    [DIALECT_GEMINI] = &dialect_gemini_ops,
 };
 
 static const struct dialect_ops *ops_for(enum dialect d)
@@ -70,7 +70,7 @@ static void set_err(char **err, const char *fmt, ...)
 }
 
 json_object *dialect_build_request(enum dialect d, json_object *canon, const struct egress_opts *o,
-				   char **err)
+                                   char **err)
 {
 	if (err)
 		*err = NULL;
@@ -106,8 +106,7 @@ json_object *dialect_build_request(enum dialect d, json_object *canon, const str
 	return r;
 }
 
-json_object *dialect_response_to_canonical(enum dialect d, json_object *resp, const char *model,
-					   char **err)
+json_object *dialect_response_to_canonical(enum dialect d, json_object *resp, const char *model, char **err)
 {
 	if (err)
 		*err = NULL;
@@ -254,8 +253,7 @@ int dialect_emit_delta(struct stream_decoder *sd, int choice, json_object *delta
 		/* The role leads the delta, as OpenAI sends it. */
 		json_object *d = json_object_new_object();
 		json_object_object_add(d, "role", json_object_new_string("assistant"));
-		json_object_object_foreach(delta, k, v)
-		{
+		json_object_object_foreach (delta, k, v) {
 			if (strcmp(k, "role") != 0)
 				json_object_object_add(d, k, json_object_get(v));
 		}
@@ -276,8 +274,7 @@ int dialect_emit_delta(struct stream_decoder *sd, int choice, json_object *delta
 	return emit_choice(sd, choice, delta, NULL);
 }
 
-int dialect_emit_text(struct stream_decoder *sd, int choice, const char *field, const char *text,
-		      size_t len)
+int dialect_emit_text(struct stream_decoder *sd, int choice, const char *field, const char *text, size_t len)
 {
 	if (!text || len == 0)
 		return 0;
@@ -409,7 +406,7 @@ int dialect_fail_event(struct stream_decoder *sd, json_object *event)
 /* ---------- canonical objects ---------- */
 
 json_object *dialect_usage_new(int64_t prompt, int64_t completion, int64_t total, int64_t cached,
-			       int64_t reasoning, int64_t cache_write)
+                               int64_t reasoning, int64_t cache_write)
 {
 	json_object *u = json_object_new_object();
 	json_object_object_add(u, "prompt_tokens", json_object_new_int64(prompt));
@@ -463,9 +460,9 @@ json_object *dialect_usage_from_openai(json_object *src)
 	json_object_object_add(u, "completion_tokens", json_object_new_int64(completion));
 	json_object_object_add(u, "total_tokens", json_object_new_int64(total));
 	json_object_object_add(details_obj(u, "prompt_tokens_details"), "cached_tokens",
-			       json_object_new_int64(cached));
+	                       json_object_new_int64(cached));
 	json_object_object_add(details_obj(u, "completion_tokens_details"), "reasoning_tokens",
-			       json_object_new_int64(reasoning));
+	                       json_object_new_int64(reasoning));
 	return u;
 }
 
@@ -480,7 +477,8 @@ json_object *dialect_completion_new(const char *id, int64_t created, const char 
 		json_object_object_add(r, "id", json_object_new_string(id));
 	}
 	json_object_object_add(r, "object", json_object_new_string("chat.completion"));
-	json_object_object_add(r, "created", json_object_new_int64(created > 0 ? created : (int64_t)time(NULL)));
+	json_object_object_add(r, "created",
+	                       json_object_new_int64(created > 0 ? created : (int64_t)time(NULL)));
 	json_object_object_add(r, "model", json_object_new_string(model ? model : ""));
 	json_object_object_add(r, "choices", json_object_new_array());
 	return r;
@@ -500,7 +498,7 @@ void dialect_random_hex(char *out, size_t nbytes)
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		uint64_t x = fallback ^ ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
-			     ((uint64_t)getpid() << 40);
+		             ((uint64_t)getpid() << 40);
 		for (size_t i = 0; i < nbytes; i++) {
 			x += 0x9e3779b97f4a7c15ULL;
 			uint64_t z = x;
@@ -533,42 +531,42 @@ static const struct {
 	const char *type;
 	int status;
 } error_statuses[] = {
-	{"ABORTED", 409},
-	{"ALREADY_EXISTS", 409},
-	{"CANCELLED", 499},
-	{"DEADLINE_EXCEEDED", 504},
-	{"FAILED_PRECONDITION", 400},
-	{"INTERNAL", 500},
-	{"INVALID_ARGUMENT", 400},
-	{"NOT_FOUND", 404},
-	{"OUT_OF_RANGE", 400},
-	{"PERMISSION_DENIED", 403},
-	{"RESOURCE_EXHAUSTED", 429},
-	{"UNAUTHENTICATED", 401},
-	{"UNAVAILABLE", 503},
-	{"UNIMPLEMENTED", 501},
-	{"UNKNOWN", 500},
-	{"api_error", 500},
-	{"authentication_error", 401},
-	{"billing_error", 402},
-	{"context_length_exceeded", 400},
-	{"insufficient_quota", 429},
-	{"internal_error", 500},
-	{"internal_server_error", 500},
-	{"invalid_api_key", 401},
-	{"invalid_request_error", 400},
-	{"not_found_error", 404},
-	{"overloaded", 503},
-	{"overloaded_error", 529},
-	{"permission_error", 403},
-	{"rate_limit_error", 429},
-	{"rate_limit_exceeded", 429},
-	{"request_too_large", 413},
-	{"server_error", 500},
-	{"service_unavailable", 503},
-	{"timeout", 504},
-	{"timeout_error", 504},
-	{"tokens", 429},
+    {"ABORTED", 409},
+    {"ALREADY_EXISTS", 409},
+    {"CANCELLED", 499},
+    {"DEADLINE_EXCEEDED", 504},
+    {"FAILED_PRECONDITION", 400},
+    {"INTERNAL", 500},
+    {"INVALID_ARGUMENT", 400},
+    {"NOT_FOUND", 404},
+    {"OUT_OF_RANGE", 400},
+    {"PERMISSION_DENIED", 403},
+    {"RESOURCE_EXHAUSTED", 429},
+    {"UNAUTHENTICATED", 401},
+    {"UNAVAILABLE", 503},
+    {"UNIMPLEMENTED", 501},
+    {"UNKNOWN", 500},
+    {"api_error", 500},
+    {"authentication_error", 401},
+    {"billing_error", 402},
+    {"context_length_exceeded", 400},
+    {"insufficient_quota", 429},
+    {"internal_error", 500},
+    {"internal_server_error", 500},
+    {"invalid_api_key", 401},
+    {"invalid_request_error", 400},
+    {"not_found_error", 404},
+    {"overloaded", 503},
+    {"overloaded_error", 529},
+    {"permission_error", 403},
+    {"rate_limit_error", 429},
+    {"rate_limit_exceeded", 429},
+    {"request_too_large", 413},
+    {"server_error", 500},
+    {"service_unavailable", 503},
+    {"timeout", 504},
+    {"timeout_error", 504},
+    {"tokens", 429},
 };
 
 int dialect_error_status_for_type(const char *type)
@@ -863,7 +861,8 @@ json_object *dialect_json_parse(const char *data, size_t len)
 
 char *dialect_json_dump(json_object *o)
 {
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *s =
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	return xstrdup(s ? s : "null");
 }
 
@@ -901,9 +900,9 @@ int dialect_content_text(json_object *content, struct buf *out, const char *what
 		if (json_object_is_type(part, json_type_string)) {
 			text = part; /* a bare string part: lenient */
 		} else if (!type || (strcmp(type, "text") != 0 && strcmp(type, "input_text") != 0 &&
-				     strcmp(type, "refusal") != 0)) {
+		                     strcmp(type, "refusal") != 0)) {
 			set_err(err, "%s content part %zu has unsupported type \"%s\"", what, i,
-				type ? type : "(none)");
+			        type ? type : "(none)");
 			return -1;
 		}
 		if (type && strcmp(type, "refusal") == 0)
@@ -1008,13 +1007,8 @@ long dialect_effort_budget(const char *effort)
 		const char *name;
 		long budget;
 	} table[] = {
-		{"none", 0},
-		{"minimal", 1024},
-		{"low", 1024},
-		{"medium", 4096},
-		{"high", 16384},
-		{"xhigh", 32768},
-		{"max", 32768},
+	    {"none", 0},     {"minimal", 1024}, {"low", 1024},  {"medium", 4096},
+	    {"high", 16384}, {"xhigh", 32768},  {"max", 32768},
 	};
 	if (!effort)
 		return -1;

@@ -113,6 +113,30 @@ wait_for_requests() {
 	[ ! -s "$d/e1" ] && [ ! -s "$d/e2" ]
 }
 
+@test "cli: SIGTERM with responses in flight (stall, drip, cut) exits 0 and frees everything" {
+	local d=$BATS_TEST_TMPDIR url pid status c1 c2 c3
+	"$FAKE_BIN" --port-file "$d/p" --record "$d/r" 2>"$d/e" 3>&- &
+	pid=$!
+	for ((i = 0; i < 50; i++)); do [[ -s $d/p ]] && break; sleep 0.1; done
+	url=http://127.0.0.1:$(<"$d/p")/v1/chat/completions
+	curl -sS -o /dev/null -H 'X-Fake: stall=8000' --data-binary "$OAI" "$url" 2>/dev/null 3>&- &
+	c1=$!
+	curl -sS -o /dev/null -H 'X-Fake: drip=3000' --data-binary "$OAI_STREAM" "$url" 2>/dev/null 3>&- &
+	c2=$!
+	curl -sS -o /dev/null -H 'X-Fake: cut=4;drip=3000' --data-binary "$ANT_STREAM" "${url%/chat/completions}/messages" 2>/dev/null 3>&- &
+	c3=$!
+	for ((i = 0; i < 50; i++)); do (($(grep -c '' "$d/r") >= 3)) && break; sleep 0.1; done
+	kill -TERM "$pid"
+	status=0 && wait "$pid" || status=$?
+	wait "$c1" "$c2" "$c3" || true
+	assert_equal "$status" 0
+	run cat "$d/e"
+	assert_output ''
+	# The fake hung up, not the clients: no client_closed events.
+	run grep -c event "$d/r"
+	assert_output 0
+}
+
 @test "control: health answers 200 ok and is not recorded" {
 	run curl -sS -i "$FAKE_URL/_fake/health"
 	assert_line --regexp '^HTTP/1.1 200'
@@ -454,6 +478,22 @@ wait_for_requests() {
 	body | jq -e '.error.type == "invalid_request_error"'
 	run hit /v1/chat/completions "$OAI" -H 'X-Fake: [[fake:status=402]]'
 	assert_output 402
+}
+
+@test "directives: a stream with a status that has no body still completes" {
+	run timeout 5 curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'X-Fake: status=204' --data-binary "$OAI_STREAM" \
+		"$FAKE_URL/v1/chat/completions"
+	assert_output 204
+}
+
+@test "directives: a scripted response leaves the connection reusable" {
+	# One curl, two requests on one keep-alive connection.
+	run curl -sS -v -H 'X-Fake: stall=100;drip=10' --data-binary "$OAI_STREAM" "$FAKE_URL/v1/chat/completions" \
+		-o /dev/null --next -sS --data-binary "$OAI" "$FAKE_URL/v1/chat/completions" -o "$BATS_TEST_TMPDIR/body"
+	assert_success
+	assert_output --partial 'Re-using existing connection'
+	body | jq -e '.object == "chat.completion"'
+	assert_equal "$(fake_request_count)" 2
 }
 
 @test "directives: a body marker is read from the decoded JSON string" {

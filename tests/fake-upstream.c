@@ -1745,6 +1745,8 @@ static void reply_error(struct reply *r, enum dialect d, int status, const char 
 	}
 }
 
+/* NULL lets evhttp pick from its own table; ours adds the codes it lacks
+ * (529) and the page title of the html directive. */
 static const char *reason_phrase(int status)
 {
 	switch (status) {
@@ -1781,13 +1783,13 @@ static const char *reason_phrase(int status)
 	case 529:
 		return "Overloaded";
 	default:
-		return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "OK";
+		return NULL;
 	}
 }
 
 static void reply_html(struct reply *r, int status)
 {
-	const char *phrase = reason_phrase(status);
+	const char *phrase = reason_phrase(status) ? reason_phrase(status) : "Error";
 
 	reply_body(r, status, "text/html",
 		   xasprintf("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
@@ -2003,10 +2005,13 @@ static void send_whole(struct evhttp_request *req, const struct reply *r)
 
 static void on_flushed(struct evhttp_connection *evcon, void *arg);
 
-/* Returns false when there was nothing to write (no flush will follow). */
+/* Returns false when nothing was queued, so no flush callback will follow:
+ * an empty piece, or a status that has no body (204, 304), for which evhttp
+ * quietly leaves the data where it was. */
 static bool exchange_write(struct exchange *ex, const char *data, size_t len)
 {
 	struct evbuffer *b;
+	bool queued;
 
 	if (len == 0)
 		return false;
@@ -2014,8 +2019,9 @@ static bool exchange_write(struct exchange *ex, const char *data, size_t len)
 	if (b == NULL || evbuffer_add(b, data, len) != 0)
 		die("out of memory");
 	evhttp_send_reply_chunk_with_cb(ex->req, b, on_flushed, ex);
+	queued = evbuffer_get_length(b) == 0;
 	evbuffer_free(b);
-	return true;
+	return queued;
 }
 
 static void exchange_close_soon(struct exchange *ex)
@@ -2057,8 +2063,9 @@ static void exchange_start(struct exchange *ex)
 		exchange_after(ex, 0);
 		return;
 	}
-	exchange_write(ex, r->ev.item[0], strlen(r->ev.item[0]));
 	ex->sent = 1;
+	if (!exchange_write(ex, r->ev.item[0], strlen(r->ev.item[0])))
+		exchange_after(ex, 0);
 }
 
 static bool exchange_stream_done(const struct exchange *ex)
@@ -2123,9 +2130,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The client went away mid-response.  libevent has already detached the
- * request from the dying connection (we had not finished it), so it is ours
- * to free. */
+/* The connection died mid-response.  When the client hung up, libevent has
+ * detached the request from it (we had not finished the request), so the
+ * request is ours to free; otherwise the connection still owns it. */
 static void on_client_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct exchange *ex = arg;
@@ -2325,7 +2332,17 @@ static void on_request(struct evhttp_request *req, void *arg)
 		if (tok == NULL)
 			die("out of memory");
 		rq.json = json_tokener_parse_ex(tok, rq.body, (int)(rq.body_len > INT_MAX ? INT_MAX : rq.body_len));
-		if (json_tokener_get_error(tok) != json_tokener_success) {
+		if (json_tokener_get_error(tok) == json_tokener_success) {
+			/* Text after the JSON value makes it not JSON: markers
+			 * are then looked for in the raw bytes. */
+			for (size_t i = json_tokener_get_parse_end(tok); i < rq.body_len; i++) {
+				if (!is_space(rq.body[i])) {
+					json_object_put(rq.json);
+					rq.json = NULL;
+					break;
+				}
+			}
+		} else {
 			json_object_put(rq.json);
 			rq.json = NULL;
 		}

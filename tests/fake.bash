@@ -25,6 +25,10 @@ fake_start() {
 	local base=${BATS_FILE_TMPDIR:-${BATS_SUITE_TMPDIR:-}}
 	local dir i
 
+	if [[ -n ${FAKE_PID:-} ]] && kill -0 "$FAKE_PID" 2>/dev/null; then
+		echo "fake_start: a fake is already running (pid $FAKE_PID); fake_stop it first" >&2
+		return 1
+	fi
 	if [[ ! -x $bin ]]; then
 		echo "fake_start: $bin is not an executable (build it with 'make check' or set FAKE_UPSTREAM)" >&2
 		return 1

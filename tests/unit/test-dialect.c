@@ -107,7 +107,8 @@ static bool jhas(json_object *o, const char *path)
 		parent = jp(o, copy);
 		key = dot + 1;
 	}
-	bool r = json_object_is_type(parent, json_type_object) && json_object_object_get_ex(parent, key, NULL);
+	bool r =
+	    json_object_is_type(parent, json_type_object) && json_object_object_get_ex(parent, key, NULL);
 	free(copy);
 	return r;
 }
@@ -196,7 +197,7 @@ static void evlist_free(struct evlist *l)
 static bool is_finish_word(const char *s)
 {
 	return s && (!strcmp(s, "stop") || !strcmp(s, "length") || !strcmp(s, "tool_calls") ||
-		     !strcmp(s, "content_filter"));
+	             !strcmp(s, "content_filter"));
 }
 
 /* Checks one chunk against the canonical shape in dialect.h; returns the
@@ -220,8 +221,8 @@ static int shape_errors(json_object *c)
 	size_t n = json_object_array_length(choices);
 	if (n == 0) {
 		json_object *u = jp(c, "usage");
-		if (ji(u, "prompt_tokens") < 0 || ji(u, "completion_tokens") < 0 || ji(u, "total_tokens") < 0 ||
-		    ji(u, "prompt_tokens_details.cached_tokens") < 0 ||
+		if (ji(u, "prompt_tokens") < 0 || ji(u, "completion_tokens") < 0 ||
+		    ji(u, "total_tokens") < 0 || ji(u, "prompt_tokens_details.cached_tokens") < 0 ||
 		    ji(u, "completion_tokens_details.reasoning_tokens") < 0)
 			bad++;
 		return bad;
@@ -236,17 +237,17 @@ static int shape_errors(json_object *c)
 		json_object *fr = jp(ch, "finish_reason");
 		if (!jhas(ch, "finish_reason") || (fr && !is_finish_word(json_object_get_string(fr))))
 			bad++;
-		json_object_object_foreach(d, k, v)
-		{
+		json_object_object_foreach (d, k, v) {
 			if (!strcmp(k, "role")) {
 				if (!json_object_is_type(v, json_type_string))
 					bad++;
 			} else if (!strcmp(k, "content") || !strcmp(k, "reasoning_content") ||
-				   !strcmp(k, "refusal")) {
+			           !strcmp(k, "refusal")) {
 				if (!json_object_is_type(v, json_type_string))
 					bad++;
 			} else if (!strcmp(k, "tool_calls")) {
-				size_t nt = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
+				size_t nt =
+				    json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
 				if (!nt)
 					bad++;
 				for (size_t t = 0; t < nt; t++) {
@@ -270,11 +271,11 @@ static int shape_errors(json_object *c)
 
 struct run {
 	json_object *chunks;
-	int rc_events;  /* the first non-OK return, else STREAM_OK */
-	int rc_finish;  /* 99 when finish was not called */
+	int rc_events; /* the first non-OK return, else STREAM_OK */
+	int rc_finish; /* 99 when finish was not called */
 	char *error;
 	int status;
-	int stop_at;    /* the callback returns 42 on this chunk (1-based); 0 never */
+	int stop_at; /* the callback returns 42 on this chunk (1-based); 0 never */
 	int shape_bad;
 };
 
@@ -336,14 +337,14 @@ static void run_free(struct run *r)
 /* What a client would assemble from the chunks of choice 0. */
 struct summary {
 	struct buf content, reasoning;
-	int roles;          /* deltas carrying "role" */
-	bool role_first;    /* the first chunk carries the role */
+	int roles;       /* deltas carrying "role" */
+	bool role_first; /* the first chunk carries the role */
 	char finish[32];
 	int finishes;
 	json_object *usage; /* borrowed from the run */
 	int usage_chunks;
-	bool usage_last;    /* the usage chunk comes after every finish */
-	bool same_id;       /* one id and one created across the stream */
+	bool usage_last; /* the usage chunk comes after every finish */
+	bool same_id;    /* one id and one created across the stream */
 	const char *id, *model;
 	int ntools;
 	struct {
@@ -367,7 +368,8 @@ static void summarize(json_object *chunks, struct summary *s)
 			s->id = js(c, "id");
 			created = ji(c, "created");
 			s->role_first = js(c, "choices.0.delta.role") != NULL;
-		} else if (!s->id || !js(c, "id") || strcmp(s->id, js(c, "id")) || created != ji(c, "created")) {
+		} else if (!s->id || !js(c, "id") || strcmp(s->id, js(c, "id")) ||
+		           created != ji(c, "created")) {
 			s->same_id = false;
 		}
 		s->model = js(c, "model");
@@ -432,7 +434,7 @@ static void summary_free(struct summary *s)
 static int canon_modified; /* egress calls that changed their input */
 
 static json_object *build(enum dialect d, const char *canon_q, const char *model, bool stream, long dmax,
-			  char **err)
+                          char **err)
 {
 	json_object *canon = J(canon_q);
 	struct egress_opts o = {.model = model, .stream = stream, .default_max_tokens = dmax};
@@ -460,7 +462,8 @@ static void test_names(void)
 	ok(dialect_from_name("claude", &d) == -1, "from_name rejects unknown names");
 	ok(dialect_from_name(NULL, &d) == -1, "from_name rejects NULL");
 	is_str(dialect_name((enum dialect)77), "unknown", "name of an out-of-range dialect");
-	ok(stream_decoder_new((enum dialect)77, "m", NULL, NULL) == NULL, "no decoder for an unknown dialect");
+	ok(stream_decoder_new((enum dialect)77, "m", NULL, NULL) == NULL,
+	   "no decoder for an unknown dialect");
 }
 
 /* ---------- OpenAI egress ---------- */
@@ -468,27 +471,28 @@ static void test_names(void)
 static void test_openai_egress(void)
 {
 	char *err;
-	json_object *r = build(DIALECT_OPENAI,
-			       "{`model`:`openai/gpt-4o-mini`,`messages`:[{`role`:`user`,`content`:`hi`}],"
-			       "`stream_options`:{`include_obfuscation`:false},`x_custom`:{`a`:1},`logit_bias`:{`5`:1}}",
-			       "gpt-4o-mini", true, 0, &err);
+	json_object *r =
+	    build(DIALECT_OPENAI,
+	          "{`model`:`openai/gpt-4o-mini`,`messages`:[{`role`:`user`,`content`:`hi`}],"
+	          "`stream_options`:{`include_obfuscation`:false},`x_custom`:{`a`:1},`logit_bias`:{`5`:1}}",
+	          "gpt-4o-mini", true, 0, &err);
 	ok(r && !err, "openai: builds");
 	is_str(js(r, "model"), "gpt-4o-mini", "openai: model rewritten");
 	ok(json_object_get_boolean(jp(r, "stream")), "openai: stream true");
 	ok(json_object_get_boolean(jp(r, "stream_options.include_usage")), "openai: include_usage added");
 	ok(jhas(r, "stream_options.include_obfuscation") &&
-		   !json_object_get_boolean(jp(r, "stream_options.include_obfuscation")),
+	       !json_object_get_boolean(jp(r, "stream_options.include_obfuscation")),
 	   "openai: other stream_options kept");
 	is_int(ji(r, "x_custom.a"), 1, "openai: unknown fields kept");
 	is_str(js(r, "messages.0.content"), "hi", "openai: messages copied");
 	json_object_put(r);
 
 	r = build(DIALECT_OPENAI,
-		  "{`model`:`x`,`messages`:[{`role`:`user`,`content`:`hi`}],`stream`:true,"
-		  "`stream_options`:{`include_usage`:true}}",
-		  "y", false, 0, &err);
+	          "{`model`:`x`,`messages`:[{`role`:`user`,`content`:`hi`}],`stream`:true,"
+	          "`stream_options`:{`include_usage`:true}}",
+	          "y", false, 0, &err);
 	ok(r && json_object_is_type(jp(r, "stream"), json_type_boolean) &&
-		   !json_object_get_boolean(jp(r, "stream")),
+	       !json_object_get_boolean(jp(r, "stream")),
 	   "openai: stream false when not streaming");
 	ok(!jhas(r, "stream_options"), "openai: stream_options dropped when not streaming");
 	json_object_put(r);
@@ -508,7 +512,8 @@ static void test_openai_egress(void)
 	json_object *arr = J("[1,2]");
 	struct egress_opts o = {.model = "m"};
 	err = NULL;
-	ok(dialect_build_request(DIALECT_OPENAI, arr, &o, &err) == NULL && err, "openai: non-object body rejected");
+	ok(dialect_build_request(DIALECT_OPENAI, arr, &o, &err) == NULL && err,
+	   "openai: non-object body rejected");
 	free(err);
 	err = NULL;
 	ok(dialect_build_request(DIALECT_OPENAI, NULL, &o, &err) == NULL && err, "NULL body rejected");
@@ -518,6 +523,7 @@ static void test_openai_egress(void)
 
 /* ---------- Anthropic egress ---------- */
 
+/* clang-format off */
 static const char TOOL_CONVERSATION[] =
 	"{`model`:`x`,`messages`:["
 	"{`role`:`system`,`content`:`You are terse.`},"
@@ -541,6 +547,7 @@ static const char TOOL_CONVERSATION[] =
 	"{`type`:`function`,`function`:{`name`:`get_time`}}],"
 	"`temperature`:1.7,`top_p`:0.9,`stop`:`END`,`max_completion_tokens`:300,`user`:`user-1234`,"
 	"`seed`:7,`presence_penalty`:0.5,`frequency_penalty`:0.25}";
+/* clang-format on */
 
 static void test_anthropic_egress_conversation(void)
 {
@@ -553,29 +560,37 @@ static void test_anthropic_egress_conversation(void)
 	}
 	is_str(js(r, "model"), "claude-sonnet-4", "anthropic: model");
 	ok(json_object_get_boolean(jp(r, "stream")), "anthropic: stream");
-	is_str(js(r, "system"), "You are terse.\nUse metric.", "anthropic: system and developer hoisted and joined");
+	is_str(js(r, "system"), "You are terse.\nUse metric.",
+	       "anthropic: system and developer hoisted and joined");
 	is_int(jlen(r, "messages"), 4, "anthropic: turns merged to user/assistant/user/assistant");
 	is_str(js(r, "messages.0.role"), "user", "anthropic: first turn user");
-	is_str(js(r, "messages.0.content.0.text"), "Weather in Paris, Rome and Oslo?", "anthropic: user text block");
+	is_str(js(r, "messages.0.content.0.text"), "Weather in Paris, Rome and Oslo?",
+	       "anthropic: user text block");
 	is_str(js(r, "messages.1.role"), "assistant", "anthropic: second turn assistant");
 	is_int(jlen(r, "messages.1.content"), 3, "anthropic: no empty text block, three tool_use blocks");
 	is_str(js(r, "messages.1.content.0.type"), "tool_use", "anthropic: tool_use block");
 	is_str(js(r, "messages.1.content.0.id"), "call_A1", "anthropic: tool_use id kept");
-	is_str(js(r, "messages.1.content.1.id"), "toolu_01NRLabsLyVHZPKxbKvkfSMn", "anthropic: tool_use id byte-exact");
+	is_str(js(r, "messages.1.content.1.id"), "toolu_01NRLabsLyVHZPKxbKvkfSMn",
+	       "anthropic: tool_use id byte-exact");
 	is_str(js(r, "messages.1.content.0.name"), "get_weather", "anthropic: tool_use name");
 	is_str(js(r, "messages.1.content.1.input.location"), "Rome", "anthropic: tool_use input parsed");
 	ok(json_object_is_type(jp(r, "messages.1.content.2.input"), json_type_object) &&
-		   jlen(r, "messages.1.content.2.input") == 0,
+	       jlen(r, "messages.1.content.2.input") == 0,
 	   "anthropic: invalid arguments become {}");
 	is_str(js(r, "messages.2.role"), "user", "anthropic: tool results in a user turn");
-	is_int(jlen(r, "messages.2.content"), 5, "anthropic: three results and two merged user texts in one turn");
+	is_int(jlen(r, "messages.2.content"), 5,
+	       "anthropic: three results and two merged user texts in one turn");
 	is_str(js(r, "messages.2.content.0.type"), "tool_result", "anthropic: tool_result first");
 	is_str(js(r, "messages.2.content.0.tool_use_id"), "call_A1", "anthropic: tool_result 1 id");
-	is_str(js(r, "messages.2.content.0.content"), "{\"temp_c\":14}", "anthropic: tool_result content string");
-	is_str(js(r, "messages.2.content.1.tool_use_id"), "toolu_01NRLabsLyVHZPKxbKvkfSMn", "anthropic: tool_result 2 id");
+	is_str(js(r, "messages.2.content.0.content"), "{\"temp_c\":14}",
+	       "anthropic: tool_result content string");
+	is_str(js(r, "messages.2.content.1.tool_use_id"), "toolu_01NRLabsLyVHZPKxbKvkfSMn",
+	       "anthropic: tool_result 2 id");
 	is_str(js(r, "messages.2.content.2.tool_use_id"), "call_C3", "anthropic: tool_result 3 id");
-	is_str(js(r, "messages.2.content.2.content.0.text"), "12:00", "anthropic: tool_result parts become text blocks");
-	is_str(js(r, "messages.2.content.3.text"), "Also suggest clothing.", "anthropic: following user text after results");
+	is_str(js(r, "messages.2.content.2.content.0.text"), "12:00",
+	       "anthropic: tool_result parts become text blocks");
+	is_str(js(r, "messages.2.content.3.text"), "Also suggest clothing.",
+	       "anthropic: following user text after results");
 	is_str(js(r, "messages.2.content.4.text"), "Be brief.", "anthropic: consecutive user turns merged");
 	is_int(jlen(r, "messages.3.content"), 2, "anthropic: consecutive assistant turns merged");
 	is_str(js(r, "messages.3.content.1.text"), "Here goes.", "anthropic: assistant text parts");
@@ -585,13 +600,14 @@ static void test_anthropic_egress_conversation(void)
 	is_int(jlen(r, "stop_sequences"), 1, "anthropic: stop string becomes an array");
 	is_str(js(r, "stop_sequences.0"), "END", "anthropic: stop_sequences value");
 	is_str(js(r, "metadata.user_id"), "user-1234", "anthropic: user → metadata.user_id");
-	ok(!jhas(r, "seed") && !jhas(r, "presence_penalty") && !jhas(r, "frequency_penalty") && !jhas(r, "user") &&
-		   !jhas(r, "stop") && !jhas(r, "max_completion_tokens"),
+	ok(!jhas(r, "seed") && !jhas(r, "presence_penalty") && !jhas(r, "frequency_penalty") &&
+	       !jhas(r, "user") && !jhas(r, "stop") && !jhas(r, "max_completion_tokens"),
 	   "anthropic: OpenAI-only fields dropped");
 	is_int(jlen(r, "tools"), 2, "anthropic: tools converted");
 	is_str(js(r, "tools.0.name"), "get_weather", "anthropic: tool name");
 	is_str(js(r, "tools.0.description"), "Get weather", "anthropic: tool description");
-	is_str(js(r, "tools.0.input_schema.required.0"), "location", "anthropic: input_schema from parameters");
+	is_str(js(r, "tools.0.input_schema.required.0"), "location",
+	       "anthropic: input_schema from parameters");
 	is_str(js(r, "tools.1.input_schema.type"), "object", "anthropic: default input_schema type");
 	ok(json_object_is_type(jp(r, "tools.1.input_schema.properties"), json_type_object),
 	   "anthropic: default input_schema properties");
@@ -616,7 +632,8 @@ static void test_anthropic_egress_fields(void)
 	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`max_tokens`:77}", 1024, &err);
 	is_int(ji(r, "max_tokens"), 77, "anthropic: max_tokens from max_tokens");
 	ok(!jhas(r, "system"), "anthropic: no system when there is none");
-	ok(json_object_is_type(jp(r, "stream"), json_type_boolean) && !json_object_get_boolean(jp(r, "stream")),
+	ok(json_object_is_type(jp(r, "stream"), json_type_boolean) &&
+	       !json_object_get_boolean(jp(r, "stream")),
 	   "anthropic: stream false");
 	json_object_put(r);
 	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}]}", 2048, &err);
@@ -625,7 +642,8 @@ static void test_anthropic_egress_fields(void)
 	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}]}", 0, &err);
 	is_int(ji(r, "max_tokens"), 4096, "anthropic: max_tokens 4096 when no default");
 	json_object_put(r);
-	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`temperature`:0.3,`stop`:[`a`,``,`b`]}", 0, &err);
+	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`temperature`:0.3,`stop`:[`a`,``,`b`]}", 0,
+	         &err);
 	ok(jd(r, "temperature") > 0.29 && jd(r, "temperature") < 0.31, "anthropic: temperature under 1 kept");
 	is_int(jlen(r, "stop_sequences"), 2, "anthropic: stop array, empty strings dropped");
 	is_str(js(r, "stop_sequences.1"), "b", "anthropic: stop array order");
@@ -634,29 +652,33 @@ static void test_anthropic_egress_fields(void)
 	static const struct {
 		const char *choice, *type, *name;
 	} choices[] = {
-		{"`auto`", "auto", NULL},
-		{"`none`", "none", NULL},
-		{"`required`", "any", NULL},
-		{"{`type`:`function`,`function`:{`name`:`f`}}", "tool", "f"},
-		{"{`type`:`allowed_tools`,`allowed_tools`:{`mode`:`required`,`tools`:[]}}", "any", NULL},
+	    {"`auto`", "auto", NULL},
+	    {"`none`", "none", NULL},
+	    {"`required`", "any", NULL},
+	    {"{`type`:`function`,`function`:{`name`:`f`}}", "tool", "f"},
+	    {"{`type`:`allowed_tools`,`allowed_tools`:{`mode`:`required`,`tools`:[]}}", "any", NULL},
 	};
 	for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
-		char *canon = xasprintf("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL ",`tool_choice`:%s}",
-					choices[i].choice);
+		char *canon =
+		    xasprintf("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL ",`tool_choice`:%s}",
+		              choices[i].choice);
 		r = anth(canon, 0, &err);
-		is_str(js(r, "tool_choice.type"), choices[i].type, "anthropic: tool_choice %s", choices[i].choice);
-		is_str(js(r, "tool_choice.name"), choices[i].name, "anthropic: tool_choice %s name", choices[i].choice);
+		is_str(js(r, "tool_choice.type"), choices[i].type, "anthropic: tool_choice %s",
+		       choices[i].choice);
+		is_str(js(r, "tool_choice.name"), choices[i].name, "anthropic: tool_choice %s name",
+		       choices[i].choice);
 		json_object_put(r);
 		free(canon);
 	}
-	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL ",`parallel_tool_calls`:false}", 0, &err);
+	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL ",`parallel_tool_calls`:false}", 0,
+	         &err);
 	is_str(js(r, "tool_choice.type"), "auto", "anthropic: parallel_tool_calls false implies auto");
 	ok(json_object_get_boolean(jp(r, "tool_choice.disable_parallel_tool_use")),
 	   "anthropic: parallel_tool_calls false → disable_parallel_tool_use");
 	json_object_put(r);
 	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL
-		 ",`tool_choice`:`required`,`parallel_tool_calls`:false}",
-		 0, &err);
+	         ",`tool_choice`:`required`,`parallel_tool_calls`:false}",
+	         0, &err);
 	is_str(js(r, "tool_choice.type"), "any", "anthropic: required with parallel off");
 	ok(json_object_get_boolean(jp(r, "tool_choice.disable_parallel_tool_use")),
 	   "anthropic: disable_parallel_tool_use on any");
@@ -664,21 +686,26 @@ static void test_anthropic_egress_fields(void)
 	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`tool_choice`:`auto`}", 0, &err);
 	ok(r && !jhas(r, "tool_choice"), "anthropic: tool_choice without tools dropped");
 	json_object_put(r);
-	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL ",`tool_choice`:`sometimes`}", 0, &err);
+	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL ",`tool_choice`:`sometimes`}", 0,
+	         &err);
 	ok(!r && err, "anthropic: unknown tool_choice is an error");
 	free(err);
 
 	/* reasoning effort */
 	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL
-		 ",`reasoning_effort`:`high`,`temperature`:0.5,`top_p`:0.5,`tool_choice`:`required`,`max_tokens`:1000}",
-		 0, &err);
+	         ",`reasoning_effort`:`high`,`temperature`:0.5,`top_p`:0.5,`tool_choice`:`required`,`max_"
+	         "tokens`:1000}",
+	         0, &err);
 	is_str(js(r, "thinking.type"), "enabled", "anthropic: reasoning_effort enables thinking");
 	is_int(ji(r, "thinking.budget_tokens"), 16384, "anthropic: high → 16384");
-	ok(ji(r, "max_tokens") > 16384, "anthropic: max_tokens raised above the budget (%lld)", ji(r, "max_tokens"));
+	ok(ji(r, "max_tokens") > 16384, "anthropic: max_tokens raised above the budget (%lld)",
+	   ji(r, "max_tokens"));
 	ok(!jhas(r, "temperature") && !jhas(r, "top_p"), "anthropic: sampling dropped with thinking");
-	is_str(js(r, "tool_choice.type"), "auto", "anthropic: forced tool choice relaxed to auto with thinking");
+	is_str(js(r, "tool_choice.type"), "auto",
+	       "anthropic: forced tool choice relaxed to auto with thinking");
 	json_object_put(r);
-	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`reasoning_effort`:`low`,`max_tokens`:8000}", 0, &err);
+	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`reasoning_effort`:`low`,`max_tokens`:8000}",
+	         0, &err);
 	is_int(ji(r, "thinking.budget_tokens"), 1024, "anthropic: low → 1024");
 	is_int(ji(r, "max_tokens"), 8000, "anthropic: max_tokens above the budget kept");
 	json_object_put(r);
@@ -686,7 +713,8 @@ static void test_anthropic_egress_fields(void)
 	is_int(ji(r, "thinking.budget_tokens"), 4096, "anthropic: medium → 4096");
 	ok(ji(r, "max_tokens") > 4096, "anthropic: default max_tokens raised above medium budget");
 	json_object_put(r);
-	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`reasoning_effort`:`low`,`max_tokens`:0}", 0, &err);
+	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`reasoning_effort`:`low`,`max_tokens`:0}", 0,
+	         &err);
 	ok(ji(r, "max_tokens") > 1024, "anthropic: max_tokens 0 with thinking still above the budget");
 	json_object_put(r);
 	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`reasoning_effort`:`none`}", 0, &err);
@@ -698,15 +726,18 @@ static void test_anthropic_egress_fields(void)
 
 	/* response_format */
 	r = anth("{`messages`:[{`role`:`system`,`content`:`Be nice.`},{`role`:`user`,`content`:`hi`}],"
-		 "`response_format`:{`type`:`json_object`}}",
-		 0, &err);
-	ok(js(r, "system") && !strncmp(js(r, "system"), "Be nice.\n\n", 10) && strstr(js(r, "system"), "JSON"),
+	         "`response_format`:{`type`:`json_object`}}",
+	         0, &err);
+	ok(js(r, "system") && !strncmp(js(r, "system"), "Be nice.\n\n", 10) &&
+	       strstr(js(r, "system"), "JSON"),
 	   "anthropic: json_object instruction appended to system");
 	json_object_put(r);
-	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`response_format`:{`type`:`json_schema`,"
-		 "`json_schema`:{`name`:`w`,`schema`:{`type`:`object`,`properties`:{`temp`:{`type`:`number`}}}}}}",
-		 0, &err);
-	ok(js(r, "system") && strstr(js(r, "system"), "\"temp\""), "anthropic: json_schema instruction carries the schema");
+	r = anth(
+	    "{`messages`:[{`role`:`user`,`content`:`hi`}],`response_format`:{`type`:`json_schema`,"
+	    "`json_schema`:{`name`:`w`,`schema`:{`type`:`object`,`properties`:{`temp`:{`type`:`number`}}}}}}",
+	    0, &err);
+	ok(js(r, "system") && strstr(js(r, "system"), "\"temp\""),
+	   "anthropic: json_schema instruction carries the schema");
 	json_object_put(r);
 
 	/* errors */
@@ -728,8 +759,9 @@ static void test_anthropic_egress_fields(void)
 	r = anth("{`messages`:[{`role`:`tool`,`content`:`x`}]}", 0, &err);
 	ok(!r && err && strstr(err, "tool_call_id"), "anthropic: tool message without id is an error");
 	free(err);
-	r = anth("{`messages`:[{`role`:`user`,`content`:`hi`}],`tools`:[{`type`:`custom`,`custom`:{`name`:`x`}}]}", 0,
-		 &err);
+	r = anth(
+	    "{`messages`:[{`role`:`user`,`content`:`hi`}],`tools`:[{`type`:`custom`,`custom`:{`name`:`x`}}]}",
+	    0, &err);
 	ok(!r && err, "anthropic: non-function tools are an error");
 	free(err);
 }
@@ -738,14 +770,14 @@ static void test_anthropic_egress_media(void)
 {
 	char *err;
 	json_object *r = anth(
-		"{`messages`:[{`role`:`user`,`content`:["
-		"{`type`:`text`,`text`:`What is in this image and this PDF?`},"
-		"{`type`:`image_url`,`image_url`:{`url`:`data:image/png;base64,iVBORw0KG`,`detail`:`auto`}},"
-		"{`type`:`image_url`,`image_url`:{`url`:`https://example.com/cat.jpg`}},"
-		"{`type`:`image_url`,`image_url`:{`url`:`data:image/jpg;base64,/9j/4AAQ`}},"
-		"{`type`:`file`,`file`:{`filename`:`a.pdf`,`file_data`:`data:application/pdf;base64,JVBERi0`}},"
-		"{`type`:`text`,`text`:``}]}]}",
-		0, &err);
+	    "{`messages`:[{`role`:`user`,`content`:["
+	    "{`type`:`text`,`text`:`What is in this image and this PDF?`},"
+	    "{`type`:`image_url`,`image_url`:{`url`:`data:image/png;base64,iVBORw0KG`,`detail`:`auto`}},"
+	    "{`type`:`image_url`,`image_url`:{`url`:`https://example.com/cat.jpg`}},"
+	    "{`type`:`image_url`,`image_url`:{`url`:`data:image/jpg;base64,/9j/4AAQ`}},"
+	    "{`type`:`file`,`file`:{`filename`:`a.pdf`,`file_data`:`data:application/pdf;base64,JVBERi0`}},"
+	    "{`type`:`text`,`text`:``}]}]}",
+	    0, &err);
 	ok(r && !err, "anthropic: media message builds (%s)", err ? err : "");
 	is_int(jlen(r, "messages.0.content"), 5, "anthropic: five blocks, empty text skipped");
 	is_str(js(r, "messages.0.content.1.type"), "image", "anthropic: data URL → image");
@@ -753,29 +785,35 @@ static void test_anthropic_egress_media(void)
 	is_str(js(r, "messages.0.content.1.source.media_type"), "image/png", "anthropic: media_type");
 	is_str(js(r, "messages.0.content.1.source.data"), "iVBORw0KG", "anthropic: base64 data");
 	is_str(js(r, "messages.0.content.2.source.type"), "url", "anthropic: http URL → url source");
-	is_str(js(r, "messages.0.content.2.source.url"), "https://example.com/cat.jpg", "anthropic: url kept");
-	is_str(js(r, "messages.0.content.3.source.media_type"), "image/jpeg", "anthropic: image/jpg normalised");
+	is_str(js(r, "messages.0.content.2.source.url"), "https://example.com/cat.jpg",
+	       "anthropic: url kept");
+	is_str(js(r, "messages.0.content.3.source.media_type"), "image/jpeg",
+	       "anthropic: image/jpg normalised");
 	is_str(js(r, "messages.0.content.4.type"), "document", "anthropic: PDF → document");
-	is_str(js(r, "messages.0.content.4.source.media_type"), "application/pdf", "anthropic: document media_type");
+	is_str(js(r, "messages.0.content.4.source.media_type"), "application/pdf",
+	       "anthropic: document media_type");
 	is_str(js(r, "messages.0.content.4.source.data"), "JVBERi0", "anthropic: document data");
 	is_str(js(r, "messages.0.content.4.title"), "a.pdf", "anthropic: document title");
 	json_object_put(r);
 
-	r = anth("{`messages`:[{`role`:`user`,`content`:[{`type`:`input_audio`,`input_audio`:{`data`:`UklGRi`,"
-		 "`format`:`wav`}}]}]}",
-		 0, &err);
+	r = anth(
+	    "{`messages`:[{`role`:`user`,`content`:[{`type`:`input_audio`,`input_audio`:{`data`:`UklGRi`,"
+	    "`format`:`wav`}}]}]}",
+	    0, &err);
 	ok(!r && err && strstr(err, "audio"), "anthropic: input_audio is an error (%s)", err ? err : "");
 	free(err);
-	r = anth("{`messages`:[{`role`:`user`,`content`:[{`type`:`image_url`,`image_url`:{`url`:`ftp://x/y.png`}}]}]}",
-		 0, &err);
+	r = anth("{`messages`:[{`role`:`user`,`content`:[{`type`:`image_url`,`image_url`:{`url`:`ftp://x/"
+	         "y.png`}}]}]}",
+	         0, &err);
 	ok(!r && err, "anthropic: ftp image URL is an error");
 	free(err);
-	r = anth("{`messages`:[{`role`:`user`,`content`:[{`type`:`file`,`file`:{`file_id`:`file-abc`}}]}]}", 0, &err);
+	r = anth("{`messages`:[{`role`:`user`,`content`:[{`type`:`file`,`file`:{`file_id`:`file-abc`}}]}]}",
+	         0, &err);
 	ok(!r && err && strstr(err, "file_id"), "anthropic: file_id is an error");
 	free(err);
 	r = anth("{`messages`:[{`role`:`user`,`content`:[{`type`:`file`,`file`:{`file_data`:"
-		 "`data:text/csv;base64,YSxi`}}]}]}",
-		 0, &err);
+	         "`data:text/csv;base64,YSxi`}}]}]}",
+	         0, &err);
 	ok(!r && err, "anthropic: non-PDF file is an error");
 	free(err);
 	r = anth("{`messages`:[{`role`:`user`,`content`:[{`type`:`video`}]}]}", 0, &err);
@@ -798,27 +836,36 @@ static void test_gemini_egress_conversation(void)
 		return;
 	}
 	ok(!jhas(r, "model") && !jhas(r, "stream"), "gemini: model and stream stay out of the body");
-	is_str(js(r, "systemInstruction.parts.0.text"), "You are terse.\nUse metric.", "gemini: systemInstruction");
+	is_str(js(r, "systemInstruction.parts.0.text"), "You are terse.\nUse metric.",
+	       "gemini: systemInstruction");
 	is_int(jlen(r, "contents"), 4, "gemini: four contents after merging");
 	is_str(js(r, "contents.0.role"), "user", "gemini: user role");
 	is_str(js(r, "contents.0.parts.0.text"), "Weather in Paris, Rome and Oslo?", "gemini: user text");
 	is_str(js(r, "contents.1.role"), "model", "gemini: assistant → model");
 	is_int(jlen(r, "contents.1.parts"), 3, "gemini: three functionCall parts, no empty text");
 	is_str(js(r, "contents.1.parts.0.functionCall.name"), "get_weather", "gemini: functionCall name");
-	is_str(js(r, "contents.1.parts.0.functionCall.args.location"), "Paris", "gemini: functionCall args parsed");
+	is_str(js(r, "contents.1.parts.0.functionCall.args.location"), "Paris",
+	       "gemini: functionCall args parsed");
 	is_str(js(r, "contents.1.parts.1.functionCall.args.location"), "Rome", "gemini: second call args");
 	ok(json_object_is_type(jp(r, "contents.1.parts.2.functionCall.args"), json_type_object) &&
-		   jlen(r, "contents.1.parts.2.functionCall.args") == 0,
+	       jlen(r, "contents.1.parts.2.functionCall.args") == 0,
 	   "gemini: invalid arguments become {}");
 	is_str(js(r, "contents.2.role"), "user", "gemini: tool results in a user content");
-	is_int(jlen(r, "contents.2.parts"), 5, "gemini: three functionResponses plus two user texts in one content");
-	is_str(js(r, "contents.2.parts.0.functionResponse.name"), "get_weather", "gemini: name looked up by id");
-	is_int(ji(r, "contents.2.parts.0.functionResponse.response.temp_c"), 14, "gemini: JSON object response kept");
-	is_str(js(r, "contents.2.parts.1.functionResponse.name"), "get_weather", "gemini: second name looked up");
-	is_str(js(r, "contents.2.parts.1.functionResponse.response.output"), "sunny, 22C", "gemini: text wrapped in output");
+	is_int(jlen(r, "contents.2.parts"), 5,
+	       "gemini: three functionResponses plus two user texts in one content");
+	is_str(js(r, "contents.2.parts.0.functionResponse.name"), "get_weather",
+	       "gemini: name looked up by id");
+	is_int(ji(r, "contents.2.parts.0.functionResponse.response.temp_c"), 14,
+	       "gemini: JSON object response kept");
+	is_str(js(r, "contents.2.parts.1.functionResponse.name"), "get_weather",
+	       "gemini: second name looked up");
+	is_str(js(r, "contents.2.parts.1.functionResponse.response.output"), "sunny, 22C",
+	       "gemini: text wrapped in output");
 	is_str(js(r, "contents.2.parts.2.functionResponse.name"), "get_time", "gemini: third name looked up");
-	is_str(js(r, "contents.2.parts.2.functionResponse.response.output"), "12:00", "gemini: text parts joined");
-	is_str(js(r, "contents.2.parts.3.text"), "Also suggest clothing.", "gemini: user text after responses");
+	is_str(js(r, "contents.2.parts.2.functionResponse.response.output"), "12:00",
+	       "gemini: text parts joined");
+	is_str(js(r, "contents.2.parts.3.text"), "Also suggest clothing.",
+	       "gemini: user text after responses");
 	is_str(js(r, "contents.3.role"), "model", "gemini: final model content");
 	is_int(jlen(r, "contents.3.parts"), 2, "gemini: consecutive assistant turns merged");
 	ok(jd(r, "generationConfig.temperature") > 1.69 && jd(r, "generationConfig.temperature") < 1.71,
@@ -831,11 +878,14 @@ static void test_gemini_egress_conversation(void)
 	ok(jd(r, "generationConfig.frequencyPenalty") == 0.25, "gemini: frequencyPenalty");
 	is_int(jlen(r, "tools.0.functionDeclarations"), 2, "gemini: functionDeclarations");
 	is_str(js(r, "tools.0.functionDeclarations.0.name"), "get_weather", "gemini: declaration name");
-	is_str(js(r, "tools.0.functionDeclarations.0.description"), "Get weather", "gemini: declaration description");
-	is_str(js(r, "tools.0.functionDeclarations.0.parametersJsonSchema.properties.location.type"), "string",
-	       "gemini: parametersJsonSchema");
-	ok(!jhas(r, "tools.0.functionDeclarations.0.parametersJsonSchema.$schema"), "gemini: $schema stripped");
-	ok(!jhas(r, "tools.0.functionDeclarations.1.parametersJsonSchema"), "gemini: no schema without parameters");
+	is_str(js(r, "tools.0.functionDeclarations.0.description"), "Get weather",
+	       "gemini: declaration description");
+	is_str(js(r, "tools.0.functionDeclarations.0.parametersJsonSchema.properties.location.type"),
+	       "string", "gemini: parametersJsonSchema");
+	ok(!jhas(r, "tools.0.functionDeclarations.0.parametersJsonSchema.$schema"),
+	   "gemini: $schema stripped");
+	ok(!jhas(r, "tools.0.functionDeclarations.1.parametersJsonSchema"),
+	   "gemini: no schema without parameters");
 	ok(!jhas(r, "toolConfig"), "gemini: no toolConfig without tool_choice");
 	json_object_put(r);
 }
@@ -852,19 +902,21 @@ static void test_gemini_egress_fields(void)
 	static const struct {
 		const char *choice, *mode, *name;
 	} choices[] = {
-		{"`auto`", "AUTO", NULL},
-		{"`none`", "NONE", NULL},
-		{"`required`", "ANY", NULL},
-		{"{`type`:`function`,`function`:{`name`:`f`}}", "ANY", "f"},
-		{"{`type`:`allowed_tools`,`allowed_tools`:{`mode`:`auto`,`tools`:[{`type`:`function`,`function`:{`name`:`f`}}]}}",
-		 "AUTO", "f"},
+	    {"`auto`", "AUTO", NULL},
+	    {"`none`", "NONE", NULL},
+	    {"`required`", "ANY", NULL},
+	    {"{`type`:`function`,`function`:{`name`:`f`}}", "ANY", "f"},
+	    {"{`type`:`allowed_tools`,`allowed_tools`:{`mode`:`auto`,`tools`:[{`type`:`function`,`function`:{"
+	     "`name`:`f`}}]}}",
+	     "AUTO", "f"},
 	};
 	for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
-		char *canon = xasprintf("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL ",`tool_choice`:%s}",
-					choices[i].choice);
+		char *canon =
+		    xasprintf("{`messages`:[{`role`:`user`,`content`:`hi`}]," ONE_TOOL ",`tool_choice`:%s}",
+		              choices[i].choice);
 		r = gem(canon, &err);
-		is_str(js(r, "toolConfig.functionCallingConfig.mode"), choices[i].mode, "gemini: tool_choice %s",
-		       choices[i].choice);
+		is_str(js(r, "toolConfig.functionCallingConfig.mode"), choices[i].mode,
+		       "gemini: tool_choice %s", choices[i].choice);
 		is_str(js(r, "toolConfig.functionCallingConfig.allowedFunctionNames.0"), choices[i].name,
 		       "gemini: tool_choice %s names", choices[i].choice);
 		json_object_put(r);
@@ -872,24 +924,29 @@ static void test_gemini_egress_fields(void)
 	}
 
 	r = gem("{`messages`:[{`role`:`user`,`content`:`hi`}],`n`:2,`max_tokens`:50,`stop`:[`x`,`y`],"
-		"`response_format`:{`type`:`json_schema`,`json_schema`:{`name`:`w`,`schema`:{`$schema`:`s`,"
-		"`type`:`object`,`properties`:{`a`:{`type`:`string`}}}}},`reasoning_effort`:`low`}",
-		&err);
+	        "`response_format`:{`type`:`json_schema`,`json_schema`:{`name`:`w`,`schema`:{`$schema`:`s`,"
+	        "`type`:`object`,`properties`:{`a`:{`type`:`string`}}}}},`reasoning_effort`:`low`}",
+	        &err);
 	is_int(ji(r, "generationConfig.candidateCount"), 2, "gemini: n → candidateCount");
 	is_int(ji(r, "generationConfig.maxOutputTokens"), 50, "gemini: max_tokens → maxOutputTokens");
 	is_int(jlen(r, "generationConfig.stopSequences"), 2, "gemini: stop array");
-	is_str(js(r, "generationConfig.responseMimeType"), "application/json", "gemini: json_schema → mime type");
-	is_str(js(r, "generationConfig.responseJsonSchema.properties.a.type"), "string", "gemini: responseJsonSchema");
-	ok(!jhas(r, "generationConfig.responseJsonSchema.$schema"), "gemini: $schema stripped from response schema");
-	is_int(ji(r, "generationConfig.thinkingConfig.thinkingBudget"), 1024, "gemini: low → thinkingBudget 1024");
+	is_str(js(r, "generationConfig.responseMimeType"), "application/json",
+	       "gemini: json_schema → mime type");
+	is_str(js(r, "generationConfig.responseJsonSchema.properties.a.type"), "string",
+	       "gemini: responseJsonSchema");
+	ok(!jhas(r, "generationConfig.responseJsonSchema.$schema"),
+	   "gemini: $schema stripped from response schema");
+	is_int(ji(r, "generationConfig.thinkingConfig.thinkingBudget"), 1024,
+	       "gemini: low → thinkingBudget 1024");
 	ok(json_object_get_boolean(jp(r, "generationConfig.thinkingConfig.includeThoughts")),
 	   "gemini: includeThoughts with reasoning");
 	json_object_put(r);
 
 	r = gem("{`messages`:[{`role`:`user`,`content`:`hi`}],`response_format`:{`type`:`json_object`},"
-		"`reasoning_effort`:`none`}",
-		&err);
-	is_str(js(r, "generationConfig.responseMimeType"), "application/json", "gemini: json_object → mime type");
+	        "`reasoning_effort`:`none`}",
+	        &err);
+	is_str(js(r, "generationConfig.responseMimeType"), "application/json",
+	       "gemini: json_object → mime type");
 	ok(!jhas(r, "generationConfig.responseJsonSchema"), "gemini: no schema for json_object");
 	is_int(ji(r, "generationConfig.thinkingConfig.thinkingBudget"), 0, "gemini: none → budget 0");
 	ok(!jhas(r, "generationConfig.thinkingConfig.includeThoughts"), "gemini: no thoughts when disabled");
@@ -900,19 +957,23 @@ static void test_gemini_egress_fields(void)
 	   "gemini: minimal request has only contents");
 	json_object_put(r);
 
-	r = gem("{`messages`:[{`role`:`user`,`content`:["
-		"{`type`:`text`,`text`:`look`},"
-		"{`type`:`image_url`,`image_url`:{`url`:`data:image/png;base64,iVBORw0KG`}},"
-		"{`type`:`image_url`,`image_url`:{`url`:`https://example.com/a/cat.webp?x=1`}},"
-		"{`type`:`image_url`,`image_url`:{`url`:`https://example.com/noext`}},"
-		"{`type`:`file`,`file`:{`filename`:`a.pdf`,`file_data`:`data:application/pdf;base64,JVBERi0`}},"
-		"{`type`:`input_audio`,`input_audio`:{`data`:`SUQz`,`format`:`mp3`}}]}]}",
-		&err);
+	r = gem(
+	    "{`messages`:[{`role`:`user`,`content`:["
+	    "{`type`:`text`,`text`:`look`},"
+	    "{`type`:`image_url`,`image_url`:{`url`:`data:image/png;base64,iVBORw0KG`}},"
+	    "{`type`:`image_url`,`image_url`:{`url`:`https://example.com/a/cat.webp?x=1`}},"
+	    "{`type`:`image_url`,`image_url`:{`url`:`https://example.com/noext`}},"
+	    "{`type`:`file`,`file`:{`filename`:`a.pdf`,`file_data`:`data:application/pdf;base64,JVBERi0`}},"
+	    "{`type`:`input_audio`,`input_audio`:{`data`:`SUQz`,`format`:`mp3`}}]}]}",
+	    &err);
 	ok(r && !err, "gemini: media builds (%s)", err ? err : "");
-	is_str(js(r, "contents.0.parts.1.inlineData.mimeType"), "image/png", "gemini: data URL → inlineData mime");
+	is_str(js(r, "contents.0.parts.1.inlineData.mimeType"), "image/png",
+	       "gemini: data URL → inlineData mime");
 	is_str(js(r, "contents.0.parts.1.inlineData.data"), "iVBORw0KG", "gemini: inlineData data");
-	is_str(js(r, "contents.0.parts.2.fileData.fileUri"), "https://example.com/a/cat.webp?x=1", "gemini: http → fileData");
-	is_str(js(r, "contents.0.parts.2.fileData.mimeType"), "image/webp", "gemini: mime guessed from extension");
+	is_str(js(r, "contents.0.parts.2.fileData.fileUri"), "https://example.com/a/cat.webp?x=1",
+	       "gemini: http → fileData");
+	is_str(js(r, "contents.0.parts.2.fileData.mimeType"), "image/webp",
+	       "gemini: mime guessed from extension");
 	is_str(js(r, "contents.0.parts.3.fileData.mimeType"), "image/jpeg", "gemini: default guessed mime");
 	is_str(js(r, "contents.0.parts.4.inlineData.mimeType"), "application/pdf", "gemini: PDF inlineData");
 	is_str(js(r, "contents.0.parts.4.inlineData.data"), "JVBERi0", "gemini: PDF data");
@@ -920,23 +981,27 @@ static void test_gemini_egress_fields(void)
 	json_object_put(r);
 
 	/* thought signatures ride on tool calls through the canonical form */
-	r = gem("{`messages`:[{`role`:`user`,`content`:`hi`},{`role`:`assistant`,`content`:null,`tool_calls`:["
-		"{`id`:`call_1`,`type`:`function`,`function`:{`name`:`f`,`arguments`:`{}`},"
-		"`extra_content`:{`google`:{`thought_signature`:`CrICAdHt`}}}]},"
-		"{`role`:`tool`,`tool_call_id`:`call_1`,`content`:`[1,2]`}]}",
-		&err);
+	r = gem(
+	    "{`messages`:[{`role`:`user`,`content`:`hi`},{`role`:`assistant`,`content`:null,`tool_calls`:["
+	    "{`id`:`call_1`,`type`:`function`,`function`:{`name`:`f`,`arguments`:`{}`},"
+	    "`extra_content`:{`google`:{`thought_signature`:`CrICAdHt`}}}]},"
+	    "{`role`:`tool`,`tool_call_id`:`call_1`,`content`:`[1,2]`}]}",
+	    &err);
 	is_str(js(r, "contents.1.parts.0.thoughtSignature"), "CrICAdHt", "gemini: thoughtSignature replayed");
 	is_str(js(r, "contents.2.parts.0.functionResponse.response.output"), "[1,2]",
 	       "gemini: non-object JSON result wrapped in output");
 	json_object_put(r);
 
-	r = gem("{`messages`:[{`role`:`user`,`content`:`hi`},{`role`:`tool`,`tool_call_id`:`nope`,`content`:`x`}]}", &err);
+	r = gem("{`messages`:[{`role`:`user`,`content`:`hi`},{`role`:`tool`,`tool_call_id`:`nope`,`content`:`"
+	        "x`}]}",
+	        &err);
 	ok(!r && err && strstr(err, "nope"), "gemini: tool result for an unknown id is an error");
 	free(err);
 	r = gem("{`messages`:[{`role`:`user`,`content`:`hi`},{`role`:`tool`,`tool_call_id`:`nope`,`name`:`f`,"
-		"`content`:`x`}]}",
-		&err);
-	is_str(js(r, "contents.0.parts.1.functionResponse.name"), "f", "gemini: tool message name as a fallback");
+	        "`content`:`x`}]}",
+	        &err);
+	is_str(js(r, "contents.0.parts.1.functionResponse.name"), "f",
+	       "gemini: tool message name as a fallback");
 	json_object_put(r);
 	r = gem("{`messages`:[{`role`:`user`,`content`:`hi`}],`seed`:1.5}", &err);
 	ok(!r && err && strstr(err, "seed"), "gemini: non-integer seed is an error");
@@ -951,6 +1016,7 @@ static void test_gemini_egress_fields(void)
 
 /* ---------- OpenAI decoder ---------- */
 
+/* clang-format off */
 static const char OPENAI_TEXT_STREAM[] =
 	"data: {`id`:`chatcmpl-123`,`object`:`chat.completion.chunk`,`created`:1694268190,`model`:`gpt-4o-mini`,`system_fingerprint`:`fp_44709d6fcb`,`choices`:[{`index`:0,`delta`:{`role`:`assistant`,`content`:``},`logprobs`:null,`finish_reason`:null}]}\n"
 	"\n"
@@ -962,7 +1028,9 @@ static const char OPENAI_TEXT_STREAM[] =
 	"\n"
 	"data: [DONE]\n"
 	"\n";
+/* clang-format on */
 
+/* clang-format off */
 static const char OPENAI_TOOL_STREAM[] =
 	"data: {`id`:`chatcmpl-1`,`object`:`chat.completion.chunk`,`created`:1,`model`:`m`,`choices`:[{`index`:0,`delta`:{`role`:`assistant`,`content`:null},`finish_reason`:null}]}\n"
 	"\n"
@@ -976,10 +1044,12 @@ static const char OPENAI_TOOL_STREAM[] =
 	"\n"
 	"data: [DONE]\n"
 	"\n";
+/* clang-format on */
 
 /* Azure's filter chunk first, Groq-style reasoning, DeepSeek-style
  * reasoning_content, obfuscation padding, two parallel calls, usage on the
  * finish chunk and again (cumulative) on a later one. */
+/* clang-format off */
 static const char OPENAI_QUIRKS_STREAM[] =
 	"data: {`id`:``,`object`:``,`created`:0,`model`:``,`choices`:[],`prompt_filter_results`:[{`prompt_index`:0,`content_filter_results`:{}}]}\n"
 	"\n"
@@ -1001,6 +1071,7 @@ static const char OPENAI_QUIRKS_STREAM[] =
 	"\n"
 	"data: [DONE]\n"
 	"\n";
+/* clang-format on */
 
 static void test_openai_decoder(void)
 {
@@ -1022,7 +1093,8 @@ static void test_openai_decoder(void)
 	is_int(ji(s.usage, "total_tokens"), 11, "openai §1.6: total_tokens");
 	is_int(ji(s.usage, "prompt_tokens_details.cached_tokens"), 0, "openai §1.6: cached_tokens filled in");
 	ok(s.same_id && s.id && !strcmp(s.id, "chatcmpl-123"), "openai §1.6: upstream id on every chunk");
-	is_int(ji(json_object_array_get_idx(r.chunks, 0), "created"), 1694268190, "openai §1.6: upstream created");
+	is_int(ji(json_object_array_get_idx(r.chunks, 0), "created"), 1694268190,
+	       "openai §1.6: upstream created");
 	is_str(s.model, "gpt-4o-mini", "openai §1.6: upstream model");
 	is_int(r.shape_bad, 0, "openai §1.6: canonical shape");
 	ok(!strstr(dump(r.chunks), "system_fingerprint"), "openai §1.6: chunk reduced to canonical fields");
@@ -1046,7 +1118,8 @@ static void test_openai_decoder(void)
 	run_sse(DIALECT_OPENAI, OPENAI_QUIRKS_STREAM, false, &r);
 	summarize(r.chunks, &s);
 	is_int(r.rc_events, STREAM_DONE, "openai quirks: STREAM_DONE");
-	is_str(buf_str(&s.reasoning), "Let me think.", "openai quirks: reasoning and reasoning_content → reasoning_content");
+	is_str(buf_str(&s.reasoning), "Let me think.",
+	       "openai quirks: reasoning and reasoning_content → reasoning_content");
 	is_str(buf_str(&s.content), "Two calls.", "openai quirks: content");
 	is_int(s.roles, 1, "openai quirks: repeated role dropped");
 	ok(s.role_first, "openai quirks: Azure's empty first chunk skipped");
@@ -1061,9 +1134,11 @@ static void test_openai_decoder(void)
 	is_str(s.finish, "tool_calls", "openai quirks: finish");
 	is_int(s.usage_chunks, 1, "openai quirks: usage emitted once");
 	ok(s.usage_last, "openai quirks: usage after the finish even when it rode on the finish chunk");
-	is_int(ji(s.usage, "total_tokens"), 50, "openai quirks: last usage wins (x_groq.usage), never summed");
+	is_int(ji(s.usage, "total_tokens"), 50,
+	       "openai quirks: last usage wins (x_groq.usage), never summed");
 	is_int(ji(s.usage, "prompt_tokens_details.cached_tokens"), 4, "openai quirks: cached tokens");
-	is_int(ji(s.usage, "completion_tokens_details.reasoning_tokens"), 12, "openai quirks: reasoning tokens");
+	is_int(ji(s.usage, "completion_tokens_details.reasoning_tokens"), 12,
+	       "openai quirks: reasoning tokens");
 	ok(s.same_id && s.id && !strcmp(s.id, "gen-9"), "openai quirks: id from the first real chunk");
 	is_int(r.shape_bad, 0, "openai quirks: canonical shape");
 	summary_free(&s);
@@ -1071,13 +1146,15 @@ static void test_openai_decoder(void)
 
 	/* Mistral's model_length, a provider with no id at all, and no [DONE] */
 	run_sse(DIALECT_OPENAI,
-		"data: {`choices`:[{`delta`:{`content`:`a`}}]}\n\n"
-		"data: {`choices`:[{`delta`:{`content`:`b`},`finish_reason`:`model_length`}],`usage`:{`prompt_tokens`:3,`completion_tokens`:2}}\n\n",
-		true, &r);
+	        "data: {`choices`:[{`delta`:{`content`:`a`}}]}\n\n"
+	        "data: "
+	        "{`choices`:[{`delta`:{`content`:`b`},`finish_reason`:`model_length`}],`usage`:{`prompt_"
+	        "tokens`:3,`completion_tokens`:2}}\n\n",
+	        true, &r);
 	summarize(r.chunks, &s);
 	is_str(s.finish, "length", "openai: model_length → length");
-	ok(s.id && !strncmp(s.id, "chatcmpl-", 9) && strlen(s.id) > 12 && s.same_id, "openai: minted chatcmpl- id (%s)",
-	   s.id ? s.id : "");
+	ok(s.id && !strncmp(s.id, "chatcmpl-", 9) && strlen(s.id) > 12 && s.same_id,
+	   "openai: minted chatcmpl- id (%s)", s.id ? s.id : "");
 	is_str(s.model, "req-model", "openai: caller's model when upstream names none");
 	is_int(r.rc_finish, STREAM_ERROR, "openai: end without [DONE] → STREAM_ERROR");
 	ok(r.error && strstr(r.error, "DONE"), "openai: cut stream message (%s)", r.error ? r.error : "");
@@ -1086,21 +1163,23 @@ static void test_openai_decoder(void)
 
 	/* a refusal is shown as content; a repeated empty content is no chunk */
 	run_sse(DIALECT_OPENAI,
-		"data: {`choices`:[{`delta`:{`role`:`assistant`,`content`:``}}]}\n\n"
-		"data: {`choices`:[{`delta`:{`content`:``}}]}\n\n"
-		"data: {`choices`:[{`delta`:{`refusal`:`I can't help with that.`}}]}\n\n"
-		"data: {`choices`:[{`delta`:{},`finish_reason`:`content_filter`}]}\n\ndata: [DONE]\n\n",
-		false, &r);
+	        "data: {`choices`:[{`delta`:{`role`:`assistant`,`content`:``}}]}\n\n"
+	        "data: {`choices`:[{`delta`:{`content`:``}}]}\n\n"
+	        "data: {`choices`:[{`delta`:{`refusal`:`I can't help with that.`}}]}\n\n"
+	        "data: {`choices`:[{`delta`:{},`finish_reason`:`content_filter`}]}\n\ndata: [DONE]\n\n",
+	        false, &r);
 	summarize(r.chunks, &s);
 	is_str(buf_str(&s.content), "I can't help with that.", "openai: refusal delta → content");
-	is_int(json_object_array_length(r.chunks), 3, "openai: empty content after the role chunk emits nothing");
+	is_int(json_object_array_length(r.chunks), 3,
+	       "openai: empty content after the role chunk emits nothing");
 	is_str(s.finish, "content_filter", "openai: content_filter kept");
 	summary_free(&s);
 	run_free(&r);
 
 	/* [DONE] without any finish reason still closes the answer */
 	run_sse(DIALECT_OPENAI,
-		"data: {`id`:`x`,`choices`:[{`index`:0,`delta`:{`content`:`hi`}}]}\n\ndata: [DONE]\n\n", true, &r);
+	        "data: {`id`:`x`,`choices`:[{`index`:0,`delta`:{`content`:`hi`}}]}\n\ndata: [DONE]\n\n", true,
+	        &r);
 	summarize(r.chunks, &s);
 	is_str(s.finish, "stop", "openai: finish synthesised at [DONE]");
 	is_int(r.rc_finish, STREAM_DONE, "openai: finish after [DONE] → STREAM_DONE");
@@ -1108,13 +1187,20 @@ static void test_openai_decoder(void)
 	run_free(&r);
 
 	/* tool calls without ids, all at index 0 with distinct ids */
-	run_sse(DIALECT_OPENAI,
-		"data: {`choices`:[{`delta`:{`tool_calls`:[{`function`:{`name`:`f`,`arguments`:{`a`:1}}}]}}]}\n\n"
-		"data: {`choices`:[{`delta`:{`tool_calls`:[{`index`:1,`id`:`c1`,`function`:{`name`:`g`,`arguments`:`{}`}}]}}]}\n\n"
-		"data: {`choices`:[{`delta`:{`tool_calls`:[{`index`:1,`id`:`c2`,`function`:{`name`:`h`,`arguments`:`{}`}}]}}]}\n\n"
-		"data: {`choices`:[{`delta`:{`tool_calls`:[{`index`:1,`id`:`c2`,`function`:{`name`:`h`,`arguments`:`  `}}]},`finish_reason`:`tool_calls`}]}\n\n"
-		"data: [DONE]\n\n",
-		false, &r);
+	run_sse(
+	    DIALECT_OPENAI,
+	    "data: {`choices`:[{`delta`:{`tool_calls`:[{`function`:{`name`:`f`,`arguments`:{`a`:1}}}]}}]}\n\n"
+	    "data: "
+	    "{`choices`:[{`delta`:{`tool_calls`:[{`index`:1,`id`:`c1`,`function`:{`name`:`g`,`arguments`:`{}`"
+	    "}}]}}]}\n\n"
+	    "data: "
+	    "{`choices`:[{`delta`:{`tool_calls`:[{`index`:1,`id`:`c2`,`function`:{`name`:`h`,`arguments`:`{}`"
+	    "}}]}}]}\n\n"
+	    "data: "
+	    "{`choices`:[{`delta`:{`tool_calls`:[{`index`:1,`id`:`c2`,`function`:{`name`:`h`,`arguments`:`  "
+	    "`}}]},`finish_reason`:`tool_calls`}]}\n\n"
+	    "data: [DONE]\n\n",
+	    false, &r);
 	summarize(r.chunks, &s);
 	is_int(s.ntools, 3, "openai: distinct ids at one index become separate calls");
 	ok(s.tools[0].id && !strncmp(s.tools[0].id, "call_", 5), "openai: id minted for a call without one");
@@ -1128,21 +1214,25 @@ static void test_openai_decoder(void)
 
 	/* in-stream errors */
 	run_sse(DIALECT_OPENAI,
-		"data: {`id`:`x`,`choices`:[{`index`:0,`delta`:{`content`:`par`}}]}\n\n"
-		"data: {`error`:{`message`:`Rate limit reached\\nfor requests`,`type`:`rate_limit_error`,`param`:null,`code`:`rate_limit_exceeded`}}\n\n"
-		"data: [DONE]\n\n",
-		true, &r);
+	        "data: {`id`:`x`,`choices`:[{`index`:0,`delta`:{`content`:`par`}}]}\n\n"
+	        "data: {`error`:{`message`:`Rate limit reached\\nfor "
+	        "requests`,`type`:`rate_limit_error`,`param`:null,`code`:`rate_limit_exceeded`}}\n\n"
+	        "data: [DONE]\n\n",
+	        true, &r);
 	is_int(r.rc_events, STREAM_ERROR, "openai: error event → STREAM_ERROR");
-	is_str(r.error, "rate_limit_error: Rate limit reached for requests", "openai: error message one line");
+	is_str(r.error, "rate_limit_error: Rate limit reached for requests",
+	       "openai: error message one line");
 	is_int(r.status, 429, "openai: rate limit → 429");
 	is_int(r.rc_finish, STREAM_ERROR, "openai: finish after an error stays an error");
 	run_free(&r);
-	run_sse(DIALECT_OPENAI, "data: {`error`:{`code`:502,`message`:`Provider returned error`,`metadata`:{}}}\n\n",
-		false, &r);
+	run_sse(DIALECT_OPENAI,
+	        "data: {`error`:{`code`:502,`message`:`Provider returned error`,`metadata`:{}}}\n\n", false,
+	        &r);
 	is_int(r.status, 502, "openai: OpenRouter numeric code → status");
 	is_str(r.error, "Provider returned error", "openai: OpenRouter message");
 	run_free(&r);
-	run_sse(DIALECT_OPENAI, "data: {`choices`:[],`x_groq`:{`error`:`stream stopped: over capacity`}}\n\n", false, &r);
+	run_sse(DIALECT_OPENAI, "data: {`choices`:[],`x_groq`:{`error`:`stream stopped: over capacity`}}\n\n",
+	        false, &r);
 	is_int(r.rc_events, STREAM_ERROR, "openai: x_groq.error → STREAM_ERROR");
 	run_free(&r);
 	run_sse(DIALECT_OPENAI, "data: {`choices`:[{`delta`:{},`finish_reason`:`error`}]}\n\n", false, &r);
@@ -1173,7 +1263,8 @@ static void test_openai_decoder(void)
 	       "openai: events after DONE return STREAM_DONE");
 	is_int(json_object_array_length(r.chunks), before, "openai: events after DONE emit nothing");
 	is_int(stream_decoder_finish(sd), STREAM_DONE, "openai: finish after DONE → STREAM_DONE");
-	ok(stream_decoder_error(sd) == NULL && stream_decoder_error_status(sd) == 0, "openai: no error after DONE");
+	ok(stream_decoder_error(sd) == NULL && stream_decoder_error_status(sd) == 0,
+	   "openai: no error after DONE");
 	is_int(stream_decoder_event(sd, NULL, NULL, 5), STREAM_DONE, "openai: NULL data tolerated");
 	stream_decoder_free(sd);
 	evlist_free(&l);
@@ -1183,6 +1274,7 @@ static void test_openai_decoder(void)
 
 /* ---------- Anthropic decoder ---------- */
 
+/* clang-format off */
 static const char ANTHROPIC_FIXTURE[] =
 	"event: message_start\n"
 	"data: {`type`:`message_start`,`message`:{`id`:`msg_019Q1hrJbZG26Fb9BQhrkHEr`,`type`:`message`,`role`:`assistant`,`model`:`claude-sonnet-4-20250514`,`content`:[],`stop_reason`:null,`stop_sequence`:null,`usage`:{`input_tokens`:377,`cache_creation_input_tokens`:0,`cache_read_input_tokens`:0,`output_tokens`:1,`service_tier`:`standard`}}}\n"
@@ -1229,7 +1321,9 @@ static const char ANTHROPIC_FIXTURE[] =
 	"event: message_stop\n"
 	"data: {`type`:`message_stop`}\n"
 	"\n";
+/* clang-format on */
 
+/* clang-format off */
 static const char ANTHROPIC_THINKING[] =
 	"event: message_start\n"
 	"data: {`type`:`message_start`,`message`:{`id`:`msg_think`,`model`:`claude-opus-4`,`usage`:{`input_tokens`:10,`cache_creation_input_tokens`:200,`cache_read_input_tokens`:3000,`output_tokens`:1}}}\n"
@@ -1281,6 +1375,7 @@ static const char ANTHROPIC_THINKING[] =
 	"\n"
 	"data: [DONE]\n"
 	"\n";
+/* clang-format on */
 
 static void test_anthropic_decoder(void)
 {
@@ -1291,7 +1386,8 @@ static void test_anthropic_decoder(void)
 	summarize(r.chunks, &s);
 	is_int(r.rc_events, STREAM_DONE, "anthropic §2.5: message_stop → STREAM_DONE");
 	is_int(r.rc_finish, STREAM_DONE, "anthropic §2.5: finish after message_stop → STREAM_DONE");
-	is_str(buf_str(&s.content), "I'll check the current weather in Paris for you.", "anthropic §2.5: text");
+	is_str(buf_str(&s.content), "I'll check the current weather in Paris for you.",
+	       "anthropic §2.5: text");
 	is_int(s.roles, 1, "anthropic §2.5: role once");
 	ok(s.role_first, "anthropic §2.5: role first");
 	is_int(s.ntools, 1, "anthropic §2.5: one tool call");
@@ -1301,10 +1397,12 @@ static void test_anthropic_decoder(void)
 	is_str(s.finish, "tool_calls", "anthropic §2.5: tool_use → tool_calls");
 	ok(s.usage_last && s.usage_chunks == 1, "anthropic §2.5: one usage chunk, last");
 	is_int(ji(s.usage, "prompt_tokens"), 377, "anthropic §2.5: prompt_tokens");
-	is_int(ji(s.usage, "completion_tokens"), 65, "anthropic §2.5: completion_tokens (cumulative, not summed)");
+	is_int(ji(s.usage, "completion_tokens"), 65,
+	       "anthropic §2.5: completion_tokens (cumulative, not summed)");
 	is_int(ji(s.usage, "total_tokens"), 442, "anthropic §2.5: total_tokens");
 	is_int(ji(s.usage, "prompt_tokens_details.cached_tokens"), 0, "anthropic §2.5: cached_tokens");
-	ok(s.same_id && s.id && !strcmp(s.id, "msg_019Q1hrJbZG26Fb9BQhrkHEr"), "anthropic §2.5: msg id on every chunk");
+	ok(s.same_id && s.id && !strcmp(s.id, "msg_019Q1hrJbZG26Fb9BQhrkHEr"),
+	   "anthropic §2.5: msg id on every chunk");
 	is_str(s.model, "claude-sonnet-4-20250514", "anthropic §2.5: model");
 	is_int(r.shape_bad, 0, "anthropic §2.5: canonical shape");
 	summary_free(&s);
@@ -1314,7 +1412,8 @@ static void test_anthropic_decoder(void)
 	summarize(r.chunks, &s);
 	is_int(r.rc_events, STREAM_DONE, "anthropic thinking: STREAM_DONE");
 	is_int(r.rc_finish, STREAM_DONE, "anthropic thinking: trailing [DONE] tolerated");
-	is_str(buf_str(&s.reasoning), "Hmm, two tools.", "anthropic thinking: thinking_delta → reasoning_content");
+	is_str(buf_str(&s.reasoning), "Hmm, two tools.",
+	       "anthropic thinking: thinking_delta → reasoning_content");
 	is_str(buf_str(&s.content), "Checking.", "anthropic thinking: text; citations dropped");
 	ok(!strstr(dump(r.chunks), "c3ludGhldGlj"), "anthropic thinking: signature dropped");
 	is_int(s.ntools, 2, "anthropic thinking: two tools");
@@ -1322,11 +1421,15 @@ static void test_anthropic_decoder(void)
 	is_str(s.tools[1].id, "toolu_B", "anthropic thinking: second tool id");
 	is_str(buf_str(&s.tools[1].args), "{\"q\":2}", "anthropic thinking: second tool arguments");
 	is_str(s.finish, "length", "anthropic thinking: max_tokens → length");
-	is_int(ji(s.usage, "prompt_tokens"), 3210, "anthropic thinking: prompt = input + cache creation + cache read");
-	is_int(ji(s.usage, "prompt_tokens_details.cached_tokens"), 3000, "anthropic thinking: cached = cache read");
-	is_int(ji(s.usage, "prompt_tokens_details.cache_write_tokens"), 200, "anthropic thinking: cache_write_tokens");
+	is_int(ji(s.usage, "prompt_tokens"), 3210,
+	       "anthropic thinking: prompt = input + cache creation + cache read");
+	is_int(ji(s.usage, "prompt_tokens_details.cached_tokens"), 3000,
+	       "anthropic thinking: cached = cache read");
+	is_int(ji(s.usage, "prompt_tokens_details.cache_write_tokens"), 200,
+	       "anthropic thinking: cache_write_tokens");
 	is_int(ji(s.usage, "completion_tokens"), 90, "anthropic thinking: completion = output");
-	is_int(ji(s.usage, "completion_tokens_details.reasoning_tokens"), 40, "anthropic thinking: reasoning tokens");
+	is_int(ji(s.usage, "completion_tokens_details.reasoning_tokens"), 40,
+	       "anthropic thinking: reasoning tokens");
 	is_int(ji(s.usage, "total_tokens"), 3300, "anthropic thinking: total");
 	is_int(r.shape_bad, 0, "anthropic thinking: canonical shape");
 	summary_free(&s);
@@ -1334,9 +1437,11 @@ static void test_anthropic_decoder(void)
 
 	/* in-stream error after a 200 */
 	run_sse(DIALECT_ANTHROPIC,
-		"event: message_start\ndata: {`type`:`message_start`,`message`:{`id`:`msg_1`,`usage`:{`input_tokens`:1}}}\n\n"
-		"event: error\ndata: {`type`: `error`, `error`: {`type`: `overloaded_error`, `message`: `Overloaded`}}\n\n",
-		true, &r);
+	        "event: message_start\ndata: "
+	        "{`type`:`message_start`,`message`:{`id`:`msg_1`,`usage`:{`input_tokens`:1}}}\n\n"
+	        "event: error\ndata: {`type`: `error`, `error`: {`type`: `overloaded_error`, `message`: "
+	        "`Overloaded`}}\n\n",
+	        true, &r);
 	is_int(r.rc_events, STREAM_ERROR, "anthropic: error event → STREAM_ERROR");
 	is_str(r.error, "overloaded_error: Overloaded", "anthropic: error message");
 	is_int(r.status, 529, "anthropic: overloaded_error → 529");
@@ -1344,22 +1449,28 @@ static void test_anthropic_decoder(void)
 	static const struct {
 		const char *type;
 		int status;
-	} statuses[] = {{"rate_limit_error", 429}, {"api_error", 500}, {"timeout_error", 504},
-			{"authentication_error", 401}, {"something_new_error", 500}};
+	} statuses[] = {{"rate_limit_error", 429},
+	                {"api_error", 500},
+	                {"timeout_error", 504},
+	                {"authentication_error", 401},
+	                {"something_new_error", 500}};
 	for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
-		char *sse = xasprintf("event: error\ndata: {`type`:`error`,`error`:{`type`:`%s`,`message`:`m`}}\n\n",
-				      statuses[i].type);
+		char *sse =
+		    xasprintf("event: error\ndata: {`type`:`error`,`error`:{`type`:`%s`,`message`:`m`}}\n\n",
+		              statuses[i].type);
 		run_sse(DIALECT_ANTHROPIC, sse, false, &r);
-		is_int(r.status, statuses[i].status, "anthropic: %s → %d", statuses[i].type, statuses[i].status);
+		is_int(r.status, statuses[i].status, "anthropic: %s → %d", statuses[i].type,
+		       statuses[i].status);
 		run_free(&r);
 		free(sse);
 	}
 
 	/* cut: no message_stop */
 	run_sse(DIALECT_ANTHROPIC,
-		"event: message_start\ndata: {`type`:`message_start`,`message`:{`id`:`msg_1`}}\n\n"
-		"event: content_block_delta\ndata: {`type`:`content_block_delta`,`index`:0,`delta`:{`type`:`text_delta`,`text`:`Hel`}}\n\n",
-		true, &r);
+	        "event: message_start\ndata: {`type`:`message_start`,`message`:{`id`:`msg_1`}}\n\n"
+	        "event: content_block_delta\ndata: "
+	        "{`type`:`content_block_delta`,`index`:0,`delta`:{`type`:`text_delta`,`text`:`Hel`}}\n\n",
+	        true, &r);
 	summarize(r.chunks, &s);
 	is_int(r.rc_events, STREAM_OK, "anthropic cut: events OK");
 	is_int(r.rc_finish, STREAM_ERROR, "anthropic cut: finish without message_stop → STREAM_ERROR");
@@ -1370,13 +1481,17 @@ static void test_anthropic_decoder(void)
 
 	/* no event: lines, a stray stop_reason, a block index never started */
 	run_sse(DIALECT_ANTHROPIC,
-		"data: {`type`:`message_start`,`message`:{}}\n\n"
-		"data: {`type`:`content_block_delta`,`index`:7,`delta`:{`type`:`input_json_delta`,`partial_json`:`{`}}\n\n"
-		"data: {`type`:`content_block_delta`,`index`:0,`delta`:{`type`:`text_delta`,`text`:`ok`}}\n\n"
-		"data: {`type`:`message_delta`,`delta`:{`stop_reason`:`brand_new_reason`},`usage`:{`output_tokens`:3}}\n\n"
-		"event: ping\n\n"
-		"data: {`type`:`message_stop`}\n\n",
-		false, &r);
+	        "data: {`type`:`message_start`,`message`:{}}\n\n"
+	        "data: "
+	        "{`type`:`content_block_delta`,`index`:7,`delta`:{`type`:`input_json_delta`,`partial_json`:`{"
+	        "`}}\n\n"
+	        "data: {`type`:`content_block_delta`,`index`:0,`delta`:{`type`:`text_delta`,`text`:`ok`}}\n\n"
+	        "data: "
+	        "{`type`:`message_delta`,`delta`:{`stop_reason`:`brand_new_reason`},`usage`:{`output_tokens`:"
+	        "3}}\n\n"
+	        "event: ping\n\n"
+	        "data: {`type`:`message_stop`}\n\n",
+	        false, &r);
 	summarize(r.chunks, &s);
 	is_int(r.rc_events, STREAM_DONE, "anthropic: data.type without event lines");
 	is_str(buf_str(&s.content), "ok", "anthropic: text without a block start");
@@ -1394,17 +1509,21 @@ static void test_anthropic_decoder(void)
 
 /* ---------- Gemini decoder ---------- */
 
+/* clang-format off */
 static const char GEMINI_TEXT_STREAM[] =
 	"data: {`candidates`: [{`content`: {`parts`: [{`text`: `In the quaint, sunlit cottage`}],`role`: `model`},`index`: 0}],`usageMetadata`: {`promptTokenCount`: 8},`modelVersion`: `gemini-2.5-flash`}\n"
 	"\n"
 	"data: {`candidates`: [{`content`: {`parts`: [{`text`: ` lived two cats.`}],`role`: `model`},`finishReason`: `STOP`,`index`: 0}],`usageMetadata`: {`promptTokenCount`: 8,`candidatesTokenCount`: 12,`totalTokenCount`: 20},`modelVersion`: `gemini-2.5-flash`}\n"
 	"\n";
+/* clang-format on */
 
+/* clang-format off */
 static const char GEMINI_TOOL_STREAM[] =
 	"data: {`candidates`:[{`content`:{`role`:`model`,`parts`:[{`text`:`Planning the calls`,`thought`:true}]},`index`:0}],`responseId`:`tTCwacuEBMvnitYP06qsgQY`,`modelVersion`:`gemini-2.5-pro`}\n"
 	"\n"
 	"data: {`candidates`:[{`content`:{`role`:`model`,`parts`:[{`functionCall`:{`name`:`find_theaters`,`args`:{`movie`:`Barbie`,`location`:`Mountain View, CA`}},`thoughtSignature`:`CrICAdHtim82`},{`functionCall`:{`name`:`get_time`,`id`:`fc_7`}}]},`finishReason`:`STOP`,`index`:0}],`usageMetadata`:{`promptTokenCount`:82,`candidatesTokenCount`:17,`thoughtsTokenCount`:120,`cachedContentTokenCount`:50,`totalTokenCount`:219},`responseId`:`tTCwacuEBMvnitYP06qsgQY`}\n"
 	"\n";
+/* clang-format on */
 
 static void test_gemini_decoder(void)
 {
@@ -1418,7 +1537,8 @@ static void test_gemini_decoder(void)
 	run_sse(DIALECT_GEMINI, GEMINI_TEXT_STREAM, true, &r);
 	summarize(r.chunks, &s);
 	is_int(r.rc_finish, STREAM_DONE, "gemini §3.4: finish → STREAM_DONE");
-	ok(json_object_array_length(r.chunks) == before_finish + 2, "gemini §3.4: finish and usage come out of finish");
+	ok(json_object_array_length(r.chunks) == before_finish + 2,
+	   "gemini §3.4: finish and usage come out of finish");
 	is_str(buf_str(&s.content), "In the quaint, sunlit cottage lived two cats.", "gemini §3.4: text");
 	is_int(s.roles, 1, "gemini §3.4: role once");
 	ok(s.role_first, "gemini §3.4: role first");
@@ -1446,12 +1566,14 @@ static void test_gemini_decoder(void)
 	       "gemini tools: args serialised whole");
 	is_str(s.tools[1].id, "fc_7", "gemini tools: the part's own id");
 	is_str(buf_str(&s.tools[1].args), "{}", "gemini tools: missing args → {}");
-	is_str(js(json_object_array_get_idx(r.chunks, 1), "choices.0.delta.tool_calls.0.extra_content.google.thought_signature"),
+	is_str(js(json_object_array_get_idx(r.chunks, 1),
+	          "choices.0.delta.tool_calls.0.extra_content.google.thought_signature"),
 	       "CrICAdHtim82", "gemini tools: thoughtSignature carried on the tool call");
 	is_str(s.finish, "tool_calls", "gemini tools: STOP with calls → tool_calls");
 	is_int(ji(s.usage, "prompt_tokens"), 82, "gemini tools: prompt_tokens");
 	is_int(ji(s.usage, "completion_tokens"), 137, "gemini tools: completion = candidates + thoughts");
-	is_int(ji(s.usage, "completion_tokens_details.reasoning_tokens"), 120, "gemini tools: reasoning = thoughts");
+	is_int(ji(s.usage, "completion_tokens_details.reasoning_tokens"), 120,
+	       "gemini tools: reasoning = thoughts");
 	is_int(ji(s.usage, "prompt_tokens_details.cached_tokens"), 50, "gemini tools: cached");
 	is_int(ji(s.usage, "total_tokens"), 219, "gemini tools: total");
 	is_str(s.id, "tTCwacuEBMvnitYP06qsgQY", "gemini tools: responseId as id");
@@ -1473,22 +1595,27 @@ static void test_gemini_decoder(void)
 	run_free(&r);
 	run_free(&r2);
 
-	run_sse(DIALECT_GEMINI, "data: {`candidates`:[{`content`:{`parts`:[{`text`:`half`}]}}]}\n\n", true, &r);
+	run_sse(DIALECT_GEMINI, "data: {`candidates`:[{`content`:{`parts`:[{`text`:`half`}]}}]}\n\n", true,
+	        &r);
 	is_int(r.rc_finish, STREAM_ERROR, "gemini cut: no finishReason → STREAM_ERROR");
 	ok(r.error && strstr(r.error, "finish"), "gemini cut: message names the missing finish reason");
 	run_free(&r);
 
 	run_sse(DIALECT_GEMINI,
-		"data: {`candidates`:[{`content`:{`parts`:[{`text`:`x`}]}}]}\n\n"
-		"data: {`error`:{`code`:429,`message`:`Resource has been exhausted (e.g. check quota).`,`status`:`RESOURCE_EXHAUSTED`}}\n\n",
-		true, &r);
+	        "data: {`candidates`:[{`content`:{`parts`:[{`text`:`x`}]}}]}\n\n"
+	        "data: {`error`:{`code`:429,`message`:`Resource has been exhausted (e.g. check "
+	        "quota).`,`status`:`RESOURCE_EXHAUSTED`}}\n\n",
+	        true, &r);
 	is_int(r.rc_events, STREAM_ERROR, "gemini: error data → STREAM_ERROR");
 	is_int(r.status, 429, "gemini: error status");
-	is_str(r.error, "RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check quota).", "gemini: error message");
+	is_str(r.error, "RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check quota).",
+	       "gemini: error message");
 	run_free(&r);
 
-	run_sse(DIALECT_GEMINI, "data: {`promptFeedback`:{`blockReason`:`SAFETY`},`usageMetadata`:{`promptTokenCount`:4}}\n\n",
-		true, &r);
+	run_sse(
+	    DIALECT_GEMINI,
+	    "data: {`promptFeedback`:{`blockReason`:`SAFETY`},`usageMetadata`:{`promptTokenCount`:4}}\n\n",
+	    true, &r);
 	summarize(r.chunks, &s);
 	is_int(r.rc_finish, STREAM_DONE, "gemini blocked: STREAM_DONE");
 	is_str(s.finish, "content_filter", "gemini blocked: content_filter");
@@ -1500,12 +1627,17 @@ static void test_gemini_decoder(void)
 
 	static const struct {
 		const char *reason, *want;
-	} reasons[] = {{"MAX_TOKENS", "length"},	 {"SAFETY", "content_filter"}, {"RECITATION", "content_filter"},
-		       {"PROHIBITED_CONTENT", "content_filter"}, {"MALFORMED_FUNCTION_CALL", "stop"},
-		       {"OTHER", "stop"},		 {"SOMETHING_NEW", "stop"}};
+	} reasons[] = {{"MAX_TOKENS", "length"},
+	               {"SAFETY", "content_filter"},
+	               {"RECITATION", "content_filter"},
+	               {"PROHIBITED_CONTENT", "content_filter"},
+	               {"MALFORMED_FUNCTION_CALL", "stop"},
+	               {"OTHER", "stop"},
+	               {"SOMETHING_NEW", "stop"}};
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
-		char *sse = xasprintf("data: {`candidates`:[{`content`:{`parts`:[{`text`:`x`}]},`finishReason`:`%s`}]}\n\n",
-				      reasons[i].reason);
+		char *sse = xasprintf(
+		    "data: {`candidates`:[{`content`:{`parts`:[{`text`:`x`}]},`finishReason`:`%s`}]}\n\n",
+		    reasons[i].reason);
 		run_sse(DIALECT_GEMINI, sse, true, &r);
 		summarize(r.chunks, &s);
 		is_str(s.finish, reasons[i].want, "gemini: %s → %s", reasons[i].reason, reasons[i].want);
@@ -1515,10 +1647,13 @@ static void test_gemini_decoder(void)
 	}
 
 	/* two candidates (candidateCount) */
-	run_sse(DIALECT_GEMINI,
-		"data: {`candidates`:[{`content`:{`parts`:[{`text`:`a`}]},`index`:0},{`content`:{`parts`:[{`text`:`b`}]},`index`:1,`finishReason`:`MAX_TOKENS`}]}\n\n"
-		"data: {`candidates`:[{`content`:{`parts`:[{`text`:`c`}]},`index`:0,`finishReason`:`STOP`}]}\n\n",
-		true, &r);
+	run_sse(
+	    DIALECT_GEMINI,
+	    "data: "
+	    "{`candidates`:[{`content`:{`parts`:[{`text`:`a`}]},`index`:0},{`content`:{`parts`:[{`text`:`b`}]"
+	    "},`index`:1,`finishReason`:`MAX_TOKENS`}]}\n\n"
+	    "data: {`candidates`:[{`content`:{`parts`:[{`text`:`c`}]},`index`:0,`finishReason`:`STOP`}]}\n\n",
+	    true, &r);
 	int finishes = 0;
 	for (size_t i = 0; i < json_object_array_length(r.chunks); i++) {
 		json_object *c = json_object_array_get_idx(r.chunks, i);
@@ -1541,12 +1676,17 @@ static void test_responses(void)
 	char *err = NULL;
 	json_object *in, *r;
 
-	in = J("{`id`:`chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT`,`object`:`chat.completion`,`created`:1741569952,`model`:`gpt-4o-mini`,"
-	       "`choices`:[{`index`:0,`message`:{`role`:`assistant`,`content`:null,`refusal`:null,`annotations`:[],"
-	       "`tool_calls`:[{`id`:`call_abc123`,`type`:`function`,`function`:{`name`:`get_current_weather`,`arguments`:`{\\n\\`location\\`: \\`Boston, MA\\`\\n}`}}]},"
+	in = J("{`id`:`chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT`,`object`:`chat.completion`,`created`:"
+	       "1741569952,`model`:`gpt-4o-mini`,"
+	       "`choices`:[{`index`:0,`message`:{`role`:`assistant`,`content`:null,`refusal`:null,`"
+	       "annotations`:[],"
+	       "`tool_calls`:[{`id`:`call_abc123`,`type`:`function`,`function`:{`name`:`get_current_weather`,"
+	       "`arguments`:`{\\n\\`location\\`: \\`Boston, MA\\`\\n}`}}]},"
 	       "`logprobs`:null,`finish_reason`:`tool_calls`}],"
-	       "`usage`:{`prompt_tokens`:82,`completion_tokens`:17,`total_tokens`:99,`prompt_tokens_details`:{`cached_tokens`:0,`audio_tokens`:0},"
-	       "`completion_tokens_details`:{`reasoning_tokens`:0,`audio_tokens`:0,`accepted_prediction_tokens`:0,`rejected_prediction_tokens`:0}},"
+	       "`usage`:{`prompt_tokens`:82,`completion_tokens`:17,`total_tokens`:99,`prompt_tokens_details`:"
+	       "{`cached_tokens`:0,`audio_tokens`:0},"
+	       "`completion_tokens_details`:{`reasoning_tokens`:0,`audio_tokens`:0,`accepted_prediction_"
+	       "tokens`:0,`rejected_prediction_tokens`:0}},"
 	       "`service_tier`:`default`,`system_fingerprint`:`fp_44709d6fcb`}");
 	r = dialect_response_to_canonical(DIALECT_OPENAI, in, "fallback", &err);
 	ok(r && !err, "openai response §1.5: converts");
@@ -1554,19 +1694,23 @@ static void test_responses(void)
 	is_str(js(r, "object"), "chat.completion", "openai response: object");
 	is_int(ji(r, "created"), 1741569952, "openai response: created");
 	is_str(js(r, "model"), "gpt-4o-mini", "openai response: model");
-	ok(jhas(r, "choices.0.message.content") && !jp(r, "choices.0.message.content"), "openai response: content null");
+	ok(jhas(r, "choices.0.message.content") && !jp(r, "choices.0.message.content"),
+	   "openai response: content null");
 	is_str(js(r, "choices.0.message.tool_calls.0.id"), "call_abc123", "openai response: tool call id");
-	is_str(js(r, "choices.0.message.tool_calls.0.function.arguments"), "{\n\"location\": \"Boston, MA\"\n}",
-	       "openai response: arguments verbatim");
+	is_str(js(r, "choices.0.message.tool_calls.0.function.arguments"),
+	       "{\n\"location\": \"Boston, MA\"\n}", "openai response: arguments verbatim");
 	is_str(js(r, "choices.0.finish_reason"), "tool_calls", "openai response: finish_reason");
 	is_int(ji(r, "usage.total_tokens"), 99, "openai response: usage");
 	json_object_put(r);
 	json_object_put(in);
 
-	in = J("{`id`:`x`,`model`:`deepseek-reasoner`,`choices`:[{`message`:{`role`:`assistant`,`content`:`4`,"
-	       "`reasoning_content`:`2+2`},`finish_reason`:`model_length`}],`x_groq`:{`usage`:{`prompt_tokens`:1,`completion_tokens`:2}}}");
+	in =
+	    J("{`id`:`x`,`model`:`deepseek-reasoner`,`choices`:[{`message`:{`role`:`assistant`,`content`:`4`,"
+	      "`reasoning_content`:`2+2`},`finish_reason`:`model_length`}],`x_groq`:{`usage`:{`prompt_tokens`"
+	      ":1,`completion_tokens`:2}}}");
 	r = dialect_response_to_canonical(DIALECT_OPENAI, in, "fallback", &err);
-	is_str(js(r, "choices.0.message.reasoning_content"), "2+2", "openai response: reasoning_content kept");
+	is_str(js(r, "choices.0.message.reasoning_content"), "2+2",
+	       "openai response: reasoning_content kept");
 	is_str(js(r, "choices.0.finish_reason"), "length", "openai response: model_length → length");
 	is_int(ji(r, "usage.total_tokens"), 3, "openai response: x_groq usage, total computed");
 	json_object_put(r);
@@ -1574,7 +1718,8 @@ static void test_responses(void)
 
 	in = J("{`choices`:[{`message`:{`content`:`hi`,`reasoning`:`groq says`}}]}");
 	r = dialect_response_to_canonical(DIALECT_OPENAI, in, "fallback", &err);
-	is_str(js(r, "choices.0.message.reasoning_content"), "groq says", "openai response: reasoning → reasoning_content");
+	is_str(js(r, "choices.0.message.reasoning_content"), "groq says",
+	       "openai response: reasoning → reasoning_content");
 	is_str(js(r, "model"), "fallback", "openai response: caller's model when none");
 	ok(js(r, "id") && !strncmp(js(r, "id"), "chatcmpl-", 9), "openai response: minted id");
 	is_str(js(r, "choices.0.finish_reason"), "stop", "openai response: missing finish → stop");
@@ -1594,23 +1739,31 @@ static void test_responses(void)
 	err = NULL;
 	json_object_put(in);
 
-	in = J("{`id`:`msg_019Q1hrJbZG26Fb9BQhrkHEr`,`type`:`message`,`role`:`assistant`,`model`:`claude-sonnet-4-20250514`,"
+	in = J("{`id`:`msg_019Q1hrJbZG26Fb9BQhrkHEr`,`type`:`message`,`role`:`assistant`,`model`:`claude-"
+	       "sonnet-4-20250514`,"
 	       "`content`:[{`type`:`thinking`,`thinking`:`Paris weather.`,`signature`:`sig`},"
 	       "{`type`:`text`,`text`:`I'll check the current weather in Paris for you.`},"
-	       "{`type`:`tool_use`,`id`:`toolu_01NRLabsLyVHZPKxbKvkfSMn`,`name`:`get_weather`,`input`:{`location`:`Paris`}}],"
+	       "{`type`:`tool_use`,`id`:`toolu_01NRLabsLyVHZPKxbKvkfSMn`,`name`:`get_weather`,`input`:{`"
+	       "location`:`Paris`}}],"
 	       "`stop_reason`:`tool_use`,`stop_sequence`:null,"
-	       "`usage`:{`input_tokens`:377,`output_tokens`:65,`cache_creation_input_tokens`:0,`cache_read_input_tokens`:0,"
-	       "`cache_creation`:{`ephemeral_5m_input_tokens`:0,`ephemeral_1h_input_tokens`:0},`service_tier`:`standard`}}");
+	       "`usage`:{`input_tokens`:377,`output_tokens`:65,`cache_creation_input_tokens`:0,`cache_read_"
+	       "input_tokens`:0,"
+	       "`cache_creation`:{`ephemeral_5m_input_tokens`:0,`ephemeral_1h_input_tokens`:0},`service_tier`"
+	       ":`standard`}}");
 	r = dialect_response_to_canonical(DIALECT_ANTHROPIC, in, "m", &err);
 	ok(r && !err, "anthropic response §2.4: converts");
 	is_str(js(r, "id"), "msg_019Q1hrJbZG26Fb9BQhrkHEr", "anthropic response: id");
 	is_str(js(r, "model"), "claude-sonnet-4-20250514", "anthropic response: model");
 	is_str(js(r, "choices.0.message.role"), "assistant", "anthropic response: role");
-	is_str(js(r, "choices.0.message.content"), "I'll check the current weather in Paris for you.", "anthropic response: text");
-	is_str(js(r, "choices.0.message.reasoning_content"), "Paris weather.", "anthropic response: thinking");
-	is_str(js(r, "choices.0.message.tool_calls.0.id"), "toolu_01NRLabsLyVHZPKxbKvkfSMn", "anthropic response: tool id");
+	is_str(js(r, "choices.0.message.content"), "I'll check the current weather in Paris for you.",
+	       "anthropic response: text");
+	is_str(js(r, "choices.0.message.reasoning_content"), "Paris weather.",
+	       "anthropic response: thinking");
+	is_str(js(r, "choices.0.message.tool_calls.0.id"), "toolu_01NRLabsLyVHZPKxbKvkfSMn",
+	       "anthropic response: tool id");
 	is_str(js(r, "choices.0.message.tool_calls.0.type"), "function", "anthropic response: tool type");
-	is_str(js(r, "choices.0.message.tool_calls.0.function.name"), "get_weather", "anthropic response: tool name");
+	is_str(js(r, "choices.0.message.tool_calls.0.function.name"), "get_weather",
+	       "anthropic response: tool name");
 	is_str(js(r, "choices.0.message.tool_calls.0.function.arguments"), "{\"location\":\"Paris\"}",
 	       "anthropic response: arguments serialised");
 	is_str(js(r, "choices.0.finish_reason"), "tool_calls", "anthropic response: finish");
@@ -1620,7 +1773,8 @@ static void test_responses(void)
 	json_object_put(r);
 	json_object_put(in);
 
-	in = J("{`type`:`message`,`content`:[{`type`:`text`,`text`:`a`},{`type`:`text`,`text`:`b`}],`stop_reason`:`stop_sequence`}");
+	in = J("{`type`:`message`,`content`:[{`type`:`text`,`text`:`a`},{`type`:`text`,`text`:`b`}],`stop_"
+	       "reason`:`stop_sequence`}");
 	r = dialect_response_to_canonical(DIALECT_ANTHROPIC, in, "m", &err);
 	is_str(js(r, "choices.0.message.content"), "ab", "anthropic response: text blocks concatenated");
 	is_str(js(r, "choices.0.finish_reason"), "stop", "anthropic response: stop_sequence → stop");
@@ -1629,30 +1783,39 @@ static void test_responses(void)
 	json_object_put(in);
 	static const struct {
 		const char *reason, *want;
-	} stops[] = {{"end_turn", "stop"}, {"max_tokens", "length"}, {"refusal", "content_filter"},
-		     {"pause_turn", "stop"}, {"model_context_window_exceeded", "length"}, {"future", "stop"}};
+	} stops[] = {{"end_turn", "stop"},
+	             {"max_tokens", "length"},
+	             {"refusal", "content_filter"},
+	             {"pause_turn", "stop"},
+	             {"model_context_window_exceeded", "length"},
+	             {"future", "stop"}};
 	for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
 		char *body = xasprintf("{`content`:[],`stop_reason`:`%s`}", stops[i].reason);
 		in = J(body);
 		r = dialect_response_to_canonical(DIALECT_ANTHROPIC, in, "m", &err);
-		is_str(js(r, "choices.0.finish_reason"), stops[i].want, "anthropic response: %s → %s", stops[i].reason,
-		       stops[i].want);
+		is_str(js(r, "choices.0.finish_reason"), stops[i].want, "anthropic response: %s → %s",
+		       stops[i].reason, stops[i].want);
 		json_object_put(r);
 		json_object_put(in);
 		free(body);
 	}
-	in = J("{`type`:`error`,`error`:{`type`:`not_found_error`,`message`:`The requested resource could not be found.`},`request_id`:`req_1`}");
+	in = J("{`type`:`error`,`error`:{`type`:`not_found_error`,`message`:`The requested resource could "
+	       "not be found.`},`request_id`:`req_1`}");
 	r = dialect_response_to_canonical(DIALECT_ANTHROPIC, in, "m", &err);
-	is_str(err, "not_found_error: The requested resource could not be found.", "anthropic response: error body");
+	is_str(err, "not_found_error: The requested resource could not be found.",
+	       "anthropic response: error body");
 	free(err);
 	err = NULL;
 	json_object_put(in);
 
 	in = J("{`candidates`:[{`content`:{`role`:`model`,`parts`:[{`text`:`Let me look.`,`thought`:true},"
-	       "{`functionCall`:{`name`:`find_theaters`,`args`:{`movie`:`Barbie`,`location`:`Mountain View, CA`}}}]},"
-	       "`finishReason`:`STOP`,`index`:0,`safetyRatings`:[{`category`:`HARM_CATEGORY_HARASSMENT`,`probability`:`NEGLIGIBLE`}]}],"
+	       "{`functionCall`:{`name`:`find_theaters`,`args`:{`movie`:`Barbie`,`location`:`Mountain View, "
+	       "CA`}}}]},"
+	       "`finishReason`:`STOP`,`index`:0,`safetyRatings`:[{`category`:`HARM_CATEGORY_HARASSMENT`,`"
+	       "probability`:`NEGLIGIBLE`}]}],"
 	       "`promptFeedback`:{`safetyRatings`:[]},"
-	       "`usageMetadata`:{`promptTokenCount`:82,`candidatesTokenCount`:17,`thoughtsTokenCount`:120,`cachedContentTokenCount`:0,"
+	       "`usageMetadata`:{`promptTokenCount`:82,`candidatesTokenCount`:17,`thoughtsTokenCount`:120,`"
+	       "cachedContentTokenCount`:0,"
 	       "`totalTokenCount`:219,`promptTokensDetails`:[{`modality`:`TEXT`,`tokenCount`:82}]},"
 	       "`modelVersion`:`gemini-2.5-flash`,`responseId`:`tTCwacuEBMvnitYP06qsgQY`}");
 	r = dialect_response_to_canonical(DIALECT_GEMINI, in, "m", &err);
@@ -1662,11 +1825,14 @@ static void test_responses(void)
 	ok(jhas(r, "choices.0.message.content") && !jp(r, "choices.0.message.content"),
 	   "gemini response: content null with only a call");
 	is_str(js(r, "choices.0.message.reasoning_content"), "Let me look.", "gemini response: thought");
-	ok(js(r, "choices.0.message.tool_calls.0.id") && !strncmp(js(r, "choices.0.message.tool_calls.0.id"), "call_", 5),
+	ok(js(r, "choices.0.message.tool_calls.0.id") &&
+	       !strncmp(js(r, "choices.0.message.tool_calls.0.id"), "call_", 5),
 	   "gemini response: synthesised id");
 	is_str(js(r, "choices.0.message.tool_calls.0.function.arguments"),
-	       "{\"movie\":\"Barbie\",\"location\":\"Mountain View, CA\"}", "gemini response: args serialised");
-	is_str(js(r, "choices.0.finish_reason"), "tool_calls", "gemini response: STOP with a call → tool_calls");
+	       "{\"movie\":\"Barbie\",\"location\":\"Mountain View, CA\"}",
+	       "gemini response: args serialised");
+	is_str(js(r, "choices.0.finish_reason"), "tool_calls",
+	       "gemini response: STOP with a call → tool_calls");
 	is_int(ji(r, "usage.prompt_tokens"), 82, "gemini response: prompt");
 	is_int(ji(r, "usage.completion_tokens"), 137, "gemini response: completion = candidates + thoughts");
 	is_int(ji(r, "usage.completion_tokens_details.reasoning_tokens"), 120, "gemini response: reasoning");
@@ -1676,7 +1842,8 @@ static void test_responses(void)
 
 	in = J("{`promptFeedback`:{`blockReason`:`PROHIBITED_CONTENT`}}");
 	r = dialect_response_to_canonical(DIALECT_GEMINI, in, "m", &err);
-	is_str(js(r, "choices.0.finish_reason"), "content_filter", "gemini response: blocked prompt → content_filter");
+	is_str(js(r, "choices.0.finish_reason"), "content_filter",
+	       "gemini response: blocked prompt → content_filter");
 	is_str(js(r, "model"), "m", "gemini response: caller's model");
 	json_object_put(r);
 	json_object_put(in);
@@ -1686,9 +1853,11 @@ static void test_responses(void)
 	free(err);
 	err = NULL;
 	json_object_put(in);
-	in = J("{`error`:{`code`:400,`message`:`API key not valid. Please pass a valid API key.`,`status`:`INVALID_ARGUMENT`}}");
+	in = J("{`error`:{`code`:400,`message`:`API key not valid. Please pass a valid API "
+	       "key.`,`status`:`INVALID_ARGUMENT`}}");
 	r = dialect_response_to_canonical(DIALECT_GEMINI, in, "m", &err);
-	is_str(err, "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.", "gemini response: error body");
+	is_str(err, "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.",
+	       "gemini response: error body");
 	free(err);
 	err = NULL;
 	json_object_put(in);
@@ -1705,7 +1874,8 @@ static void test_responses(void)
 
 /* ---------- upstream errors ---------- */
 
-static void check_error(int status, const char *body_q, const char *type, const char *message, const char *name)
+static void check_error(int status, const char *body_q, const char *type, const char *message,
+                        const char *name)
 {
 	char *body = unq(body_q);
 	struct upstream_error e;
@@ -1720,45 +1890,60 @@ static void check_error(int status, const char *body_q, const char *type, const 
 static void test_upstream_errors(void)
 {
 	check_error(429,
-		    "{`error`: {`message`: `You exceeded your current quota, please check your plan and billing details.`,"
-		    "`type`: `insufficient_quota`, `param`: null, `code`: `insufficient_quota`}}",
-		    "insufficient_quota", "You exceeded your current quota, please check your plan and billing details.",
-		    "openai");
+	            "{`error`: {`message`: `You exceeded your current quota, please check your plan and "
+	            "billing details.`,"
+	            "`type`: `insufficient_quota`, `param`: null, `code`: `insufficient_quota`}}",
+	            "insufficient_quota",
+	            "You exceeded your current quota, please check your plan and billing details.", "openai");
 	check_error(404,
-		    "{`type`: `error`, `error`: {`type`: `not_found_error`, `message`: `The requested resource could not be found.`},"
-		    " `request_id`: `req_011CSHoEeqs5C35K2UUqR7Fy`}",
-		    "not_found_error", "The requested resource could not be found.", "anthropic");
+	            "{`type`: `error`, `error`: {`type`: `not_found_error`, `message`: `The requested "
+	            "resource could not be found.`},"
+	            " `request_id`: `req_011CSHoEeqs5C35K2UUqR7Fy`}",
+	            "not_found_error", "The requested resource could not be found.", "anthropic");
 	check_error(400,
-		    "{`error`:{`code`:400,`message`:`API key not valid. Please pass a valid API key.`,`status`:`INVALID_ARGUMENT`,"
-		    "`details`:[{`@type`:`type.googleapis.com/google.rpc.ErrorInfo`,`reason`:`API_KEY_INVALID`,`domain`:`googleapis.com`}]}}",
-		    "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", "gemini");
-	check_error(400,
-		    "{`object`:`error`,`message`:`Tool call id was 38f04d9ea185424a8dc6ed9a88da5 but must be a-z, A-Z, 0-9, with a length of 9.`,"
-		    "`type`:`invalid_request_error`,`param`:null,`code`:null}",
-		    "invalid_request_error",
-		    "Tool call id was 38f04d9ea185424a8dc6ed9a88da5 but must be a-z, A-Z, 0-9, with a length of 9.", "mistral");
-	check_error(422, "{`object`:`error`,`message`:`bad call`,`type`:`invalid_function_call`,`code`:`3280`}",
-		    "invalid_function_call", "bad call", "mistral later form");
-	check_error(402, "{`error`:{`code`:402,`message`:`Insufficient credits`,`metadata`:{`raw`:`x`}}}", NULL,
-		    "Insufficient credits", "openrouter");
-	check_error(404, "{`error`:`model 'llama9' not found`}", NULL, "model 'llama9' not found", "ollama string error");
+	            "{`error`:{`code`:400,`message`:`API key not valid. Please pass a valid API "
+	            "key.`,`status`:`INVALID_ARGUMENT`,"
+	            "`details`:[{`@type`:`type.googleapis.com/"
+	            "google.rpc.ErrorInfo`,`reason`:`API_KEY_INVALID`,`domain`:`googleapis.com`}]}}",
+	            "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", "gemini");
+	check_error(
+	    400,
+	    "{`object`:`error`,`message`:`Tool call id was 38f04d9ea185424a8dc6ed9a88da5 but must be a-z, "
+	    "A-Z, 0-9, with a length of 9.`,"
+	    "`type`:`invalid_request_error`,`param`:null,`code`:null}",
+	    "invalid_request_error",
+	    "Tool call id was 38f04d9ea185424a8dc6ed9a88da5 but must be a-z, A-Z, 0-9, with a length of 9.",
+	    "mistral");
+	check_error(422,
+	            "{`object`:`error`,`message`:`bad call`,`type`:`invalid_function_call`,`code`:`3280`}",
+	            "invalid_function_call", "bad call", "mistral later form");
+	check_error(402, "{`error`:{`code`:402,`message`:`Insufficient credits`,`metadata`:{`raw`:`x`}}}",
+	            NULL, "Insufficient credits", "openrouter");
+	check_error(404, "{`error`:`model 'llama9' not found`}", NULL, "model 'llama9' not found",
+	            "ollama string error");
 	check_error(400, "{`detail`:`Not Found`}", NULL, "Not Found", "fastapi detail");
-	check_error(503, "[{`error`:{`code`:503,`message`:`The model is overloaded.`,`status`:`UNAVAILABLE`}}]", "UNAVAILABLE",
-		    "The model is overloaded.", "gemini array");
-	check_error(500, "{`error`:{`message`:`line one\\nline two\\t\\ttabbed`,`type`:`server_error`}}", "server_error",
-		    "line one line two tabbed", "multi-line message collapsed");
+	check_error(503,
+	            "[{`error`:{`code`:503,`message`:`The model is overloaded.`,`status`:`UNAVAILABLE`}}]",
+	            "UNAVAILABLE", "The model is overloaded.", "gemini array");
+	check_error(500, "{`error`:{`message`:`line one\\nline two\\t\\ttabbed`,`type`:`server_error`}}",
+	            "server_error", "line one line two tabbed", "multi-line message collapsed");
 	check_error(502,
-		    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
-		    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
-		    NULL, "upstream returned HTML (502): 502 Bad Gateway", "nginx page");
-	check_error(503, "  <!DOCTYPE html><html><body>down</body></html>", NULL, "upstream returned HTML (503)", "html no title");
+	            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+	            "Gateway</h1></center>\r\n"
+	            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+	            NULL, "upstream returned HTML (502): 502 Bad Gateway", "nginx page");
+	check_error(503, "  <!DOCTYPE html><html><body>down</body></html>", NULL,
+	            "upstream returned HTML (503)", "html no title");
 	check_error(504, "", NULL, "upstream returned status 504 with an empty body", "empty body");
 	check_error(502, "upstream connect error or disconnect/reset before headers", NULL,
-		    "upstream returned status 502: upstream connect error or disconnect/reset before headers", "plain text");
-	check_error(500, "{`foo`:`bar`}", NULL, "upstream returned status 500: {\"foo\":\"bar\"}", "unknown JSON");
-	check_error(500, "{`error`:{`type`:`api_error`}}", "api_error", "api_error", "error without a message");
+	            "upstream returned status 502: upstream connect error or disconnect/reset before headers",
+	            "plain text");
+	check_error(500, "{`foo`:`bar`}", NULL, "upstream returned status 500: {\"foo\":\"bar\"}",
+	            "unknown JSON");
+	check_error(500, "{`error`:{`type`:`api_error`}}", "api_error", "api_error",
+	            "error without a message");
 	check_error(500, "{`error`:{`type`:`api_error`,`message`:` \n\t `}}", "api_error", "api_error",
-		    "error with a blank message");
+	            "error with a blank message");
 	check_error(500, "{`error`:{`message`:42}}", NULL, "unknown error", "error with a numeric message");
 
 	struct upstream_error e;
@@ -1776,7 +1961,8 @@ static void test_upstream_errors(void)
 		buf_puts(&b, "é\\n");
 	buf_puts(&b, "\"}}");
 	upstream_error_parse(400, b.data, b.len, &e);
-	ok(e.message && strlen(e.message) <= 310, "error long: truncated (%zu bytes)", e.message ? strlen(e.message) : 0);
+	ok(e.message && strlen(e.message) <= 310, "error long: truncated (%zu bytes)",
+	   e.message ? strlen(e.message) : 0);
 	ok(e.message && !strchr(e.message, '\n'), "error long: one line");
 	ok(e.message && strstr(e.message, "…"), "error long: ellipsis");
 	upstream_error_clear(&e);
@@ -1787,8 +1973,8 @@ static void test_upstream_errors(void)
 		buf_puts(&b, "<p>blocked</p>\n");
 	buf_puts(&b, "</body></html>");
 	upstream_error_parse(403, b.data, b.len, &e);
-	ok(e.message && strlen(e.message) < 100 && !strstr(e.message, "blocked"), "error big HTML: never dumped (%s)",
-	   e.message ? e.message : "");
+	ok(e.message && strlen(e.message) < 100 && !strstr(e.message, "blocked"),
+	   "error big HTML: never dumped (%s)", e.message ? e.message : "");
 	upstream_error_clear(&e);
 	buf_free(&b);
 }
@@ -1806,8 +1992,21 @@ static uint64_t rng(void)
 }
 
 static const char *const ALTERNATIVES[] = {
-	"null", "0", "-1", "1e300", "2147483648", "-9223372036854775808", "18446744073709551615", "0.5", "\"\"",
-	"\"x\"", "true", "[]", "{}", "[1,\"a\",{},null]", "{\"type\":\"text\",\"text\":1}",
+    "null",
+    "0",
+    "-1",
+    "1e300",
+    "2147483648",
+    "-9223372036854775808",
+    "18446744073709551615",
+    "0.5",
+    "\"\"",
+    "\"x\"",
+    "true",
+    "[]",
+    "{}",
+    "[1,\"a\",{},null]",
+    "{\"type\":\"text\",\"text\":1}",
 };
 #define N_ALT (sizeof ALTERNATIVES / sizeof ALTERNATIVES[0])
 
@@ -1815,8 +2014,7 @@ static size_t count_nodes(json_object *o)
 {
 	size_t n = 0;
 	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach(o, k, v)
-		{
+		json_object_object_foreach (o, k, v) {
 			(void)k;
 			n += 1 + count_nodes(v);
 		}
@@ -1831,8 +2029,7 @@ static size_t count_nodes(json_object *o)
 static bool replace_nth(json_object *o, size_t *n, json_object *rep)
 {
 	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach(o, k, v)
-		{
+		json_object_object_foreach (o, k, v) {
 			if ((*n)-- == 0) {
 				json_object_object_add(o, k, json_object_get(rep));
 				return true;
@@ -1915,8 +2112,9 @@ static void fuzz_stream_mutations(enum dialect d, const char *sse, const char *n
 		l.v[e].data = saved;
 		json_object_put(orig);
 	}
-	ok(bad == 0 && shape == 0, "fuzz %s: %zu mutated streams decode safely (%zu bad codes, %zu shape errors)", name,
-	   runs, bad, shape);
+	ok(bad == 0 && shape == 0,
+	   "fuzz %s: %zu mutated streams decode safely (%zu bad codes, %zu shape errors)", name, runs, bad,
+	   shape);
 	evlist_free(&l);
 }
 
@@ -1949,7 +2147,8 @@ static void fuzz_stream_garbage(enum dialect d, const char *sse, const char *nam
 			runs++;
 		}
 	}
-	static const char *const names[] = {NULL, "message_start", "content_block_delta", "error", "message_stop", "ping"};
+	static const char *const names[] = {NULL,    "message_start", "content_block_delta",
+	                                    "error", "message_stop",  "ping"};
 	for (int i = 0; i < 2000; i++) {
 		struct run r;
 		run_init(&r);
@@ -1980,14 +2179,15 @@ static void fuzz_stream_garbage(enum dialect d, const char *sse, const char *nam
 static void fuzz_egress(void)
 {
 	static const char *const canons[] = {
-		TOOL_CONVERSATION,
-		"{`model`:`m`,`messages`:[{`role`:`user`,`content`:[{`type`:`text`,`text`:`a`},"
-		"{`type`:`image_url`,`image_url`:{`url`:`data:image/png;base64,AAAA`}},"
-		"{`type`:`file`,`file`:{`filename`:`a.pdf`,`file_data`:`data:application/pdf;base64,JVB`}}]}],"
-		"`tools`:[{`type`:`function`,`function`:{`name`:`f`,`parameters`:{`type`:`object`}}}],"
-		"`tool_choice`:{`type`:`function`,`function`:{`name`:`f`}},`parallel_tool_calls`:false,"
-		"`reasoning_effort`:`high`,`response_format`:{`type`:`json_schema`,`json_schema`:{`schema`:{`type`:`object`}}},"
-		"`n`:1,`seed`:3,`stop`:[`x`],`stream_options`:{`include_usage`:false}}",
+	    TOOL_CONVERSATION,
+	    "{`model`:`m`,`messages`:[{`role`:`user`,`content`:[{`type`:`text`,`text`:`a`},"
+	    "{`type`:`image_url`,`image_url`:{`url`:`data:image/png;base64,AAAA`}},"
+	    "{`type`:`file`,`file`:{`filename`:`a.pdf`,`file_data`:`data:application/pdf;base64,JVB`}}]}],"
+	    "`tools`:[{`type`:`function`,`function`:{`name`:`f`,`parameters`:{`type`:`object`}}}],"
+	    "`tool_choice`:{`type`:`function`,`function`:{`name`:`f`}},`parallel_tool_calls`:false,"
+	    "`reasoning_effort`:`high`,`response_format`:{`type`:`json_schema`,`json_schema`:{`schema`:{`"
+	    "type`:`object`}}},"
+	    "`n`:1,`seed`:3,`stop`:[`x`],`stream_options`:{`include_usage`:false}}",
 	};
 	size_t runs = 0, bad = 0;
 	for (size_t c = 0; c < sizeof canons / sizeof canons[0]; c++) {
@@ -1997,7 +2197,8 @@ static void fuzz_egress(void)
 			for (size_t alt = 0; alt < N_ALT; alt++) {
 				json_object *m = mutated(orig, node, alt);
 				for (int d = 0; d < DIALECT_COUNT; d++) {
-					struct egress_opts o = {.model = "m", .stream = (node & 1), .default_max_tokens = 0};
+					struct egress_opts o = {
+					    .model = "m", .stream = (node & 1), .default_max_tokens = 0};
 					char *err = NULL;
 					char *before = xstrdup(dump(m));
 					json_object *r = dialect_build_request((enum dialect)d, m, &o, &err);
@@ -2017,7 +2218,8 @@ static void fuzz_egress(void)
 		}
 		json_object_put(orig);
 	}
-	ok(bad == 0, "fuzz egress: %zu mutated requests give a body or an error, never both or neither", runs);
+	ok(bad == 0, "fuzz egress: %zu mutated requests give a body or an error, never both or neither",
+	   runs);
 }
 
 static void fuzz_responses(void)
@@ -2026,19 +2228,25 @@ static void fuzz_responses(void)
 		enum dialect d;
 		const char *body;
 	} bodies[] = {
-		{DIALECT_OPENAI,
-		 "{`id`:`x`,`created`:1,`model`:`m`,`choices`:[{`index`:0,`message`:{`role`:`assistant`,`content`:`hi`,"
-		 "`reasoning_content`:`r`,`tool_calls`:[{`id`:`c`,`type`:`function`,`function`:{`name`:`f`,`arguments`:`{}`}}]},"
-		 "`finish_reason`:`stop`}],`usage`:{`prompt_tokens`:1,`completion_tokens`:2,`total_tokens`:3,"
-		 "`prompt_tokens_details`:{`cached_tokens`:0}}}"},
-		{DIALECT_ANTHROPIC,
-		 "{`id`:`msg`,`type`:`message`,`model`:`m`,`content`:[{`type`:`thinking`,`thinking`:`t`},{`type`:`text`,`text`:`a`},"
-		 "{`type`:`tool_use`,`id`:`t`,`name`:`n`,`input`:{`a`:[1]}}],`stop_reason`:`tool_use`,"
-		 "`usage`:{`input_tokens`:1,`output_tokens`:2,`cache_read_input_tokens`:3,`output_tokens_details`:{`thinking_tokens`:1}}}"},
-		{DIALECT_GEMINI,
-		 "{`candidates`:[{`content`:{`parts`:[{`text`:`a`},{`text`:`t`,`thought`:true},{`functionCall`:{`name`:`f`,`args`:{}},"
-		 "`thoughtSignature`:`s`}]},`finishReason`:`STOP`,`index`:0}],`promptFeedback`:{`blockReason`:`SAFETY`},"
-		 "`usageMetadata`:{`promptTokenCount`:1,`candidatesTokenCount`:2,`thoughtsTokenCount`:3},`responseId`:`r`,`modelVersion`:`v`}"},
+	    {DIALECT_OPENAI,
+	     "{`id`:`x`,`created`:1,`model`:`m`,`choices`:[{`index`:0,`message`:{`role`:`assistant`,`content`"
+	     ":`hi`,"
+	     "`reasoning_content`:`r`,`tool_calls`:[{`id`:`c`,`type`:`function`,`function`:{`name`:`f`,`"
+	     "arguments`:`{}`}}]},"
+	     "`finish_reason`:`stop`}],`usage`:{`prompt_tokens`:1,`completion_tokens`:2,`total_tokens`:3,"
+	     "`prompt_tokens_details`:{`cached_tokens`:0}}}"},
+	    {DIALECT_ANTHROPIC,
+	     "{`id`:`msg`,`type`:`message`,`model`:`m`,`content`:[{`type`:`thinking`,`thinking`:`t`},{`type`:"
+	     "`text`,`text`:`a`},"
+	     "{`type`:`tool_use`,`id`:`t`,`name`:`n`,`input`:{`a`:[1]}}],`stop_reason`:`tool_use`,"
+	     "`usage`:{`input_tokens`:1,`output_tokens`:2,`cache_read_input_tokens`:3,`output_tokens_details`"
+	     ":{`thinking_tokens`:1}}}"},
+	    {DIALECT_GEMINI, "{`candidates`:[{`content`:{`parts`:[{`text`:`a`},{`text`:`t`,`thought`:true},{`"
+	                     "functionCall`:{`name`:`f`,`args`:{}},"
+	                     "`thoughtSignature`:`s`}]},`finishReason`:`STOP`,`index`:0}],`promptFeedback`:{`"
+	                     "blockReason`:`SAFETY`},"
+	                     "`usageMetadata`:{`promptTokenCount`:1,`candidatesTokenCount`:2,`"
+	                     "thoughtsTokenCount`:3},`responseId`:`r`,`modelVersion`:`v`}"},
 	};
 	size_t runs = 0, bad = 0;
 	for (size_t b = 0; b < sizeof bodies / sizeof bodies[0]; b++) {
@@ -2071,7 +2279,8 @@ static void fuzz_errors(void)
 		size_t len = rng() % 200;
 		char *p = xmalloc(len ? len : 1);
 		for (size_t j = 0; j < len; j++)
-			p[j] = (char)(rng() % 4 ? " {}[]\":,errormessagetype<>\\u00e9\n"[rng() % 34] : (char)rng());
+			p[j] = (char)(rng() % 4 ? " {}[]\":,errormessagetype<>\\u00e9\n"[rng() % 34]
+			                        : (char)rng());
 		struct upstream_error e;
 		upstream_error_parse((int)(rng() % 600), p, len, &e);
 		if (!e.message || strchr(e.message, '\n'))
