@@ -17,7 +17,7 @@ complete -c arouter -l version -d 'print the version'
 complete -c arouter -s h -l help -d 'print help'
 complete -c arouter -n "__fish_seen_subcommand_from config" -a 'path show check'
 complete -c arouter -n "__fish_seen_subcommand_from help" -a "$cmds"
-complete -c arouter -n "__fish_seen_subcommand_from chat" -s m -l model -x -a '(arouter models --ids 2>/dev/null)' -d model
+complete -c arouter -n "__fish_seen_subcommand_from chat" -s m -l model -x -a 'openai/gpt-4o-mini anthropic/claude-sonnet-4-6 google/gemini-2.5-flash deepseek/deepseek-chat xai/grok-4 kimi/kimi-k2-0905-preview minimax/MiniMax-M2 mistral/mistral-small-latest groq/llama-3.3-70b-versatile cohere/command-a-03-2025 nvidia/meta/llama-3.1-70b-instruct dashscope/qwen-plus openrouter/openrouter/auto ollama/llama3.2 mock/echo' -d model
 complete -c arouter -n "__fish_seen_subcommand_from chat" -s s -l system -x -d 'system prompt'
 complete -c arouter -n "__fish_seen_subcommand_from chat" -s a -l attach -r -F -d 'attach a file'
 complete -c arouter -n "__fish_seen_subcommand_from chat" -s o -l option -x -d 'request parameter KEY=VALUE'

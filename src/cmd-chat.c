@@ -380,6 +380,15 @@ static int chat_turn(struct chat *c)
 											 JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object *choices = json_object_object_get(result, "choices");
 		json_object *msg = json_object_object_get(json_object_array_get_idx(choices, 0), "message");
+		json_object *tcs;
+		if (!c->json && json_object_object_get_ex(msg, "tool_calls", &tcs))
+			/* A terminal client runs no tools; show what the model asked for. */
+			for (size_t i = 0; i < json_object_array_length(tcs); i++) {
+				json_object *fn = json_object_object_get(json_object_array_get_idx(tcs, i), "function");
+				fprintf(stderr, "arouter: the model called %s(%s)\n",
+					json_object_get_string(json_object_object_get(fn, "name")),
+					json_object_get_string(json_object_object_get(fn, "arguments")));
+			}
 		json_object *copy = NULL;
 		json_object_deep_copy(msg, &copy, NULL);
 		json_object_object_del(copy, "reasoning_content");

@@ -367,6 +367,7 @@ struct attempt {
 	struct stream_decoder *dec;
 	struct buf whole;      /* a non-streamed body, or a stream that turned out to be JSON */
 	bool is_sse;
+	bool stream;           /* a stream was asked for */
 	bool decided;          /* is_sse was decided from the content type */
 	bool done;             /* the decoder saw the end */
 	int decoder_rc;        /* STREAM_ERROR or the callback's stop */
@@ -406,7 +407,7 @@ static int on_body(const char *data, size_t len, void *arg)
 		a->decided = true;
 		const char *ct = a->http && a->http->content_type ? a->http->content_type : a->content_type;
 		/* A server may ignore "stream": a JSON body is read whole. */
-		a->is_sse = a->req->stream && (!ct || !strstr(ct, "json") || strstr(ct, "event-stream"));
+		a->is_sse = a->stream && (!ct || !strstr(ct, "json") || strstr(ct, "event-stream"));
 	}
 	if (!a->is_sse) {
 		if (a->whole.len + len > 64u * 1024 * 1024)
@@ -506,7 +507,12 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 				json_object_object_add(canon, k, v ? json_object_get(v) : NULL);
 		}
 	}
-	struct egress_opts eo = {.model = target.model, .stream = req->stream, .default_max_tokens = 4096};
+	/* "stream" in the body (from "?stream=false" or -o) overrides the caller. */
+	bool stream = req->stream;
+	json_object *sv;
+	if (json_object_object_get_ex(canon, "stream", &sv) && json_object_is_type(sv, json_type_boolean))
+		stream = json_object_get_boolean(sv);
+	struct egress_opts eo = {.model = target.model, .stream = stream, .default_max_tokens = 4096};
 	json_object *body = dialect_build_request(p->dialect, canon, &eo, &err);
 	json_object_put(canon);
 	if (!body) {
@@ -517,7 +523,7 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 	}
 	const char *body_text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-	struct attempt a = {.req = req, .res = res, .dialect = p->dialect};
+	struct attempt a = {.req = req, .res = res, .dialect = p->dialect, .stream = stream};
 	a.sse = sse_parser_new(on_sse_event, &a, 0);
 	a.dec = stream_decoder_new(p->dialect, target.model, deliver, &a);
 
@@ -526,8 +532,8 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 	enum http_outcome outcome;
 	if (strcmp(p->slug, "mock") == 0) {
 		size_t len;
-		char *bytes = mock_response(req->body, target.model, req->stream, &len);
-		a.content_type = req->stream ? "text/event-stream" : "application/json";
+		char *bytes = mock_response(req->body, target.model, stream, &len);
+		a.content_type = stream ? "text/event-stream" : "application/json";
 		resp.status = 200;
 		outcome = HTTP_OK;
 		/* Delivered in small pieces, like a network would. */
@@ -544,14 +550,14 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 		}
 		free(bytes);
 	} else {
-		const char *path = req->stream && p->stream_path ? p->stream_path : p->chat_path;
+		const char *path = stream && p->stream_path ? p->stream_path : p->chat_path;
 		char *url = provider_url(p, path, target.model);
 		struct http_header headers[32];
 		size_t nh = 0;
 		char *auth = NULL;
 		const char *key = provider_key(p);
 		add_header(headers, &nh, "Content-Type", "application/json");
-		add_header(headers, &nh, "Accept", req->stream ? "text/event-stream" : "application/json");
+		add_header(headers, &nh, "Accept", stream ? "text/event-stream" : "application/json");
 		if (key) {
 			switch (p->auth) {
 			case AUTH_BEARER:

@@ -31,6 +31,22 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static bool curl_ready;
+
+static bool http_client_init(void)
+{
+	if (!curl_ready)
+		curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	return curl_ready;
+}
+
+void http_client_cleanup(void)
+{
+	if (curl_ready)
+		curl_global_cleanup();
+	curl_ready = false;
+}
+
 const char *http_user_agent(void)
 {
 	return "arouter/" PACKAGE_VERSION;
@@ -115,7 +131,7 @@ enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, 
 {
 	memset(resp, 0, sizeof *resp);
 	resp->retry_after_s = -1;
-	CURL *curl = curl_easy_init();
+	CURL *curl = http_client_init() ? curl_easy_init() : NULL;
 	if (!curl) {
 		resp->error = xstrdup("cannot create an HTTP handle");
 		return HTTP_NETWORK;

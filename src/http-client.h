@@ -55,6 +55,11 @@ enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, 
 			       struct http_response *resp);
 void http_response_clear(struct http_response *resp);
 
+/* Releases libcurl's global state if a transfer initialised it. libcurl
+ * (and with it OpenSSL) is initialised on the first transfer, so commands
+ * that never touch the network do not pay for it. */
+void http_client_cleanup(void);
+
 /* The User-Agent sent upstream ("arouter/VERSION"). Static. */
 const char *http_user_agent(void);
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "cmd.h"
+#include "http-client.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -276,9 +277,6 @@ int main(int argc, char **argv)
 	if (!cmd)
 		die_unknown_command(argv[optind]);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		die(EXIT_FAILURE_GENERIC, "cannot initialise libcurl");
-
 	/* The command sees argv starting at its own name; getopt restarts. */
 	int cargc = argc - optind;
 	char **cargv = argv + optind;
@@ -287,6 +285,6 @@ int main(int argc, char **argv)
 
 	if (ctx.config_loaded)
 		config_free(&ctx.config);
-	curl_global_cleanup();
+	http_client_cleanup();
 	return rc;
 }

@@ -124,3 +124,35 @@ setup() {
 	assert_success
 	refute_output --partial "readable by others"
 }
+
+complete_words() {
+	# Runs the bash completion for the words given; prints the candidates.
+	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _arouter; printf "%s\n" "${COMPREPLY[@]}"' _ \
+		"${AROUTER_SRCDIR:-$BATS_TEST_DIRNAME/..}/completions/arouter" "$@"
+}
+
+@test "bash completion: commands, global options, chat options, config subcommands, models" {
+	run complete_words arouter c
+	assert_line chat
+	assert_line config
+	run complete_words arouter --ba
+	assert_output --base-url
+	run complete_words arouter chat --no-s
+	assert_line --no-stream
+	assert_line --no-save
+	run complete_words arouter config s
+	assert_output show
+	run complete_words arouter chat -m anth
+	assert_line anthropic/
+	assert_line anthropic/claude-sonnet-4-6
+}
+
+@test "zsh and fish completion files are syntactically valid where the shells exist" {
+	local dir=${AROUTER_SRCDIR:-$BATS_TEST_DIRNAME/..}/completions
+	run bash -n "$dir/arouter"
+	assert_success
+	if command -v zsh >/dev/null; then run zsh -n "$dir/_arouter"; assert_success; fi
+	if command -v fish >/dev/null; then run fish -n "$dir/arouter.fish"; assert_success; fi
+	grep -q -- '--show-reasoning' "$dir/_arouter"
+	grep -q -- 'show-reasoning' "$dir/arouter.fish"
+}
