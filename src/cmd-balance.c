@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include "cmd.h"
-#include "util.h"
 
 static const char *const balance_usage[] = {
 	"balance [--json]",
@@ -16,9 +15,7 @@ static const char *const balance_usage[] = {
 
 static int balance_exec(struct context *ctx, int argc, char **argv)
 {
-	while (cmd_getopt(ctx, &cmd_balance, argc, argv) != -1)
-		;
-	die(EXIT_FAILURE_GENERIC, "balance: not available in this build yet (tracked as issue #6)");
+	return cmd_not_built(ctx, &cmd_balance, argc, argv, 6);
 }
 
 const struct command cmd_balance = {

@@ -339,6 +339,10 @@ static void print_usage_line(json_object *usage)
 	if (reasoning > 0)
 		buf_printf(&b, " (%lld reasoning)", reasoning);
 	buf_printf(&b, " = %lld tokens", total ? total : prompt + completion);
+	/* Gateways (ARouter, OpenRouter, an arouter proxy) report the cost. */
+	if (json_object_object_get_ex(usage, "cost", &v) &&
+	    (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+		buf_printf(&b, ", $%.6f", json_object_get_double(v));
 	fprintf(stderr, "arouter: %s\n", buf_str(&b));
 	buf_free(&b);
 }

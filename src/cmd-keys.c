@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include "cmd.h"
-#include "util.h"
 
 static const char *const keys_usage[] = {
 	"keys list|create|show|update|revoke [options]",
@@ -16,9 +15,7 @@ static const char *const keys_usage[] = {
 
 static int keys_exec(struct context *ctx, int argc, char **argv)
 {
-	while (cmd_getopt(ctx, &cmd_keys, argc, argv) != -1)
-		;
-	die(EXIT_FAILURE_GENERIC, "keys: not available in this build yet (tracked as issue #6)");
+	return cmd_not_built(ctx, &cmd_keys, argc, argv, 6);
 }
 
 const struct command cmd_keys = {

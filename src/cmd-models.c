@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include "cmd.h"
-#include "util.h"
 
 static const char *const models_usage[] = {
 	"models [QUERY] [--provider P] [--json] [--live]",
@@ -16,9 +15,7 @@ static const char *const models_usage[] = {
 
 static int models_exec(struct context *ctx, int argc, char **argv)
 {
-	while (cmd_getopt(ctx, &cmd_models, argc, argv) != -1)
-		;
-	die(EXIT_FAILURE_GENERIC, "models: not available in this build yet (tracked as issue #6)");
+	return cmd_not_built(ctx, &cmd_models, argc, argv, 6);
 }
 
 const struct command cmd_models = {

@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include "cmd.h"
-#include "util.h"
 
 static const char *const proxy_usage[] = {
 	"proxy [--listen HOST:PORT]",
@@ -16,9 +15,7 @@ static const char *const proxy_usage[] = {
 
 static int proxy_exec(struct context *ctx, int argc, char **argv)
 {
-	while (cmd_getopt(ctx, &cmd_proxy, argc, argv) != -1)
-		;
-	die(EXIT_FAILURE_GENERIC, "proxy: not available in this build yet (tracked as issue #4)");
+	return cmd_not_built(ctx, &cmd_proxy, argc, argv, 4);
 }
 
 const struct command cmd_proxy = {

@@ -54,6 +54,11 @@ void cmd_usage(const struct command *cmd, int status) __attribute__((noreturn));
 void cmd_die_usage(const struct command *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
+/* For a command whose engine a later issue builds: parses the options
+ * (so help works), then fails with exit 1 naming the issue. */
+int cmd_not_built(struct context *ctx, const struct command *cmd, int argc, char **argv, int issue)
+	__attribute__((noreturn));
+
 /* The command table, for help and completion. */
 extern const struct command *const commands[];
 extern const size_t n_commands;

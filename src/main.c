@@ -206,6 +206,13 @@ int cmd_getopt(struct context *ctx, const struct command *cmd, int argc, char **
 	}
 }
 
+int cmd_not_built(struct context *ctx, const struct command *cmd, int argc, char **argv, int issue)
+{
+	while (cmd_getopt(ctx, cmd, argc, argv) != -1)
+		;
+	die(EXIT_FAILURE_GENERIC, "%s: not available in this build yet (tracked as issue #%d)", cmd->name, issue);
+}
+
 static const char *const help_usage[] = {
 	"help [COMMAND]",
 	"",
