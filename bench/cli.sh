@@ -32,7 +32,10 @@ hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$out/h.json" \
 	-n 'arouter chat --no-stream' "$AROUTER chat --no-save --no-stream -m openai/gpt-4o-mini hi" \
 	-n 'arouter chat (stream)' "$AROUTER chat --no-save -m openai/gpt-4o-mini hi" >&2
 
-rss=$( { /usr/bin/time -f '%M' "$AROUTER" chat --no-save --no-stream -m openai/gpt-4o-mini hi >/dev/null; } 2>&1 | tail -1)
+peak() { { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1; }
+rss=$(peak "$AROUTER" chat --no-save --no-stream -m openai/gpt-4o-mini hi)
+rss_curl=$(peak curl -s -H 'Content-Type: application/json' -d "$body" "$url/v1/chat/completions")
+rss_version=$(peak "$AROUTER" --version)
 
 {
 	echo "## CLI ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m), $(curl --version | head -1 | cut -d' ' -f1-2))"
@@ -41,6 +44,7 @@ rss=$( { /usr/bin/time -f '%M' "$AROUTER" chat --no-save --no-stream -m openai/g
 	echo "|---|---|---|---|"
 	jq -r '.results[] | "| \(.command) | \(.mean*1000|.*100|round/100) ms | \(.median*1000|.*100|round/100) ms | \(.min*1000|.*100|round/100) ms |"' "$out/h.json"
 	echo
-	echo "Peak RSS of \`chat --no-stream\`: ${rss} KB."
+	echo "Peak RSS: \`arouter chat --no-stream\` ${rss} KB, curl making the same request ${rss_curl} KB,"
+	echo "\`arouter --version\` (shared libraries mapped, nothing else) ${rss_version} KB."
 	echo
 } | tee -a bench/RESULTS.md

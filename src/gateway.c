@@ -357,75 +357,37 @@ static char *mock_response(json_object *body, const char *model, bool stream, si
 	return buf_steal(&out);
 }
 
-/* ---- one attempt ---- */
-
-struct attempt {
-	const struct gateway_request *req;
-	struct gateway_result *res;
-	enum dialect dialect;
-	struct sse_parser *sse;
-	struct stream_decoder *dec;
-	struct buf whole;      /* a non-streamed body, or a stream that turned out to be JSON */
-	bool is_sse;
-	bool stream;           /* a stream was asked for */
-	bool decided;          /* is_sse was decided from the content type */
-	bool done;             /* the decoder saw the end */
-	int decoder_rc;        /* STREAM_ERROR or the callback's stop */
-	const char *content_type; /* the mock's; upstream responses use http->content_type */
-	const struct http_response *http;
-	bool delivered;        /* a chunk reached the caller */
-};
+/* ---- one upstream call, independent of the transport ---- */
 
 static int deliver(json_object *chunk, void *arg)
 {
-	struct attempt *a = arg;
-	a->delivered = true;
-	return a->req->on_chunk(chunk, a->req->arg);
+	struct gateway_call *gc = arg;
+	gc->delivered = true;
+	return gc->on_chunk ? gc->on_chunk(chunk, gc->arg) : 0;
 }
 
 static int on_sse_event(const struct sse_event *ev, void *arg)
 {
-	struct attempt *a = arg;
-	if (a->done)
+	struct gateway_call *gc = arg;
+	if (gc->done)
 		return 0;
-	int rc = stream_decoder_event(a->dec, ev->event, ev->data, ev->data_len);
+	int rc = stream_decoder_event(gc->dec, ev->event, ev->data, ev->data_len);
 	if (rc == STREAM_DONE) {
-		a->done = true;
+		gc->done = true;
 		return 0;
 	}
 	if (rc != STREAM_OK) {
-		a->decoder_rc = rc;
+		gc->decoder_rc = rc;
 		return 1;
 	}
 	return 0;
-}
-
-static int on_body(const char *data, size_t len, void *arg)
-{
-	struct attempt *a = arg;
-	if (!a->decided) {
-		a->decided = true;
-		const char *ct = a->http && a->http->content_type ? a->http->content_type : a->content_type;
-		/* A server may ignore "stream": a JSON body is read whole. */
-		a->is_sse = a->stream && (!ct || !strstr(ct, "json") || strstr(ct, "event-stream"));
-	}
-	if (!a->is_sse) {
-		if (a->whole.len + len > 64u * 1024 * 1024)
-			return 1;
-		buf_append(&a->whole, data, len);
-		return 0;
-	}
-	int rc = sse_parser_feed(a->sse, data, len);
-	return rc != 0 ? 1 : 0;
 }
 
 static int classify_status(int status)
 {
 	if (status == 401 || status == 403)
 		return EXIT_AUTH;
-	if (status == 429)
-		return EXIT_RATELIMIT;
-	if (status == 402)
+	if (status == 429 || status == 402)
 		return EXIT_RATELIMIT;
 	return EXIT_UPSTREAM;
 }
@@ -441,219 +403,282 @@ static void fail(struct gateway_result *res, int code, const char *fmt, ...)
 	res->exit_code = code;
 }
 
-static void add_header(struct http_header *h, size_t *n, const char *name, const char *value)
+static void add_header(struct gateway_call *gc, const char *name, const char *value)
 {
-	h[*n].name = name;
-	h[*n].value = value;
-	(*n)++;
+	if (gc->n_headers < sizeof gc->headers / sizeof gc->headers[0]) {
+		gc->headers[gc->n_headers].name = name;
+		gc->headers[gc->n_headers].value = value;
+		gc->n_headers++;
+	}
 }
 
-/* Finishes a whole (non-SSE) body: parse, convert, deliver as chunks. */
-static void finish_whole(struct attempt *a, const char *slug)
+int gateway_call_prepare(struct gateway_call *gc, const struct config *config, json_object *body,
+			 const char *model, bool stream, chunk_cb on_chunk, void *arg, struct gateway_result *res)
 {
-	json_object *resp = json_tokener_parse(buf_str(&a->whole));
-	if (!resp || !json_object_is_type(resp, json_type_object)) {
-		if (resp)
-			json_object_put(resp);
-		fail(a->res, EXIT_UPSTREAM, "%s: the response is not JSON (%s)", slug,
-		     a->content_type ? a->content_type : "no content type");
-		return;
-	}
-	json_object *err_o;
-	if (json_object_object_get_ex(resp, "error", &err_o)) {
-		/* A 200 that carries an error body. */
-		struct upstream_error ue;
-		upstream_error_parse(200, buf_str(&a->whole), a->whole.len, &ue);
-		fail(a->res, EXIT_UPSTREAM, "%s: %s", slug, ue.message);
-		upstream_error_clear(&ue);
-		json_object_put(resp);
-		return;
-	}
-	char *err = NULL;
-	json_object *canon = dialect_response_to_canonical(a->dialect, resp, a->res->model, &err);
-	json_object_put(resp);
-	if (!canon) {
-		fail(a->res, EXIT_UPSTREAM, "%s: unreadable response: %s", slug, err ? err : "unknown shape");
-		free(err);
-		return;
-	}
-	completion_to_chunks(canon, deliver, a);
-	json_object_put(canon);
-}
-
-int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
-{
+	memset(gc, 0, sizeof *gc);
 	memset(res, 0, sizeof *res);
-	struct route_target target;
+	gc->res = res;
+	gc->on_chunk = on_chunk;
+	gc->arg = arg;
 	char *err = NULL;
-	if (route_resolve(req->config, req->model, &target, &err) < 0) {
+	if (route_resolve(config, model, &gc->target, &err) < 0) {
 		fail(res, EXIT_CONFIG, "%s", err);
 		free(err);
 		return res->exit_code;
 	}
-	struct provider *p = target.provider;
+	struct provider *p = gc->target.provider;
+	gc->provider = p;
 	res->provider = xstrdup(p->slug);
-	res->model = xstrdup(target.model);
-	res->display = xstrdup(target.display);
-	res->mock_fallback = target.mock_fallback;
+	res->model = xstrdup(gc->target.model);
+	res->display = xstrdup(gc->target.display);
+	res->mock_fallback = gc->target.mock_fallback;
 
 	/* The canonical body plus model-string parameters the caller left unset. */
 	json_object *canon = NULL;
-	json_object_deep_copy(req->body, &canon, NULL);
-	if (target.params) {
-		json_object_object_foreach(target.params, k, v)
+	json_object_deep_copy(body, &canon, NULL);
+	if (gc->target.params) {
+		json_object_object_foreach(gc->target.params, k, v)
 		{
 			if (!json_object_object_get_ex(canon, k, NULL))
 				json_object_object_add(canon, k, v ? json_object_get(v) : NULL);
 		}
 	}
 	/* "stream" in the body (from "?stream=false" or -o) overrides the caller. */
-	bool stream = req->stream;
 	json_object *sv;
 	if (json_object_object_get_ex(canon, "stream", &sv) && json_object_is_type(sv, json_type_boolean))
 		stream = json_object_get_boolean(sv);
-	struct egress_opts eo = {.model = target.model, .stream = stream, .default_max_tokens = 4096};
-	json_object *body = dialect_build_request(p->dialect, canon, &eo, &err);
+	gc->stream = stream;
+	struct egress_opts eo = {.model = gc->target.model, .stream = stream, .default_max_tokens = 4096};
+	gc->body = dialect_build_request(p->dialect, canon, &eo, &err);
 	json_object_put(canon);
-	if (!body) {
+	if (!gc->body) {
 		fail(res, EXIT_USAGE, "%s: %s", p->slug, err ? err : "cannot build the request");
 		free(err);
-		route_target_clear(&target);
 		return res->exit_code;
 	}
-	const char *body_text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	gc->body_text =
+		json_object_to_json_string_ext(gc->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	gc->sse = sse_parser_new(on_sse_event, gc, 0);
+	gc->dec = stream_decoder_new(p->dialect, gc->target.model, deliver, gc);
+	gc->is_mock = strcmp(p->slug, "mock") == 0;
+	if (gc->is_mock)
+		return EXIT_OK;
 
-	struct attempt a = {.req = req, .res = res, .dialect = p->dialect, .stream = stream};
-	a.sse = sse_parser_new(on_sse_event, &a, 0);
-	a.dec = stream_decoder_new(p->dialect, target.model, deliver, &a);
+	const char *path = stream && p->stream_path ? p->stream_path : p->chat_path;
+	gc->url = provider_url(p, path, gc->target.model);
+	const char *key = provider_key(p);
+	add_header(gc, "Content-Type", "application/json");
+	add_header(gc, "Accept", stream ? "text/event-stream" : "application/json");
+	if (key) {
+		switch (p->auth) {
+		case AUTH_BEARER:
+			gc->auth_value = xasprintf("Bearer %s", key);
+			add_header(gc, "Authorization", gc->auth_value);
+			break;
+		case AUTH_X_API_KEY:
+			add_header(gc, "x-api-key", key);
+			break;
+		case AUTH_X_GOOG_API_KEY:
+			add_header(gc, "x-goog-api-key", key);
+			break;
+		case AUTH_API_KEY:
+			add_header(gc, "api-key", key);
+			break;
+		case AUTH_NONE:
+			break;
+		}
+	}
+	for (size_t i = 0; i < p->n_headers; i++)
+		add_header(gc, p->headers[i].name, p->headers[i].value);
+	return EXIT_OK;
+}
 
+int gateway_call_feed(struct gateway_call *gc, const char *content_type, const char *data, size_t len)
+{
+	if (!gc->decided) {
+		gc->decided = true;
+		/* A server may ignore "stream": a JSON body is read whole. */
+		gc->is_sse = gc->stream &&
+			     (!content_type || !strstr(content_type, "json") || strstr(content_type, "event-stream"));
+		free(gc->content_type);
+		gc->content_type = content_type ? xstrdup(content_type) : NULL;
+	}
+	if (!gc->is_sse) {
+		if (gc->whole.len + len > 64u * 1024 * 1024)
+			return 1;
+		buf_append(&gc->whole, data, len);
+		return 0;
+	}
+	return sse_parser_feed(gc->sse, data, len) != 0 ? 1 : 0;
+}
+
+/* Finishes a whole (non-SSE) body: parse, convert, deliver as chunks. */
+static void finish_whole(struct gateway_call *gc)
+{
+	const char *slug = gc->provider->slug;
+	json_object *resp = json_tokener_parse(buf_str(&gc->whole));
+	if (!resp || !json_object_is_type(resp, json_type_object)) {
+		if (resp)
+			json_object_put(resp);
+		fail(gc->res, EXIT_UPSTREAM, "%s: the response is not JSON (%s)", slug,
+		     gc->content_type ? gc->content_type : "no content type");
+		return;
+	}
+	if (json_object_object_get_ex(resp, "error", NULL)) {
+		/* A 200 that carries an error body. */
+		struct upstream_error ue;
+		upstream_error_parse(200, buf_str(&gc->whole), gc->whole.len, &ue);
+		fail(gc->res, EXIT_UPSTREAM, "%s: %s", slug, ue.message);
+		upstream_error_clear(&ue);
+		json_object_put(resp);
+		return;
+	}
+	char *err = NULL;
+	json_object *canon = dialect_response_to_canonical(gc->provider->dialect, resp, gc->res->model, &err);
+	json_object_put(resp);
+	if (!canon) {
+		fail(gc->res, EXIT_UPSTREAM, "%s: unreadable response: %s", slug, err ? err : "unknown shape");
+		free(err);
+		return;
+	}
+	completion_to_chunks(canon, deliver, gc);
+	json_object_put(canon);
+}
+
+int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, const struct http_response *resp)
+{
+	struct gateway_result *res = gc->res;
+	const char *slug = gc->provider->slug;
+	res->status = (int)resp->status;
+	if (outcome == HTTP_CANCELLED) {
+		fail(res, EXIT_INTERRUPTED, "%s: cancelled", slug);
+	} else if (outcome == HTTP_TIMEOUT || outcome == HTTP_NETWORK) {
+		fail(res, EXIT_NETWORK, "%s: %s", slug, resp->error ? resp->error : "network error");
+	} else if (resp->status < 200 || resp->status >= 300) {
+		struct upstream_error ue;
+		upstream_error_parse((int)resp->status, buf_str(&resp->error_body), resp->error_body.len, &ue);
+		if (resp->status == 429 && resp->retry_after_s >= 0)
+			fail(res, EXIT_RATELIMIT, "%s: %ld %s, retry after %lds", slug, resp->status, ue.message,
+			     resp->retry_after_s);
+		else if (resp->status == 401 || resp->status == 403)
+			fail(res, EXIT_AUTH, "%s: %ld %s (check %s)", slug, resp->status, ue.message,
+			     provider_key_hint(gc->provider));
+		else
+			fail(res, classify_status((int)resp->status), "%s: %ld %s", slug, resp->status, ue.message);
+		upstream_error_clear(&ue);
+	} else if (outcome == HTTP_ABORTED && gc->decoder_rc == STREAM_ERROR) {
+		const char *msg = stream_decoder_error(gc->dec);
+		int st = stream_decoder_error_status(gc->dec);
+		fail(res, st ? classify_status(st) : EXIT_UPSTREAM, "%s: error in the stream: %s", slug,
+		     msg ? msg : "unreadable event");
+	} else if (outcome == HTTP_ABORTED && gc->decoder_rc != 0) {
+		fail(res, EXIT_INTERRUPTED, "%s: stopped", slug);
+	} else if (outcome == HTTP_ABORTED) {
+		fail(res, EXIT_UPSTREAM, "%s: the response is too large or malformed", slug);
+	} else if (!gc->is_sse) {
+		finish_whole(gc);
+	} else {
+		int rc = sse_parser_finish(gc->sse);
+		if (rc != 0 && gc->decoder_rc == STREAM_ERROR) {
+			const char *msg = stream_decoder_error(gc->dec);
+			fail(res, EXIT_UPSTREAM, "%s: error in the stream: %s", slug, msg ? msg : "unreadable event");
+		} else if (!gc->done) {
+			rc = stream_decoder_finish(gc->dec);
+			if (rc != STREAM_DONE) {
+				const char *msg = stream_decoder_error(gc->dec);
+				if (msg)
+					fail(res, EXIT_UPSTREAM, "%s: error in the stream: %s", slug, msg);
+				else
+					fail(res, EXIT_NETWORK, "%s: the stream ended before the answer was complete",
+					     slug);
+			}
+		}
+	}
+	res->partial = gc->delivered;
+	return res->exit_code;
+}
+
+void gateway_call_clear(struct gateway_call *gc)
+{
+	sse_parser_free(gc->sse);
+	stream_decoder_free(gc->dec);
+	buf_free(&gc->whole);
+	if (gc->body)
+		json_object_put(gc->body);
+	free(gc->url);
+	free(gc->auth_value);
+	free(gc->content_type);
+	route_target_clear(&gc->target);
+	memset(gc, 0, sizeof *gc);
+}
+
+/* The mock answers in-process, in small pieces as a network would. */
+static enum http_outcome run_mock(struct gateway_call *gc, json_object *body, volatile sig_atomic_t *cancel)
+{
+	size_t len;
+	char *bytes = mock_response(body, gc->target.model, gc->stream, &len);
+	const char *ct = gc->stream ? "text/event-stream" : "application/json";
+	enum http_outcome outcome = HTTP_OK;
+	for (size_t off = 0; off < len; off += 64) {
+		if (gateway_call_feed(gc, ct, bytes + off, len - off < 64 ? len - off : 64) != 0) {
+			outcome = HTTP_ABORTED;
+			break;
+		}
+		if (cancel && *cancel) {
+			outcome = HTTP_CANCELLED;
+			break;
+		}
+	}
+	free(bytes);
+	return outcome;
+}
+
+struct blocking {
+	struct gateway_call *gc;
+	const struct http_response *resp;
+};
+
+static int blocking_body(const char *data, size_t len, void *arg)
+{
+	struct blocking *b = arg;
+	return gateway_call_feed(b->gc, b->resp->content_type, data, len);
+}
+
+int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
+{
+	struct gateway_call gc;
+	if (gateway_call_prepare(&gc, req->config, req->body, req->model, req->stream, req->on_chunk, req->arg,
+				 res) != EXIT_OK) {
+		gateway_call_clear(&gc);
+		return res->exit_code;
+	}
 	struct http_response resp;
 	memset(&resp, 0, sizeof resp);
 	enum http_outcome outcome;
-	if (strcmp(p->slug, "mock") == 0) {
-		size_t len;
-		char *bytes = mock_response(req->body, target.model, stream, &len);
-		a.content_type = stream ? "text/event-stream" : "application/json";
+	if (gc.is_mock) {
 		resp.status = 200;
-		outcome = HTTP_OK;
-		/* Delivered in small pieces, like a network would. */
-		for (size_t off = 0; off < len; off += 64) {
-			size_t n = len - off < 64 ? len - off : 64;
-			if (on_body(bytes + off, n, &a) != 0) {
-				outcome = HTTP_ABORTED;
-				break;
-			}
-			if (req->cancel && *req->cancel) {
-				outcome = HTTP_CANCELLED;
-				break;
-			}
-		}
-		free(bytes);
+		outcome = run_mock(&gc, req->body, req->cancel);
 	} else {
-		const char *path = stream && p->stream_path ? p->stream_path : p->chat_path;
-		char *url = provider_url(p, path, target.model);
-		struct http_header headers[32];
-		size_t nh = 0;
-		char *auth = NULL;
-		const char *key = provider_key(p);
-		add_header(headers, &nh, "Content-Type", "application/json");
-		add_header(headers, &nh, "Accept", stream ? "text/event-stream" : "application/json");
-		if (key) {
-			switch (p->auth) {
-			case AUTH_BEARER:
-				auth = xasprintf("Bearer %s", key);
-				add_header(headers, &nh, "Authorization", auth);
-				break;
-			case AUTH_X_API_KEY:
-				add_header(headers, &nh, "x-api-key", key);
-				break;
-			case AUTH_X_GOOG_API_KEY:
-				add_header(headers, &nh, "x-goog-api-key", key);
-				break;
-			case AUTH_API_KEY:
-				add_header(headers, &nh, "api-key", key);
-				break;
-			case AUTH_NONE:
-				break;
-			}
-		}
-		for (size_t i = 0; i < p->n_headers && nh < 32; i++)
-			add_header(headers, &nh, p->headers[i].name, p->headers[i].value);
-		verbose("%s: POST %s (model %s)", p->slug, url, target.model);
+		verbose("%s: POST %s (model %s)", gc.provider->slug, gc.url, gc.target.model);
 		struct http_request hr = {
 			.method = "POST",
-			.url = url,
-			.headers = headers,
-			.n_headers = nh,
-			.body = body_text,
-			.body_len = strlen(body_text),
+			.url = gc.url,
+			.headers = gc.headers,
+			.n_headers = gc.n_headers,
+			.body = gc.body_text,
+			.body_len = strlen(gc.body_text),
 			.idle_timeout_ms = req->idle_timeout_ms,
 			.total_timeout_ms = req->total_timeout_ms,
 			.cancel = req->cancel,
 		};
-		/* on_body reads the content type from the response as
+		/* The body callback reads the content type from the response as
 		 * http_perform fills it in. */
-		a.http = &resp;
-		outcome = http_perform(&hr, on_body, &a, &resp);
-		free(auth);
-		free(url);
+		struct blocking b = {&gc, &resp};
+		outcome = http_perform(&hr, blocking_body, &b, &resp);
 	}
-	if (!a.content_type)
-		a.content_type = resp.content_type;
-	res->status = (int)resp.status;
-	res->partial = a.delivered;
-
-	if (outcome == HTTP_CANCELLED) {
-		fail(res, EXIT_INTERRUPTED, "%s: cancelled", p->slug);
-	} else if (outcome == HTTP_TIMEOUT || outcome == HTTP_NETWORK) {
-		fail(res, EXIT_NETWORK, "%s: %s", p->slug, resp.error ? resp.error : "network error");
-	} else if (resp.status < 200 || resp.status >= 300) {
-		struct upstream_error ue;
-		upstream_error_parse((int)resp.status, buf_str(&resp.error_body), resp.error_body.len, &ue);
-		if (resp.status == 429 && resp.retry_after_s >= 0)
-			fail(res, EXIT_RATELIMIT, "%s: %ld %s, retry after %lds", p->slug, resp.status, ue.message,
-			     resp.retry_after_s);
-		else if (resp.status == 401 || resp.status == 403)
-			fail(res, EXIT_AUTH, "%s: %ld %s (check %s)", p->slug, resp.status, ue.message,
-			     provider_key_hint(p));
-		else
-			fail(res, classify_status((int)resp.status), "%s: %ld %s", p->slug, resp.status, ue.message);
-		upstream_error_clear(&ue);
-	} else if (outcome == HTTP_ABORTED && a.decoder_rc == STREAM_ERROR) {
-		const char *msg = stream_decoder_error(a.dec);
-		int st = stream_decoder_error_status(a.dec);
-		fail(res, st ? classify_status(st) : EXIT_UPSTREAM, "%s: error in the stream: %s", p->slug,
-		     msg ? msg : "unreadable event");
-	} else if (outcome == HTTP_ABORTED && a.decoder_rc != 0) {
-		fail(res, EXIT_INTERRUPTED, "%s: stopped", p->slug);
-	} else if (outcome == HTTP_ABORTED) {
-		fail(res, EXIT_UPSTREAM, "%s: the response is too large or malformed", p->slug);
-	} else if (!a.is_sse) {
-		finish_whole(&a, p->slug);
-	} else {
-		int rc = sse_parser_finish(a.sse);
-		if (rc != 0 && a.decoder_rc == STREAM_ERROR) {
-			const char *msg = stream_decoder_error(a.dec);
-			fail(res, EXIT_UPSTREAM, "%s: error in the stream: %s", p->slug, msg ? msg : "unreadable event");
-		} else if (!a.done) {
-			rc = stream_decoder_finish(a.dec);
-			if (rc != STREAM_DONE) {
-				const char *msg = stream_decoder_error(a.dec);
-				if (msg)
-					fail(res, EXIT_UPSTREAM, "%s: error in the stream: %s", p->slug, msg);
-				else
-					fail(res, EXIT_NETWORK, "%s: the stream ended before the answer was complete",
-					     p->slug);
-			}
-		}
-	}
-	res->partial = a.delivered;
+	gateway_call_finish(&gc, outcome, &resp);
 	http_response_clear(&resp);
-	sse_parser_free(a.sse);
-	stream_decoder_free(a.dec);
-	buf_free(&a.whole);
-	json_object_put(body);
-	route_target_clear(&target);
+	gateway_call_clear(&gc);
 	return res->exit_code;
 }
 

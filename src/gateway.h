@@ -4,8 +4,11 @@
 #ifndef AROUTER_GATEWAY_H
 #define AROUTER_GATEWAY_H
 
+#include "buf.h"
 #include "conf.h"
 #include "dialect.h"
+#include "http-client.h"
+#include "route.h"
 
 #include <json-c/json.h>
 #include <signal.h>
@@ -34,8 +37,49 @@ struct gateway_result {
 	bool partial;        /* some output was delivered before the failure */
 };
 
-/* Sends the request. Returns res->exit_code; res must be cleared with
- * gateway_result_clear in every case. */
+/* One upstream call, independent of how its bytes travel: prepare builds
+ * the route, the upstream body, URL and headers; the transport (a blocking
+ * libcurl transfer for the CLI, the event loop for the proxy, or the
+ * in-process mock) feeds the response body through gateway_call_feed and
+ * ends with gateway_call_finish, which turns what arrived into canonical
+ * chunks for on_chunk and a result. The fields are the transport's to read;
+ * all are owned by the call and released by gateway_call_clear. */
+struct gateway_call {
+	struct route_target target;
+	struct provider *provider;     /* borrowed from the config */
+	bool is_mock;                  /* answered in-process, no URL */
+	bool stream;
+	char *url;
+	struct http_header headers[32];
+	size_t n_headers;
+	json_object *body;             /* the upstream request body */
+	const char *body_text;         /* its text, owned by body */
+	/* response side */
+	chunk_cb on_chunk;
+	void *arg;
+	struct gateway_result *res;
+	char *auth_value;
+	char *content_type;
+	struct sse_parser *sse;
+	struct stream_decoder *dec;
+	struct buf whole;              /* a non-streamed body */
+	bool is_sse, decided, done, delivered;
+	int decoder_rc;
+};
+
+/* Returns EXIT_OK, or the failure (also in res) when the route or the body
+ * cannot be built. gc and res must be cleared either way. */
+int gateway_call_prepare(struct gateway_call *gc, const struct config *config, json_object *body,
+			 const char *model, bool stream, chunk_cb on_chunk, void *arg, struct gateway_result *res);
+/* Feeds 2xx body bytes; non-zero means abort the transfer. */
+int gateway_call_feed(struct gateway_call *gc, const char *content_type, const char *data, size_t len);
+/* Ends the call with the transport's outcome and response; returns res->exit_code. */
+int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, const struct http_response *resp);
+void gateway_call_clear(struct gateway_call *gc);
+
+/* Sends the request with a blocking transfer (the CLI). Returns
+ * res->exit_code; res must be cleared with gateway_result_clear in every
+ * case. */
 int gateway_chat(const struct gateway_request *req, struct gateway_result *res);
 void gateway_result_clear(struct gateway_result *res);
 
