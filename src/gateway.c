@@ -612,8 +612,7 @@ void gateway_call_clear(struct gateway_call *gc)
 	memset(gc, 0, sizeof *gc);
 }
 
-/* The mock answers in-process, in small pieces as a network would. */
-static enum http_outcome run_mock(struct gateway_call *gc, json_object *body, volatile sig_atomic_t *cancel)
+enum http_outcome gateway_call_run_mock(struct gateway_call *gc, json_object *body, volatile sig_atomic_t *cancel)
 {
 	size_t len;
 	char *bytes = mock_response(body, gc->target.model, gc->stream, &len);
@@ -657,7 +656,7 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 	enum http_outcome outcome;
 	if (gc.is_mock) {
 		resp.status = 200;
-		outcome = run_mock(&gc, req->body, req->cancel);
+		outcome = gateway_call_run_mock(&gc, req->body, req->cancel);
 	} else {
 		verbose("%s: POST %s (model %s)", gc.provider->slug, gc.url, gc.target.model);
 		struct http_request hr = {

@@ -76,6 +76,9 @@ int gateway_call_feed(struct gateway_call *gc, const char *content_type, const c
 /* Ends the call with the transport's outcome and response; returns res->exit_code. */
 int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, const struct http_response *resp);
 void gateway_call_clear(struct gateway_call *gc);
+/* The in-process transport for the mock provider: feeds its whole answer
+ * (to the canonical request body) in small pieces, as a network would. */
+enum http_outcome gateway_call_run_mock(struct gateway_call *gc, json_object *body, volatile sig_atomic_t *cancel);
 
 /* Sends the request with a blocking transfer (the CLI). Returns
  * res->exit_code; res must be cleared with gateway_result_clear in every

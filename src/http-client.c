@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,11 +14,15 @@
 #define ERROR_BODY_CAP (64 * 1024)
 
 struct transfer {
-	const struct http_request *req;
 	struct http_response *resp;
 	http_body_cb cb;
 	void *arg;
 	CURL *curl;
+	struct curl_slist *headers;
+	char *url;                     /* for error messages, query removed */
+	long idle_ms;
+	volatile sig_atomic_t *cancel;
+	bool any_status_body;
 	bool callback_aborted;
 	bool cancelled;
 	bool idle_expired;
@@ -97,7 +102,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	t->last_byte_ms = now_ms();
 	long status = 0;
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 200 && status < 300) {
+	t->resp->status = status; /* so that the callback can read it */
+	if ((status >= 200 && status < 300) || t->any_status_body) {
 		t->resp->body_started = true;
 		if (t->cb && t->cb(data, len, t->arg) != 0) {
 			t->callback_aborted = true;
@@ -114,43 +120,50 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct transfer *t = arg;
-	if (t->req->cancel && *t->req->cancel) {
+	if (t->cancel && *t->cancel) {
 		t->cancelled = true;
 		return 1;
 	}
-	long idle = t->req->idle_timeout_ms > 0 ? t->req->idle_timeout_ms : 120000;
-	if (now_ms() - t->last_byte_ms > idle) {
+	if (now_ms() - t->last_byte_ms > t->idle_ms) {
 		t->idle_expired = true;
 		return 1;
 	}
 	return 0;
 }
 
-enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, void *arg,
-			       struct http_response *resp)
+/* Sets up an easy handle for req into t; the body is copied when copy_body
+ * (the caller's buffer may not outlive an asynchronous transfer). */
+static bool transfer_setup(struct transfer *t, const struct http_request *req, bool copy_body)
 {
-	memset(resp, 0, sizeof *resp);
-	resp->retry_after_s = -1;
-	CURL *curl = http_client_init() ? curl_easy_init() : NULL;
+	memset(t->resp, 0, sizeof *t->resp);
+	t->resp->retry_after_s = -1;
+	t->idle_ms = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 120000;
+	t->cancel = req->cancel;
+	t->any_status_body = req->any_status_body;
+	t->last_byte_ms = now_ms();
+	/* Name the host but never the path or query, which may carry a key. */
+	t->url = xstrdup(req->url);
+	char *path = strstr(t->url, "://");
+	path = path ? strchr(path + 3, '/') : NULL;
+	if (path)
+		*path = '\0';
+	CURL *curl = t->curl = http_client_init() ? curl_easy_init() : NULL;
 	if (!curl) {
-		resp->error = xstrdup("cannot create an HTTP handle");
-		return HTTP_NETWORK;
+		t->resp->error = xstrdup("cannot create an HTTP handle");
+		return false;
 	}
-	struct transfer t = {.req = req, .resp = resp, .cb = cb, .arg = arg, .curl = curl};
-	t.last_byte_ms = now_ms();
-
-	struct curl_slist *headers = NULL;
 	for (size_t i = 0; i < req->n_headers; i++) {
 		char *h = xasprintf("%s: %s", req->headers[i].name, req->headers[i].value);
-		headers = curl_slist_append(headers, h);
+		t->headers = curl_slist_append(t->headers, h);
 		free(h);
 	}
 	/* curl would otherwise send "Expect: 100-continue" for large bodies and
 	 * wait a second for an answer some servers never give. */
-	headers = curl_slist_append(headers, "Expect:");
+	t->headers = curl_slist_append(t->headers, "Expect:");
 
+	curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(curl, CURLOPT_URL, req->url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, http_user_agent());
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -163,62 +176,244 @@ enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, 
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->total_timeout_ms);
 	if (req->body) {
 		curl_easy_setopt(curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(curl, copy_body ? CURLOPT_COPYPOSTFIELDS : CURLOPT_POSTFIELDS, req->body);
 	} else if (req->method && strcmp(req->method, "GET") != 0) {
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	}
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
+	return true;
+}
 
-	CURLcode rc = curl_easy_perform(curl);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
-
-	if (rc == CURLE_OK)
-		return HTTP_OK;
-	if (t.callback_aborted)
-		return HTTP_ABORTED;
-	if (t.cancelled) {
+/* Releases the handle and classifies how the transfer ended. */
+static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
+{
+	struct http_response *resp = t->resp;
+	if (t->curl) {
+		curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+		curl_easy_cleanup(t->curl);
+		t->curl = NULL;
+	}
+	curl_slist_free_all(t->headers);
+	t->headers = NULL;
+	enum http_outcome outcome = HTTP_NETWORK;
+	if (rc == CURLE_OK) {
+		outcome = HTTP_OK;
+	} else if (t->callback_aborted) {
+		outcome = HTTP_ABORTED;
+	} else if (t->cancelled) {
 		resp->error = xstrdup("cancelled");
-		return HTTP_CANCELLED;
-	}
-	if (t.idle_expired) {
-		long idle = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 120000;
-		resp->error = resp->body_started ? xasprintf("no data for %ld s; the stream stalled", idle / 1000)
-						 : xasprintf("no response within %ld s", idle / 1000);
-		return HTTP_TIMEOUT;
-	}
-	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		outcome = HTTP_CANCELLED;
+	} else if (t->idle_expired) {
+		resp->error = resp->body_started ? xasprintf("no data for %ld s; the stream stalled", t->idle_ms / 1000)
+						 : xasprintf("no response within %ld s", t->idle_ms / 1000);
+		outcome = HTTP_TIMEOUT;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		resp->error = xstrdup(resp->status ? "timed out while reading the response" : "timed out");
-		return HTTP_TIMEOUT;
-	}
-	if (rc == CURLE_COULDNT_CONNECT) {
-		/* Name the host but never the query, which may carry a key. */
-		char *host = xstrdup(req->url);
-		char *q = strchr(host, '?');
-		if (q)
-			*q = '\0';
-		char *path = strstr(host, "://");
-		path = path ? strchr(path + 3, '/') : NULL;
-		if (path)
-			*path = '\0';
-		resp->error = xasprintf("cannot connect to %s", host);
-		free(host);
-		return HTTP_NETWORK;
-	}
-	if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
+		outcome = HTTP_TIMEOUT;
+	} else if (rc == CURLE_COULDNT_CONNECT) {
+		resp->error = xasprintf("cannot connect to %s", t->url);
+	} else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING) {
 		resp->error = xstrdup(resp->body_started ? "the connection closed in the middle of the response"
 							 : "the connection closed before a response");
-	else
+	} else if (!resp->error) {
 		resp->error = xstrdup(curl_easy_strerror(rc));
-	return HTTP_NETWORK;
+	}
+	free(t->url);
+	t->url = NULL;
+	return outcome;
+}
+
+enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, void *arg,
+			       struct http_response *resp)
+{
+	struct transfer t = {.resp = resp, .cb = cb, .arg = arg};
+	if (!transfer_setup(&t, req, false))
+		return transfer_finish(&t, CURLE_FAILED_INIT);
+	return transfer_finish(&t, curl_easy_perform(t.curl));
+}
+
+/* ---- asynchronous transfers on a libevent loop (the proxy) ---- */
+
+struct http_loop {
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
+	struct http_call *calls; /* in flight, doubly linked */
+};
+
+struct http_call {
+	struct transfer t;
+	struct http_response resp;
+	struct http_loop *loop;
+	http_done_cb done;
+	void *arg;
+	struct http_call *prev, *next;
+};
+
+/* Per-socket state libcurl asks us to watch. */
+struct sock_watch {
+	struct event *ev;
+	struct http_loop *loop;
+	curl_socket_t fd;
+};
+
+static void loop_check_done(struct http_loop *loop)
+{
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct transfer *t = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		struct http_call *call = (struct http_call *)t; /* t is the first member */
+		CURLcode rc = msg->data.result;
+		curl_multi_remove_handle(loop->multi, msg->easy_handle);
+		enum http_outcome outcome = transfer_finish(&call->t, rc);
+		if (call->prev)
+			call->prev->next = call->next;
+		else
+			loop->calls = call->next;
+		if (call->next)
+			call->next->prev = call->prev;
+		call->done(call, outcome, &call->resp, call->arg);
+		http_response_clear(&call->resp);
+		free(call);
+	}
+}
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct sock_watch *w = arg;
+	struct http_loop *loop = w->loop;
+	int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+	int running;
+	curl_multi_socket_action(loop->multi, fd, flags, &running);
+	loop_check_done(loop);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct http_loop *loop = userp;
+	struct sock_watch *w = socketp;
+	if (what == CURL_POLL_REMOVE) {
+		if (w) {
+			event_free(w->ev);
+			free(w);
+			curl_multi_assign(loop->multi, fd, NULL);
+		}
+		return 0;
+	}
+	short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+	if (!w) {
+		w = xcalloc(1, sizeof *w);
+		w->loop = loop;
+		w->fd = fd;
+		curl_multi_assign(loop->multi, fd, w);
+	} else {
+		event_free(w->ev);
+	}
+	w->ev = event_new(loop->base, fd, kind, on_socket_event, w);
+	event_add(w->ev, NULL);
+	return 0;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_loop *loop = arg;
+	int running;
+	curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	loop_check_done(loop);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http_loop *loop = userp;
+	if (timeout_ms < 0) {
+		evtimer_del(loop->timer);
+		return 0;
+	}
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	evtimer_add(loop->timer, &tv);
+	return 0;
+}
+
+struct http_loop *http_loop_new(struct event_base *base)
+{
+	if (!http_client_init())
+		return NULL;
+	struct http_loop *loop = xcalloc(1, sizeof *loop);
+	loop->base = base;
+	loop->multi = curl_multi_init();
+	loop->timer = evtimer_new(base, on_timer, loop);
+	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop);
+	curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
+	return loop;
+}
+
+struct http_call *http_call_start(struct http_loop *loop, const struct http_request *req, http_body_cb cb,
+				  http_done_cb done, void *arg)
+{
+	struct http_call *call = xcalloc(1, sizeof *call);
+	call->t.resp = &call->resp;
+	call->t.cb = cb;
+	call->t.arg = arg;
+	call->loop = loop;
+	call->done = done;
+	call->arg = arg;
+	if (!transfer_setup(&call->t, req, true) || curl_multi_add_handle(loop->multi, call->t.curl) != CURLM_OK) {
+		/* Set-up failed: report it now, as the header says. */
+		enum http_outcome outcome = transfer_finish(&call->t, CURLE_FAILED_INIT);
+		done(call, outcome, &call->resp, arg);
+		http_response_clear(&call->resp);
+		free(call);
+		return NULL;
+	}
+	call->next = loop->calls;
+	if (loop->calls)
+		loop->calls->prev = call;
+	loop->calls = call;
+	return call;
+}
+
+const struct http_response *http_call_response(const struct http_call *call)
+{
+	return &call->resp;
+}
+
+void http_call_cancel(struct http_call *call)
+{
+	struct http_loop *loop = call->loop;
+	curl_multi_remove_handle(loop->multi, call->t.curl);
+	transfer_finish(&call->t, CURLE_ABORTED_BY_CALLBACK);
+	if (call->prev)
+		call->prev->next = call->next;
+	else
+		loop->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+	http_response_clear(&call->resp);
+	free(call);
+}
+
+void http_loop_free(struct http_loop *loop)
+{
+	if (!loop)
+		return;
+	while (loop->calls)
+		http_call_cancel(loop->calls);
+	curl_multi_cleanup(loop->multi);
+	event_free(loop->timer);
+	free(loop);
 }
 
 void http_response_clear(struct http_response *resp)

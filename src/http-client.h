@@ -26,6 +26,7 @@ struct http_request {
 	long idle_timeout_ms;             /* no byte for this long aborts; 0: default 120 s */
 	long total_timeout_ms;            /* 0: none */
 	volatile sig_atomic_t *cancel;    /* when it becomes non-zero the transfer is aborted */
+	bool any_status_body;             /* give every body to the callback, not only 2xx (passthrough) */
 };
 
 /* Receives body bytes of a 2xx response as they arrive. Non-zero aborts. */
@@ -54,6 +55,34 @@ struct http_response {
 enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, void *arg,
 			       struct http_response *resp);
 void http_response_clear(struct http_response *resp);
+
+/* Asynchronous transfers for the proxy: libcurl's multi-socket API driven
+ * by a libevent loop, so that one thread serves every client and upstream. */
+struct event_base;
+struct http_loop;
+struct http_call;
+
+/* Called once when a call ends; resp is valid only during the call, and
+ * the call is freed after it returns. */
+typedef void (*http_done_cb)(struct http_call *call, enum http_outcome outcome, const struct http_response *resp,
+			     void *arg);
+
+/* Returns a loop on base, owned by the caller (http_loop_free cancels every
+ * call still in flight, without calling their done callbacks). */
+struct http_loop *http_loop_new(struct event_base *base);
+void http_loop_free(struct http_loop *loop);
+
+/* Starts req (copied: it need not outlive this call). 2xx body bytes go to
+ * cb as they arrive; a non-zero return aborts with HTTP_ABORTED. done is
+ * called exactly once, unless the call is cancelled. Returns the call
+ * (owned by the loop), or NULL when it failed at once (done has then
+ * already been called). */
+struct http_call *http_call_start(struct http_loop *loop, const struct http_request *req, http_body_cb cb,
+				  http_done_cb done, void *arg);
+/* The response as far as it has arrived (status, content type). Borrowed. */
+const struct http_response *http_call_response(const struct http_call *call);
+/* Aborts the transfer and frees the call; done is not called. */
+void http_call_cancel(struct http_call *call);
 
 /* Releases libcurl's global state if a transfer initialised it. libcurl
  * (and with it OpenSSL) is initialised on the first transfer, so commands
