@@ -10,10 +10,8 @@
 #include "buf.h"
 #include "util.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* Used when neither the request nor the caller names a max_tokens, which
  * Anthropic requires. */
@@ -37,96 +35,39 @@ static json_object *text_block(const char *s, size_t len)
 	return b;
 }
 
+/* A text block of a message; a user's text part may carry cache_control. */
+static json_object *message_text_block(const char *s, size_t len, json_object *part)
+{
+	json_object *b = text_block(s, len);
+	json_object *cc = dialect_json_get(part, "cache_control", json_type_object);
+	if (cc)
+		json_object_object_add(b, "cache_control", json_object_get(cc));
+	return b;
+}
+
+/* Anthropic wants tool_result blocks first in a user turn. */
 static bool is_tool_result(json_object *block)
 {
 	const char *t = dialect_json_str(block, "type");
 	return t && strcmp(t, "tool_result") == 0;
 }
 
-/* Inserts item (reference taken over) at idx, shifting the rest up;
- * json-c 0.15 has no insert. */
-static void array_insert(json_object *arr, size_t idx, json_object *item)
-{
-	size_t n = json_object_array_length(arr);
-	if (idx >= n) {
-		json_object_array_add(arr, item);
-		return;
-	}
-	json_object_array_add(arr, json_object_get(json_object_array_get_idx(arr, n - 1)));
-	for (size_t j = n - 1; j > idx; j--)
-		json_object_array_put_idx(arr, j, json_object_get(json_object_array_get_idx(arr, j - 1)));
-	json_object_array_put_idx(arr, idx, item);
-}
-
-/* Appends blocks (ownership taken) as a turn of role, merging into the
- * previous turn when it has the same role. Within a user turn tool_result
- * blocks stay first, as Anthropic requires, so a user message that follows
- * tool messages lands after their results. */
-static void append_turn(json_object *messages, const char *role, json_object *blocks)
-{
-	size_t nb = json_object_array_length(blocks);
-	if (nb == 0) {
-		json_object_put(blocks);
-		return;
-	}
-	size_t n = json_object_array_length(messages);
-	json_object *last = n ? json_object_array_get_idx(messages, n - 1) : NULL;
-	const char *last_role = dialect_json_str(last, "role");
-	if (!last_role || strcmp(last_role, role) != 0) {
-		json_object *m = json_object_new_object();
-		dialect_json_set_str(m, "role", role);
-		json_object_object_add(m, "content", blocks);
-		json_object_array_add(messages, m);
-		return;
-	}
-	json_object *content = dialect_json_get(last, "content", json_type_array);
-	for (size_t i = 0; i < nb; i++) {
-		json_object *b = json_object_get(json_object_array_get_idx(blocks, i));
-		if (is_tool_result(b)) {
-			size_t lead = 0, len = json_object_array_length(content);
-			while (lead < len && is_tool_result(json_object_array_get_idx(content, lead)))
-				lead++;
-			array_insert(content, lead, b);
-		} else {
-			json_object_array_add(content, b);
-		}
-	}
-	json_object_put(blocks);
-}
-
-static const char *image_media_type(const char *mime)
-{
-	/* "image/jpg" is common in data URLs but not a type Anthropic accepts. */
-	if (strcmp(mime, "image/jpg") == 0)
-		return "image/jpeg";
-	return mime;
-}
-
 static json_object *image_block(json_object *part, size_t idx, char **err)
 {
-	json_object *iu = NULL;
-	json_object_object_get_ex(part, "image_url", &iu);
-	const char *url = json_object_is_type(iu, json_type_string) ? json_object_get_string(iu)
-	                                                            : dialect_json_str(iu, "url");
-	if (str_empty(url)) {
-		*err = xasprintf("image part %zu has no url", idx);
-		return NULL;
-	}
-	json_object *src = json_object_new_object();
 	char *mime = NULL;
-	const char *payload = NULL;
-	if (dialect_parse_data_url(url, &mime, &payload) == 0) {
-		dialect_json_set_str(src, "type", "base64");
-		dialect_json_set_str(src, "media_type", image_media_type(mime));
-		dialect_json_set_str(src, "data", payload);
-		free(mime);
-	} else if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0) {
-		dialect_json_set_str(src, "type", "url");
-		dialect_json_set_str(src, "url", url);
-	} else {
-		json_object_put(src);
-		*err = xasprintf("image part %zu: url must be http(s) or a base64 data URL", idx);
+	const char *data = NULL;
+	int inline_data = dialect_image_source(part, idx, &mime, &data, err);
+	if (inline_data < 0)
 		return NULL;
+	json_object *src = json_object_new_object();
+	if (inline_data) {
+		dialect_json_set_str(src, "type", "base64");
+		dialect_json_set_str(src, "media_type", mime);
+		dialect_json_set_str(src, "data", data);
+		free(mime);
+	} else {
+		dialect_json_set_str(src, "type", "url");
+		dialect_json_set_str(src, "url", data);
 	}
 	json_object *b = json_object_new_object();
 	dialect_json_set_str(b, "type", "image");
@@ -136,19 +77,10 @@ static json_object *image_block(json_object *part, size_t idx, char **err)
 
 static json_object *document_block(json_object *part, size_t idx, char **err)
 {
-	json_object *file = dialect_json_get(part, "file", json_type_object);
-	const char *data = dialect_json_str(file, "file_data");
-	if (str_empty(data)) {
-		*err = xasprintf(dialect_json_str(file, "file_id")
-		                     ? "file part %zu: file_id is not supported by anthropic; send file_data"
-		                     : "file part %zu has no file_data",
-		                 idx);
-		return NULL;
-	}
 	char *mime = NULL;
-	const char *payload = data;
-	if (dialect_parse_data_url(data, &mime, &payload) != 0)
-		mime = xstrdup("application/pdf"); /* bare base64: OpenAI's files are PDFs */
+	const char *payload = NULL;
+	if (dialect_file_source(part, idx, "anthropic", &mime, &payload, err) != 0)
+		return NULL;
 	if (strcmp(mime, "application/pdf") != 0) {
 		*err = xasprintf("file part %zu: anthropic does not accept %s files", idx, mime);
 		free(mime);
@@ -162,149 +94,49 @@ static json_object *document_block(json_object *part, size_t idx, char **err)
 	json_object *b = json_object_new_object();
 	dialect_json_set_str(b, "type", "document");
 	json_object_object_add(b, "source", src);
-	const char *name = dialect_json_str(file, "filename");
+	const char *name = dialect_json_str(dialect_json_get(part, "file", json_type_object), "filename");
 	if (!str_empty(name))
 		dialect_json_set_str(b, "title", name);
 	return b;
 }
 
-/* The blocks of a user message; NULL with *err on an unsupported part. */
-static json_object *user_blocks(json_object *content, size_t msg, char **err)
+static json_object *media_block(json_object *part, const char *type, size_t idx, char **err)
 {
-	json_object *blocks = json_object_new_array();
-	if (!content || json_object_is_type(content, json_type_null))
-		return blocks;
-	if (json_object_is_type(content, json_type_string)) {
-		if (json_object_get_string_len(content) > 0)
-			json_object_array_add(blocks,
-			                      text_block(json_object_get_string(content),
-			                                 (size_t)json_object_get_string_len(content)));
-		return blocks;
-	}
-	if (!json_object_is_type(content, json_type_array)) {
-		json_object_put(blocks);
-		*err = xasprintf("message %zu: content must be a string or an array of parts", msg);
-		return NULL;
-	}
-	size_t n = json_object_array_length(content);
-	for (size_t i = 0; i < n; i++) {
-		json_object *part = json_object_array_get_idx(content, i);
-		if (json_object_is_type(part, json_type_string)) {
-			if (json_object_get_string_len(part) > 0)
-				json_object_array_add(blocks,
-				                      text_block(json_object_get_string(part),
-				                                 (size_t)json_object_get_string_len(part)));
-			continue;
-		}
-		const char *type = dialect_json_str(part, "type");
-		json_object *b = NULL;
-		char *e = NULL;
-		if (!type) {
-			e = xasprintf("content part %zu has no type", i);
-		} else if (strcmp(type, "text") == 0) {
-			json_object *t = dialect_json_get(part, "text", json_type_string);
-			if (!t) {
-				e = xasprintf("text part %zu has no text", i);
-			} else if (json_object_get_string_len(t) > 0) {
-				b = text_block(json_object_get_string(t),
-				               (size_t)json_object_get_string_len(t));
-				json_object *cc = dialect_json_get(part, "cache_control", json_type_object);
-				if (cc)
-					json_object_object_add(b, "cache_control", json_object_get(cc));
-			}
-		} else if (strcmp(type, "image_url") == 0) {
-			b = image_block(part, i, &e);
-		} else if (strcmp(type, "file") == 0) {
-			b = document_block(part, i, &e);
-		} else if (strcmp(type, "input_audio") == 0) {
-			e = xasprintf("content part %zu: anthropic does not accept audio input", i);
-		} else {
-			e = xasprintf("content part %zu has unsupported type \"%s\"", i, type);
-		}
-		if (e) {
-			json_object_put(blocks);
-			*err = xasprintf("message %zu: %s", msg, e);
-			free(e);
-			return NULL;
-		}
-		if (b)
-			json_object_array_add(blocks, b);
-	}
-	return blocks;
+	if (strcmp(type, "image_url") == 0)
+		return image_block(part, idx, err);
+	if (strcmp(type, "file") == 0)
+		return document_block(part, idx, err);
+	if (strcmp(type, "input_audio") == 0)
+		*err = xasprintf("content part %zu: anthropic does not accept audio input", idx);
+	return NULL;
 }
 
-/* tool_use input must be an object: arguments that do not parse as one
- * (models do emit broken JSON) become {}. */
-static json_object *tool_input(json_object *args)
+static json_object *tool_use_block(json_object *tc, size_t idx, char **err)
 {
-	if (json_object_is_type(args, json_type_object))
-		return json_object_get(args);
-	if (json_object_is_type(args, json_type_string)) {
-		json_object *p = dialect_json_parse(json_object_get_string(args),
-		                                    (size_t)json_object_get_string_len(args));
-		if (json_object_is_type(p, json_type_object))
-			return p;
-		json_object_put(p);
-	}
-	return json_object_new_object();
-}
-
-static json_object *assistant_blocks(json_object *m, size_t msg, char **err)
-{
-	json_object *blocks = json_object_new_array();
-	json_object *content = NULL;
-	json_object_object_get_ex(m, "content", &content);
-	struct buf text = BUF_INIT;
-	char *e = NULL;
-	if (dialect_content_text(content, &text, "assistant", &e) != 0) {
-		*err = xasprintf("message %zu: %s", msg, e);
-		free(e);
-		buf_free(&text);
-		json_object_put(blocks);
+	json_object *fn = dialect_json_get(tc, "function", json_type_object);
+	const char *id = dialect_json_str(tc, "id");
+	const char *name = dialect_json_str(fn, "name");
+	if (str_empty(id) || str_empty(name)) {
+		*err = xasprintf("tool call %zu needs an id and a function name", idx);
 		return NULL;
 	}
-	if (text.len > 0)
-		json_object_array_add(blocks, text_block(text.data, text.len));
-	buf_free(&text);
-
-	json_object *calls = NULL;
-	json_object_object_get_ex(m, "tool_calls", &calls);
-	if (!calls || json_object_is_type(calls, json_type_null))
-		return blocks;
-	if (!json_object_is_type(calls, json_type_array)) {
-		*err = xasprintf("message %zu: tool_calls must be an array", msg);
-		json_object_put(blocks);
-		return NULL;
-	}
-	size_t n = json_object_array_length(calls);
-	for (size_t i = 0; i < n; i++) {
-		json_object *tc = json_object_array_get_idx(calls, i);
-		json_object *fn = dialect_json_get(tc, "function", json_type_object);
-		const char *id = dialect_json_str(tc, "id");
-		const char *name = dialect_json_str(fn, "name");
-		if (str_empty(id) || str_empty(name)) {
-			*err =
-			    xasprintf("message %zu: tool call %zu needs an id and a function name", msg, i);
-			json_object_put(blocks);
-			return NULL;
-		}
-		json_object *args = NULL;
-		json_object_object_get_ex(fn, "arguments", &args);
-		json_object *b = json_object_new_object();
-		dialect_json_set_str(b, "type", "tool_use");
-		dialect_json_set_str(b, "id", id);
-		dialect_json_set_str(b, "name", name);
-		json_object_object_add(b, "input", tool_input(args));
-		json_object_array_add(blocks, b);
-	}
-	return blocks;
+	json_object *args = NULL;
+	json_object_object_get_ex(fn, "arguments", &args);
+	json_object *b = json_object_new_object();
+	dialect_json_set_str(b, "type", "tool_use");
+	dialect_json_set_str(b, "id", id);
+	dialect_json_set_str(b, "name", name);
+	/* tool_use input must be an object. */
+	json_object_object_add(b, "input", dialect_arguments_object(args));
+	return b;
 }
 
-static json_object *tool_result_block(json_object *m, size_t msg, char **err)
+static json_object *tool_result_block(json_object *msgs, size_t i, char **err)
 {
+	json_object *m = json_object_array_get_idx(msgs, i);
 	const char *id = dialect_json_str(m, "tool_call_id");
 	if (str_empty(id)) {
-		*err = xasprintf("message %zu: tool message has no tool_call_id", msg);
+		*err = xstrdup("tool message has no tool_call_id");
 		return NULL;
 	}
 	json_object *b = json_object_new_object();
@@ -315,9 +147,9 @@ static json_object *tool_result_block(json_object *m, size_t msg, char **err)
 	if (json_object_is_type(content, json_type_array)) {
 		json_object *parts = json_object_new_array();
 		size_t n = json_object_array_length(content);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < n; k++) {
 			json_object *t =
-			    dialect_json_get(json_object_array_get_idx(content, i), "text", json_type_string);
+			    dialect_json_get(json_object_array_get_idx(content, k), "text", json_type_string);
 			if (t && json_object_get_string_len(t) > 0)
 				json_object_array_add(parts,
 				                      text_block(json_object_get_string(t),
@@ -329,10 +161,7 @@ static json_object *tool_result_block(json_object *m, size_t msg, char **err)
 			json_object_put(parts);
 	} else {
 		struct buf text = BUF_INIT;
-		char *e = NULL;
-		if (dialect_content_text(content, &text, "tool", &e) != 0) {
-			*err = xasprintf("message %zu: %s", msg, e);
-			free(e);
+		if (dialect_content_text(content, &text, "tool", err) != 0) {
 			buf_free(&text);
 			json_object_put(b);
 			return NULL;
@@ -346,76 +175,28 @@ static json_object *tool_result_block(json_object *m, size_t msg, char **err)
 
 /* ---------- egress: the request ---------- */
 
-static int convert_messages(json_object *msgs, json_object *messages, struct buf *system, char **err)
-{
-	size_t n = json_object_array_length(msgs);
-	for (size_t i = 0; i < n; i++) {
-		json_object *m = json_object_array_get_idx(msgs, i);
-		const char *role = dialect_json_str(m, "role");
-		if (!role) {
-			*err = xasprintf("message %zu has no role", i);
-			return -1;
-		}
-		json_object *content = NULL;
-		json_object_object_get_ex(m, "content", &content);
-		json_object *blocks = NULL;
-		const char *turn = "user";
-		if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
-			struct buf t = BUF_INIT;
-			char *e = NULL;
-			if (dialect_content_text(content, &t, role, &e) != 0) {
-				*err = xasprintf("message %zu: %s", i, e);
-				free(e);
-				buf_free(&t);
-				return -1;
-			}
-			if (t.len > 0) {
-				if (system->len > 0)
-					buf_putc(system, '\n');
-				buf_append(system, t.data, t.len);
-			}
-			buf_free(&t);
-			continue;
-		} else if (strcmp(role, "user") == 0) {
-			blocks = user_blocks(content, i, err);
-		} else if (strcmp(role, "assistant") == 0) {
-			blocks = assistant_blocks(m, i, err);
-			turn = "assistant";
-		} else if (strcmp(role, "tool") == 0) {
-			json_object *b = tool_result_block(m, i, err);
-			if (b) {
-				blocks = json_object_new_array();
-				json_object_array_add(blocks, b);
-			}
-		} else {
-			*err = xasprintf("message %zu has unsupported role \"%s\"", i, role);
-			return -1;
-		}
-		if (!blocks)
-			return -1;
-		append_turn(messages, turn, blocks);
-	}
-	return 0;
-}
+static const struct dialect_turns anthropic_turns = {
+    .items = "content",
+    .assistant_role = "assistant",
+    .text = message_text_block,
+    .media = media_block,
+    .tool_call = tool_use_block,
+    .tool_result = tool_result_block,
+    .lead = is_tool_result,
+};
 
 static int response_format_instruction(json_object *canon, struct buf *system, char **err)
 {
-	json_object *rf = NULL;
-	if (!json_object_object_get_ex(canon, "response_format", &rf) ||
-	    json_object_is_type(rf, json_type_null))
-		return 0;
-	const char *type = dialect_json_str(rf, "type");
-	if (!type) {
-		*err = xstrdup("\"response_format\" must be an object with a type");
-		return -1;
-	}
+	const char *type;
+	json_object *s;
+	int have = dialect_request_response_format(canon, &type, &s, err);
+	if (have <= 0)
+		return have;
 	const char *add = NULL;
 	char *schema = NULL;
 	if (strcmp(type, "json_object") == 0) {
 		add = JSON_OBJECT_INSTRUCTION;
 	} else if (strcmp(type, "json_schema") == 0) {
-		json_object *s = dialect_json_get(dialect_json_get(rf, "json_schema", json_type_object),
-		                                  "schema", json_type_object);
 		if (s)
 			schema = dialect_json_dump(s);
 		add = schema ? JSON_SCHEMA_INSTRUCTION : JSON_OBJECT_INSTRUCTION;
@@ -436,25 +217,12 @@ static json_object *convert_tools(json_object *tools, char **err)
 	json_object *out = json_object_new_array();
 	size_t n = json_object_array_length(tools);
 	for (size_t i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(tools, i);
-		const char *type = dialect_json_str(t, "type");
-		json_object *fn = dialect_json_get(t, "function", json_type_object);
-		if ((type && strcmp(type, "function") != 0) || !fn) {
-			*err = xasprintf("tool %zu has unsupported type \"%s\"", i, type ? type : "(none)");
+		json_object *fn;
+		json_object *a = dialect_tool_decl(tools, i, &fn, err);
+		if (!a) {
 			json_object_put(out);
 			return NULL;
 		}
-		const char *name = dialect_json_str(fn, "name");
-		if (str_empty(name)) {
-			*err = xasprintf("tool %zu has no function name", i);
-			json_object_put(out);
-			return NULL;
-		}
-		json_object *a = json_object_new_object();
-		dialect_json_set_str(a, "name", name);
-		const char *desc = dialect_json_str(fn, "description");
-		if (!str_empty(desc))
-			dialect_json_set_str(a, "description", desc);
 		json_object *params = dialect_json_get(fn, "parameters", json_type_object);
 		json_object *schema = NULL;
 		if (params)
@@ -475,37 +243,21 @@ static json_object *convert_tools(json_object *tools, char **err)
 /* The Anthropic tool_choice for the canonical one, NULL if absent. */
 static int convert_tool_choice(json_object *canon, json_object **out, char **err)
 {
+	static const char *const types[] = {
+	    [DIALECT_TOOLS_AUTO] = "auto",
+	    [DIALECT_TOOLS_NONE] = "none",
+	    [DIALECT_TOOLS_REQUIRED] = "any",
+	    [DIALECT_TOOLS_FUNCTION] = "tool",
+	};
 	*out = NULL;
-	json_object *tc = NULL;
-	if (!json_object_object_get_ex(canon, "tool_choice", &tc) || json_object_is_type(tc, json_type_null))
-		return 0;
-	const char *type = NULL, *name = NULL;
-	if (json_object_is_type(tc, json_type_string)) {
-		const char *s = json_object_get_string(tc);
-		if (strcmp(s, "auto") == 0)
-			type = "auto";
-		else if (strcmp(s, "none") == 0)
-			type = "none";
-		else if (strcmp(s, "required") == 0)
-			type = "any";
-	} else if (json_object_is_type(tc, json_type_object)) {
-		const char *t = dialect_json_str(tc, "type");
-		if (t && strcmp(t, "function") == 0) {
-			name = dialect_json_str(dialect_json_get(tc, "function", json_type_object), "name");
-			if (!str_empty(name))
-				type = "tool";
-		} else if (t && strcmp(t, "allowed_tools") == 0) {
-			const char *mode =
-			    dialect_json_str(dialect_json_get(tc, "allowed_tools", json_type_object), "mode");
-			type = mode && strcmp(mode, "required") == 0 ? "any" : "auto";
-		}
-	}
-	if (!type) {
-		*err = xstrdup("unsupported \"tool_choice\"");
-		return -1;
-	}
+	enum dialect_tool_choice c;
+	const char *name;
+	json_object *allowed; /* Anthropic cannot narrow the tools offered */
+	int have = dialect_request_tool_choice(canon, &c, &name, &allowed, err);
+	if (have <= 0)
+		return have;
 	json_object *r = json_object_new_object();
-	dialect_json_set_str(r, "type", type);
+	dialect_json_set_str(r, "type", types[c]);
 	if (name)
 		dialect_json_set_str(r, "name", name);
 	*out = r;
@@ -514,13 +266,11 @@ static int convert_tool_choice(json_object *canon, json_object **out, char **err
 
 static int build_sampling(json_object *canon, json_object *r, char **err)
 {
-	json_object *v = NULL;
 	double d;
-	if (json_object_object_get_ex(canon, "temperature", &v) && !json_object_is_type(v, json_type_null)) {
-		if (!dialect_json_num(canon, "temperature", &d)) {
-			*err = xstrdup("\"temperature\" must be a number");
-			return -1;
-		}
+	int have = dialect_request_number(canon, "temperature", &d, err);
+	if (have < 0)
+		return -1;
+	if (have) {
 		/* OpenAI's range is 0–2, Anthropic's 0–1. */
 		if (d > 1)
 			d = 1;
@@ -528,13 +278,11 @@ static int build_sampling(json_object *canon, json_object *r, char **err)
 			d = 0;
 		json_object_object_add(r, "temperature", json_object_new_double(d));
 	}
-	if (json_object_object_get_ex(canon, "top_p", &v) && !json_object_is_type(v, json_type_null)) {
-		if (!dialect_json_num(canon, "top_p", &d)) {
-			*err = xstrdup("\"top_p\" must be a number");
-			return -1;
-		}
+	have = dialect_request_number(canon, "top_p", &d, err);
+	if (have < 0)
+		return -1;
+	if (have)
 		json_object_object_add(r, "top_p", json_object_new_double(d));
-	}
 	int64_t k;
 	if (dialect_json_int(canon, "top_k", &k) && k > 0)
 		json_object_object_add(r, "top_k", json_object_new_int64(k));
@@ -559,13 +307,9 @@ static json_object *anthropic_build_request(json_object *canon, const struct egr
 	json_object *tools = NULL, *choice = NULL;
 
 	dialect_json_set_str(r, "model", model);
-	if (convert_messages(dialect_json_get(canon, "messages", json_type_array), messages, &system, err) !=
-	    0)
+	if (dialect_convert_messages(dialect_json_get(canon, "messages", json_type_array), &anthropic_turns,
+	                             messages, &system, err) != 0)
 		goto fail;
-	if (json_object_array_length(messages) == 0) {
-		*err = xstrdup("request has no user or assistant messages");
-		goto fail;
-	}
 	if (response_format_instruction(canon, &system, err) != 0)
 		goto fail;
 
@@ -585,15 +329,9 @@ static json_object *anthropic_build_request(json_object *canon, const struct egr
 	if (stop)
 		json_object_object_add(r, "stop_sequences", stop);
 
-	json_object *tv = NULL;
-	if (json_object_object_get_ex(canon, "tools", &tv) && !json_object_is_type(tv, json_type_null)) {
-		if (!json_object_is_type(tv, json_type_array)) {
-			*err = xstrdup("\"tools\" must be an array");
-			goto fail;
-		}
-		if (json_object_array_length(tv) > 0 && !(tools = convert_tools(tv, err)))
-			goto fail;
-	}
+	json_object *tv;
+	if (dialect_request_tools(canon, &tv, err) != 0 || (tv && !(tools = convert_tools(tv, err))))
+		goto fail;
 	if (convert_tool_choice(canon, &choice, err) != 0)
 		goto fail;
 	bool parallel = true;
@@ -812,36 +550,14 @@ static int on_block_start(struct stream_decoder *sd, struct anthropic_state *st,
 	}
 	struct ant_block *b = block_add(st, index, BLOCK_TOOL);
 	b->tool_idx = st->tools++;
-	json_object *call = json_object_new_object();
-	json_object_object_add(call, "index", json_object_new_int(b->tool_idx));
-	const char *id = dialect_json_str(cb, "id");
-	if (str_empty(id)) {
-		char *m = dialect_mint_id("toolu_");
-		dialect_json_set_str(call, "id", m);
-		free(m);
-	} else {
-		dialect_json_set_str(call, "id", id);
-	}
-	dialect_json_set_str(call, "type", "function");
-	json_object *fn = json_object_new_object();
-	dialect_json_set_str(fn, "name", dialect_json_str(cb, "name"));
 	/* The API starts every tool block with "input":{} and streams the
 	 * JSON; a proxy that sends the input whole gets it used as is. */
 	json_object *input = dialect_json_get(cb, "input", json_type_object);
-	if (input && json_object_object_length(input) > 0) {
-		char *s = dialect_json_dump(input);
-		dialect_json_set_str(fn, "arguments", s);
-		free(s);
-		b->args_at_start = true;
-	} else {
-		dialect_json_set_str(fn, "arguments", "");
-	}
-	json_object_object_add(call, "function", fn);
-	json_object *calls = json_object_new_array();
-	json_object_array_add(calls, call);
-	json_object *d = json_object_new_object();
-	json_object_object_add(d, "tool_calls", calls);
-	return dialect_emit_delta(sd, 0, d);
+	b->args_at_start = input && json_object_object_length(input) > 0;
+	json_object *call = dialect_tool_call_new(b->tool_idx, dialect_json_str(cb, "id"), "toolu_",
+	                                          dialect_json_str(cb, "name"),
+	                                          b->args_at_start ? dialect_arguments_string(input) : NULL);
+	return dialect_emit_tool_call(sd, 0, call);
 }
 
 static int on_block_delta(struct stream_decoder *sd, struct anthropic_state *st, json_object *o)
@@ -869,11 +585,7 @@ static int on_block_delta(struct stream_decoder *sd, struct anthropic_state *st,
 	json_object *call = json_object_new_object();
 	json_object_object_add(call, "index", json_object_new_int(b->tool_idx));
 	json_object_object_add(call, "function", fn);
-	json_object *calls = json_object_new_array();
-	json_object_array_add(calls, call);
-	json_object *d = json_object_new_object();
-	json_object_object_add(d, "tool_calls", calls);
-	return dialect_emit_delta(sd, 0, d);
+	return dialect_emit_tool_call(sd, 0, call);
 }
 
 static int on_message_stop(struct stream_decoder *sd, struct anthropic_state *st)
@@ -891,33 +603,20 @@ static int on_message_stop(struct stream_decoder *sd, struct anthropic_state *st
 	return STREAM_DONE;
 }
 
-static bool data_is(const char *data, size_t len, const char *word)
-{
-	size_t n = strlen(word);
-	return len >= n && memcmp(data, word, n) == 0;
-}
-
 static int anthropic_event(struct stream_decoder *sd, const char *event, const char *data, size_t len)
 {
 	struct anthropic_state *st = sd->state;
-	while (len > 0 && isspace((unsigned char)data[0])) {
-		data++;
-		len--;
-	}
-	/* Empty data (a bare "event: ping") and OpenRouter's trailing [DONE]. */
-	if (len == 0 || data_is(data, len, "[DONE]"))
-		return STREAM_OK;
-	json_object *o = dialect_json_parse(data, len);
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return dialect_fail(sd, 502, "upstream sent an unreadable stream event");
-	}
+	int rc;
+	json_object *o = dialect_event_object(sd, data, len, &rc);
+	/* Empty data (a bare "event: ping") and OpenRouter's trailing [DONE]
+	 * carry nothing; message_stop ends the stream. */
+	if (!o)
+		return rc == STREAM_DONE ? STREAM_OK : rc;
 	/* data.type repeats the event name; it survives proxies that drop
 	 * the event: line, so it wins. */
 	const char *type = dialect_json_str(o, "type");
 	if (!type)
 		type = event;
-	int rc = STREAM_OK;
 	if (!type) {
 		if (dialect_json_get(o, "error", json_type_object))
 			rc = dialect_fail_event(sd, o);
@@ -954,14 +653,7 @@ static json_object *anthropic_response(json_object *resp, const char *model, cha
 {
 	const char *type = dialect_json_str(resp, "type");
 	if ((type && strcmp(type, "error") == 0) || dialect_json_get(resp, "error", json_type_object)) {
-		char *et = NULL, *msg = NULL;
-		int code;
-		if (dialect_error_from_json(resp, &et, &msg, &code))
-			*err = et && strcmp(et, msg) != 0 ? xasprintf("%s: %s", et, msg) : xstrdup(msg);
-		else
-			*err = xstrdup("upstream returned an error");
-		free(et);
-		free(msg);
+		*err = dialect_error_text(resp);
 		return NULL;
 	}
 	json_object *content = dialect_json_get(resp, "content", json_type_array);
@@ -991,45 +683,21 @@ static json_object *anthropic_response(json_object *resp, const char *model, cha
 				buf_append(&thinking, json_object_get_string(t),
 				           (size_t)json_object_get_string_len(t));
 		} else if (strcmp(bt, "tool_use") == 0) {
-			json_object *c = json_object_new_object();
-			const char *id = dialect_json_str(b, "id");
-			char *minted = str_empty(id) ? dialect_mint_id("toolu_") : NULL;
-			dialect_json_set_str(c, "id", minted ? minted : id);
-			free(minted);
-			dialect_json_set_str(c, "type", "function");
-			json_object *fn = json_object_new_object();
-			dialect_json_set_str(fn, "name", dialect_json_str(b, "name"));
 			json_object *input = dialect_json_get(b, "input", json_type_object);
-			char *args = input ? dialect_json_dump(input) : xstrdup("{}");
-			dialect_json_set_str(fn, "arguments", args);
-			free(args);
-			json_object_object_add(c, "function", fn);
-			json_object_array_add(calls, c);
+			json_object_array_add(calls,
+			                      dialect_tool_call_new(-1, dialect_json_str(b, "id"), "toolu_",
+			                                            dialect_json_str(b, "name"),
+			                                            input ? dialect_arguments_string(input)
+			                                                  : json_object_new_string("{}")));
 		}
 	}
-	bool has_calls = json_object_array_length(calls) > 0;
-	json_object *msg = json_object_new_object();
-	dialect_json_set_str(msg, "role", "assistant");
-	if (any_text || !has_calls)
-		dialect_json_set_strn(msg, "content", buf_str(&text), text.len);
-	else
-		json_object_object_add(msg, "content", NULL);
-	if (thinking.len > 0)
-		dialect_json_set_strn(msg, "reasoning_content", thinking.data, thinking.len);
-	if (has_calls)
-		json_object_object_add(msg, "tool_calls", calls);
-	else
-		json_object_put(calls);
+	json_object *msg = dialect_message_new(any_text ? &text : NULL, &thinking, calls);
 	buf_free(&text);
 	buf_free(&thinking);
 
 	const char *m = dialect_json_str(resp, "model");
 	json_object *r = dialect_completion_new(dialect_json_str(resp, "id"), 0, str_empty(m) ? model : m);
-	json_object *ch = json_object_new_object();
-	json_object_object_add(ch, "index", json_object_new_int(0));
-	json_object_object_add(ch, "message", msg);
-	dialect_json_set_str(ch, "finish_reason", anthropic_finish(dialect_json_str(resp, "stop_reason")));
-	json_object_array_add(dialect_json_get(r, "choices", json_type_array), ch);
+	dialect_completion_add_choice(r, 0, msg, anthropic_finish(dialect_json_str(resp, "stop_reason")));
 
 	struct anthropic_usage u = {0};
 	usage_update(&u, dialect_json_get(resp, "usage", json_type_object));

@@ -11,7 +11,6 @@
 #include "buf.h"
 #include "util.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,48 +61,30 @@ static const char *guess_mime(const char *url)
 
 static json_object *image_part(json_object *part, size_t idx, char **err)
 {
-	json_object *iu = NULL;
-	json_object_object_get_ex(part, "image_url", &iu);
-	const char *url = json_object_is_type(iu, json_type_string) ? json_object_get_string(iu)
-	                                                            : dialect_json_str(iu, "url");
-	if (str_empty(url)) {
-		*err = xasprintf("image part %zu has no url", idx);
-		return NULL;
-	}
 	char *mime = NULL;
-	const char *payload = NULL;
-	if (dialect_parse_data_url(url, &mime, &payload) == 0) {
-		json_object *p = inline_part(strcmp(mime, "image/jpg") == 0 ? "image/jpeg" : mime, payload);
+	const char *data = NULL;
+	int inline_data = dialect_image_source(part, idx, &mime, &data, err);
+	if (inline_data < 0)
+		return NULL;
+	if (inline_data) {
+		json_object *p = inline_part(mime, data);
 		free(mime);
 		return p;
 	}
-	if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0) {
-		json_object *fd = json_object_new_object();
-		dialect_json_set_str(fd, "mimeType", guess_mime(url));
-		dialect_json_set_str(fd, "fileUri", url);
-		json_object *p = json_object_new_object();
-		json_object_object_add(p, "fileData", fd);
-		return p;
-	}
-	*err = xasprintf("image part %zu: url must be http(s) or a base64 data URL", idx);
-	return NULL;
+	json_object *fd = json_object_new_object();
+	dialect_json_set_str(fd, "mimeType", guess_mime(data));
+	dialect_json_set_str(fd, "fileUri", data);
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "fileData", fd);
+	return p;
 }
 
 static json_object *file_part(json_object *part, size_t idx, char **err)
 {
-	json_object *file = dialect_json_get(part, "file", json_type_object);
-	const char *data = dialect_json_str(file, "file_data");
-	if (str_empty(data)) {
-		*err = xasprintf(dialect_json_str(file, "file_id")
-		                     ? "file part %zu: file_id is not supported by gemini; send file_data"
-		                     : "file part %zu has no file_data",
-		                 idx);
-		return NULL;
-	}
 	char *mime = NULL;
-	const char *payload = data;
-	if (dialect_parse_data_url(data, &mime, &payload) != 0)
-		mime = xstrdup("application/pdf"); /* bare base64: OpenAI's files are PDFs */
+	const char *payload = NULL;
+	if (dialect_file_source(part, idx, "gemini", &mime, &payload, err) != 0)
+		return NULL;
 	json_object *p = inline_part(mime, payload);
 	free(mime);
 	return p;
@@ -124,170 +105,70 @@ static json_object *audio_part(json_object *part, size_t idx, char **err)
 	return p;
 }
 
-static json_object *user_parts(json_object *content, size_t msg, char **err)
+static json_object *message_text_part(const char *s, size_t len, json_object *part)
 {
-	json_object *parts = json_object_new_array();
-	if (!content || json_object_is_type(content, json_type_null))
-		return parts;
-	if (json_object_is_type(content, json_type_string)) {
-		if (json_object_get_string_len(content) > 0)
-			json_object_array_add(parts, text_part(json_object_get_string(content),
-			                                       (size_t)json_object_get_string_len(content)));
-		return parts;
-	}
-	if (!json_object_is_type(content, json_type_array)) {
-		json_object_put(parts);
-		*err = xasprintf("message %zu: content must be a string or an array of parts", msg);
-		return NULL;
-	}
-	size_t n = json_object_array_length(content);
-	for (size_t i = 0; i < n; i++) {
-		json_object *part = json_object_array_get_idx(content, i);
-		if (json_object_is_type(part, json_type_string)) {
-			if (json_object_get_string_len(part) > 0)
-				json_object_array_add(parts,
-				                      text_part(json_object_get_string(part),
-				                                (size_t)json_object_get_string_len(part)));
-			continue;
-		}
-		const char *type = dialect_json_str(part, "type");
-		json_object *p = NULL;
-		char *e = NULL;
-		if (!type) {
-			e = xasprintf("content part %zu has no type", i);
-		} else if (strcmp(type, "text") == 0) {
-			json_object *t = dialect_json_get(part, "text", json_type_string);
-			if (!t)
-				e = xasprintf("text part %zu has no text", i);
-			else if (json_object_get_string_len(t) > 0)
-				p = text_part(json_object_get_string(t),
-				              (size_t)json_object_get_string_len(t));
-		} else if (strcmp(type, "image_url") == 0) {
-			p = image_part(part, i, &e);
-		} else if (strcmp(type, "file") == 0) {
-			p = file_part(part, i, &e);
-		} else if (strcmp(type, "input_audio") == 0) {
-			p = audio_part(part, i, &e);
-		} else {
-			e = xasprintf("content part %zu has unsupported type \"%s\"", i, type);
-		}
-		if (e) {
-			json_object_put(parts);
-			*err = xasprintf("message %zu: %s", msg, e);
-			free(e);
-			return NULL;
-		}
-		if (p)
-			json_object_array_add(parts, p);
-	}
-	return parts;
+	(void)part;
+	return text_part(s, len);
 }
 
-/* Gemini args/response must be objects; broken model JSON becomes {}. */
-static json_object *parse_object(json_object *v)
+static json_object *media_part(json_object *part, const char *type, size_t idx, char **err)
 {
-	if (json_object_is_type(v, json_type_object))
-		return json_object_get(v);
-	if (json_object_is_type(v, json_type_string)) {
-		json_object *p =
-		    dialect_json_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v));
-		if (json_object_is_type(p, json_type_object))
-			return p;
-		json_object_put(p);
-	}
+	if (strcmp(type, "image_url") == 0)
+		return image_part(part, idx, err);
+	if (strcmp(type, "file") == 0)
+		return file_part(part, idx, err);
+	if (strcmp(type, "input_audio") == 0)
+		return audio_part(part, idx, err);
 	return NULL;
 }
 
-static json_object *model_parts(json_object *m, size_t msg, char **err)
+static json_object *function_call_part(json_object *tc, size_t idx, char **err)
 {
-	json_object *parts = json_object_new_array();
-	json_object *content = NULL;
-	json_object_object_get_ex(m, "content", &content);
-	struct buf text = BUF_INIT;
-	char *e = NULL;
-	if (dialect_content_text(content, &text, "assistant", &e) != 0) {
-		*err = xasprintf("message %zu: %s", msg, e);
-		free(e);
-		buf_free(&text);
-		json_object_put(parts);
+	json_object *fn = dialect_json_get(tc, "function", json_type_object);
+	const char *name = dialect_json_str(fn, "name");
+	if (str_empty(name)) {
+		*err = xasprintf("tool call %zu has no function name", idx);
 		return NULL;
 	}
-	if (text.len > 0)
-		json_object_array_add(parts, text_part(text.data, text.len));
-	buf_free(&text);
-
-	json_object *calls = NULL;
-	json_object_object_get_ex(m, "tool_calls", &calls);
-	if (!calls || json_object_is_type(calls, json_type_null))
-		return parts;
-	if (!json_object_is_type(calls, json_type_array)) {
-		*err = xasprintf("message %zu: tool_calls must be an array", msg);
-		json_object_put(parts);
-		return NULL;
-	}
-	size_t n = json_object_array_length(calls);
-	for (size_t i = 0; i < n; i++) {
-		json_object *tc = json_object_array_get_idx(calls, i);
-		json_object *fn = dialect_json_get(tc, "function", json_type_object);
-		const char *name = dialect_json_str(fn, "name");
-		if (str_empty(name)) {
-			*err = xasprintf("message %zu: tool call %zu has no function name", msg, i);
-			json_object_put(parts);
-			return NULL;
-		}
-		json_object *args = NULL;
-		json_object_object_get_ex(fn, "arguments", &args);
-		json_object *a = parse_object(args);
-		json_object *fc = json_object_new_object();
-		dialect_json_set_str(fc, "name", name);
-		json_object_object_add(fc, "args", a ? a : json_object_new_object());
-		json_object *p = json_object_new_object();
-		json_object_object_add(p, "functionCall", fc);
-		/* Gemini 3 rejects a replayed call without its signature; the
-		 * decoder hands it out where Gemini's own OpenAI layer does. */
-		const char *sig =
-		    dialect_json_str(dialect_json_get(dialect_json_get(tc, "extra_content", json_type_object),
-		                                      "google", json_type_object),
-		                     "thought_signature");
-		if (!str_empty(sig))
-			dialect_json_set_str(p, "thoughtSignature", sig);
-		json_object_array_add(parts, p);
-	}
-	return parts;
+	json_object *args = NULL;
+	json_object_object_get_ex(fn, "arguments", &args);
+	json_object *fc = json_object_new_object();
+	dialect_json_set_str(fc, "name", name);
+	/* Gemini args must be an object. */
+	json_object_object_add(fc, "args", dialect_arguments_object(args));
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "functionCall", fc);
+	/* Gemini 3 rejects a replayed call without its signature; the
+	 * decoder hands it out where Gemini's own OpenAI layer does. */
+	const char *sig =
+	    dialect_json_str(dialect_json_get(dialect_json_get(tc, "extra_content", json_type_object),
+	                                      "google", json_type_object),
+	                     "thought_signature");
+	if (!str_empty(sig))
+		dialect_json_set_str(p, "thoughtSignature", sig);
+	return p;
 }
 
-static json_object *function_response_part(json_object *msgs, size_t i, json_object *m, char **err)
+static json_object *function_response_part(json_object *msgs, size_t i, char **err)
 {
+	json_object *m = json_object_array_get_idx(msgs, i);
 	const char *id = dialect_json_str(m, "tool_call_id");
 	json_object *tc = dialect_find_tool_call(msgs, i, id);
 	const char *name = dialect_json_str(dialect_json_get(tc, "function", json_type_object), "name");
 	if (str_empty(name))
 		name = dialect_json_str(m, "name");
 	if (str_empty(name)) {
-		*err =
-		    xasprintf("message %zu: no earlier assistant tool call has id \"%s\"", i, id ? id : "");
+		*err = xasprintf("no earlier assistant tool call has id \"%s\"", id ? id : "");
 		return NULL;
 	}
 	json_object *content = NULL;
 	json_object_object_get_ex(m, "content", &content);
 	struct buf text = BUF_INIT;
 	if (json_object_is_type(content, json_type_array)) {
-		size_t n = json_object_array_length(content);
-		for (size_t k = 0; k < n; k++) {
-			json_object *t =
-			    dialect_json_get(json_object_array_get_idx(content, k), "text", json_type_string);
-			if (t)
-				buf_append(&text, json_object_get_string(t),
-				           (size_t)json_object_get_string_len(t));
-		}
-	} else {
-		char *e = NULL;
-		if (dialect_content_text(content, &text, "tool", &e) != 0) {
-			*err = xasprintf("message %zu: %s", i, e);
-			free(e);
-			buf_free(&text);
-			return NULL;
-		}
+		dialect_join_texts(content, &text);
+	} else if (dialect_content_text(content, &text, "tool", err) != 0) {
+		buf_free(&text);
+		return NULL;
 	}
 	json_object *resp = dialect_json_parse(buf_str(&text), text.len);
 	if (!json_object_is_type(resp, json_type_object)) {
@@ -304,99 +185,27 @@ static json_object *function_response_part(json_object *msgs, size_t i, json_obj
 	return p;
 }
 
-/* Appends parts (ownership taken) as a content of role, merged into the
- * previous content when the role repeats, so consecutive tool results make
- * one user content. */
-static void append_content(json_object *contents, const char *role, json_object *parts)
-{
-	size_t np = json_object_array_length(parts);
-	if (np == 0) {
-		json_object_put(parts);
-		return;
-	}
-	size_t n = json_object_array_length(contents);
-	json_object *last = n ? json_object_array_get_idx(contents, n - 1) : NULL;
-	const char *last_role = dialect_json_str(last, "role");
-	if (last_role && strcmp(last_role, role) == 0) {
-		json_object *dst = dialect_json_get(last, "parts", json_type_array);
-		for (size_t i = 0; i < np; i++)
-			json_object_array_add(dst, json_object_get(json_object_array_get_idx(parts, i)));
-		json_object_put(parts);
-		return;
-	}
-	json_object *c = json_object_new_object();
-	dialect_json_set_str(c, "role", role);
-	json_object_object_add(c, "parts", parts);
-	json_object_array_add(contents, c);
-}
-
-static int convert_contents(json_object *msgs, json_object *contents, struct buf *system, char **err)
-{
-	size_t n = json_object_array_length(msgs);
-	for (size_t i = 0; i < n; i++) {
-		json_object *m = json_object_array_get_idx(msgs, i);
-		const char *role = dialect_json_str(m, "role");
-		if (!role) {
-			*err = xasprintf("message %zu has no role", i);
-			return -1;
-		}
-		json_object *content = NULL;
-		json_object_object_get_ex(m, "content", &content);
-		json_object *parts = NULL;
-		const char *turn = "user";
-		if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
-			struct buf t = BUF_INIT;
-			char *e = NULL;
-			if (dialect_content_text(content, &t, role, &e) != 0) {
-				*err = xasprintf("message %zu: %s", i, e);
-				free(e);
-				buf_free(&t);
-				return -1;
-			}
-			if (t.len > 0) {
-				if (system->len > 0)
-					buf_putc(system, '\n');
-				buf_append(system, t.data, t.len);
-			}
-			buf_free(&t);
-			continue;
-		} else if (strcmp(role, "user") == 0) {
-			parts = user_parts(content, i, err);
-		} else if (strcmp(role, "assistant") == 0) {
-			parts = model_parts(m, i, err);
-			turn = "model";
-		} else if (strcmp(role, "tool") == 0) {
-			json_object *p = function_response_part(msgs, i, m, err);
-			if (p) {
-				parts = json_object_new_array();
-				json_object_array_add(parts, p);
-			}
-		} else {
-			*err = xasprintf("message %zu has unsupported role \"%s\"", i, role);
-			return -1;
-		}
-		if (!parts)
-			return -1;
-		append_content(contents, turn, parts);
-	}
-	return 0;
-}
+/* Consecutive tool results merge into one user content. */
+static const struct dialect_turns gemini_turns = {
+    .items = "parts",
+    .assistant_role = "model",
+    .text = message_text_part,
+    .media = media_part,
+    .tool_call = function_call_part,
+    .tool_result = function_response_part,
+    .lead = NULL,
+};
 
 /* ---------- egress: config, tools ---------- */
 
 /* Copies a numeric field into gc under gkey; -1 with *err for a wrong type. */
 static int copy_number(json_object *canon, const char *key, json_object *gc, const char *gkey, char **err)
 {
-	json_object *v = NULL;
-	if (!json_object_object_get_ex(canon, key, &v) || json_object_is_type(v, json_type_null))
-		return 0;
 	double d;
-	if (!dialect_json_num(canon, key, &d)) {
-		*err = xasprintf("\"%s\" must be a number", key);
-		return -1;
-	}
-	json_object_object_add(gc, gkey, json_object_new_double(d));
-	return 0;
+	int have = dialect_request_number(canon, key, &d, err);
+	if (have > 0)
+		json_object_object_add(gc, gkey, json_object_new_double(d));
+	return have < 0 ? -1 : 0;
 }
 
 static int copy_integer(json_object *canon, const char *key, json_object *gc, const char *gkey, char **err)
@@ -444,21 +253,15 @@ static int build_generation_config(json_object *canon, json_object *gc, char **e
 	if (stop)
 		json_object_object_add(gc, "stopSequences", stop);
 
-	json_object *rf = NULL;
-	if (json_object_object_get_ex(canon, "response_format", &rf) &&
-	    !json_object_is_type(rf, json_type_null)) {
-		const char *type = dialect_json_str(rf, "type");
-		if (!type) {
-			*err = xstrdup("\"response_format\" must be an object with a type");
-			return -1;
-		}
-		if (strcmp(type, "json_object") == 0 || strcmp(type, "json_schema") == 0)
-			dialect_json_set_str(gc, "responseMimeType", "application/json");
-		json_object *schema = dialect_json_get(dialect_json_get(rf, "json_schema", json_type_object),
-		                                       "schema", json_type_object);
-		if (strcmp(type, "json_schema") == 0 && schema)
-			json_object_object_add(gc, "responseJsonSchema", schema_copy(schema));
-	}
+	const char *type;
+	json_object *schema;
+	have = dialect_request_response_format(canon, &type, &schema, err);
+	if (have < 0)
+		return -1;
+	if (have && (strcmp(type, "json_object") == 0 || strcmp(type, "json_schema") == 0))
+		dialect_json_set_str(gc, "responseMimeType", "application/json");
+	if (schema)
+		json_object_object_add(gc, "responseJsonSchema", schema_copy(schema));
 
 	const char *effort = dialect_json_str(canon, "reasoning_effort");
 	if (effort) {
@@ -478,25 +281,12 @@ static json_object *convert_tools(json_object *tools, char **err)
 	json_object *decls = json_object_new_array();
 	size_t n = json_object_array_length(tools);
 	for (size_t i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(tools, i);
-		const char *type = dialect_json_str(t, "type");
-		json_object *fn = dialect_json_get(t, "function", json_type_object);
-		if ((type && strcmp(type, "function") != 0) || !fn) {
-			*err = xasprintf("tool %zu has unsupported type \"%s\"", i, type ? type : "(none)");
+		json_object *fn;
+		json_object *d = dialect_tool_decl(tools, i, &fn, err);
+		if (!d) {
 			json_object_put(decls);
 			return NULL;
 		}
-		const char *name = dialect_json_str(fn, "name");
-		if (str_empty(name)) {
-			*err = xasprintf("tool %zu has no function name", i);
-			json_object_put(decls);
-			return NULL;
-		}
-		json_object *d = json_object_new_object();
-		dialect_json_set_str(d, "name", name);
-		const char *desc = dialect_json_str(fn, "description");
-		if (!str_empty(desc))
-			dialect_json_set_str(d, "description", desc);
 		/* parametersJsonSchema takes OpenAI's JSON Schema as is; the
 		 * older "parameters" is an OpenAPI subset that rejects much of it. */
 		json_object *params = dialect_json_get(fn, "parameters", json_type_object);
@@ -513,56 +303,37 @@ static json_object *convert_tools(json_object *tools, char **err)
 
 static int convert_tool_choice(json_object *canon, json_object **out, char **err)
 {
+	static const char *const modes[] = {
+	    [DIALECT_TOOLS_AUTO] = "AUTO",
+	    [DIALECT_TOOLS_NONE] = "NONE",
+	    [DIALECT_TOOLS_REQUIRED] = "ANY",
+	    [DIALECT_TOOLS_FUNCTION] = "ANY",
+	};
 	*out = NULL;
-	json_object *tc = NULL;
-	if (!json_object_object_get_ex(canon, "tool_choice", &tc) || json_object_is_type(tc, json_type_null))
-		return 0;
-	const char *mode = NULL;
+	enum dialect_tool_choice c;
+	const char *name;
+	json_object *allowed;
+	int have = dialect_request_tool_choice(canon, &c, &name, &allowed, err);
+	if (have <= 0)
+		return have;
 	json_object *names = NULL;
-	if (json_object_is_type(tc, json_type_string)) {
-		const char *s = json_object_get_string(tc);
-		if (strcmp(s, "auto") == 0)
-			mode = "AUTO";
-		else if (strcmp(s, "none") == 0)
-			mode = "NONE";
-		else if (strcmp(s, "required") == 0)
-			mode = "ANY";
-	} else if (json_object_is_type(tc, json_type_object)) {
-		const char *t = dialect_json_str(tc, "type");
-		if (t && strcmp(t, "function") == 0) {
-			const char *name =
-			    dialect_json_str(dialect_json_get(tc, "function", json_type_object), "name");
-			if (!str_empty(name)) {
-				mode = "ANY";
-				names = json_object_new_array();
-				json_object_array_add(names, json_object_new_string(name));
-			}
-		} else if (t && strcmp(t, "allowed_tools") == 0) {
-			json_object *at = dialect_json_get(tc, "allowed_tools", json_type_object);
-			const char *m = dialect_json_str(at, "mode");
-			mode = m && strcmp(m, "required") == 0 ? "ANY" : "AUTO";
-			json_object *list = dialect_json_get(at, "tools", json_type_array);
-			size_t n = list ? json_object_array_length(list) : 0;
-			for (size_t i = 0; i < n; i++) {
-				const char *name =
-				    dialect_json_str(dialect_json_get(json_object_array_get_idx(list, i),
-				                                      "function", json_type_object),
-				                     "name");
-				if (str_empty(name))
-					continue;
-				if (!names)
-					names = json_object_new_array();
-				json_object_array_add(names, json_object_new_string(name));
-			}
-		}
+	if (name) {
+		names = json_object_new_array();
+		json_object_array_add(names, json_object_new_string(name));
 	}
-	if (!mode) {
-		json_object_put(names);
-		*err = xstrdup("unsupported \"tool_choice\"");
-		return -1;
+	size_t n = allowed ? json_object_array_length(allowed) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *an = dialect_json_str(
+		    dialect_json_get(json_object_array_get_idx(allowed, i), "function", json_type_object),
+		    "name");
+		if (str_empty(an))
+			continue;
+		if (!names)
+			names = json_object_new_array();
+		json_object_array_add(names, json_object_new_string(an));
 	}
 	json_object *fcc = json_object_new_object();
-	dialect_json_set_str(fcc, "mode", mode);
+	dialect_json_set_str(fcc, "mode", modes[c]);
 	if (names)
 		json_object_object_add(fcc, "allowedFunctionNames", names);
 	json_object *r = json_object_new_object();
@@ -580,24 +351,14 @@ static json_object *gemini_build_request(json_object *canon, const struct egress
 	json_object *tools = NULL, *choice = NULL;
 	struct buf system = BUF_INIT;
 
-	if (convert_contents(dialect_json_get(canon, "messages", json_type_array), contents, &system, err) !=
-	    0)
+	if (dialect_convert_messages(dialect_json_get(canon, "messages", json_type_array), &gemini_turns,
+	                             contents, &system, err) != 0)
 		goto fail;
-	if (json_object_array_length(contents) == 0) {
-		*err = xstrdup("request has no user or assistant messages");
-		goto fail;
-	}
 	if (build_generation_config(canon, gc, err) != 0)
 		goto fail;
-	json_object *tv = NULL;
-	if (json_object_object_get_ex(canon, "tools", &tv) && !json_object_is_type(tv, json_type_null)) {
-		if (!json_object_is_type(tv, json_type_array)) {
-			*err = xstrdup("\"tools\" must be an array");
-			goto fail;
-		}
-		if (json_object_array_length(tv) > 0 && !(tools = convert_tools(tv, err)))
-			goto fail;
-	}
+	json_object *tv;
+	if (dialect_request_tools(canon, &tv, err) != 0 || (tv && !(tools = convert_tools(tv, err))))
+		goto fail;
 	if (convert_tool_choice(canon, &choice, err) != 0)
 		goto fail;
 
@@ -684,21 +445,10 @@ static json_object *gemini_usage(json_object *um)
  * Anthropic never repeats a tool_use id. */
 static json_object *tool_call_from_part(json_object *part, json_object *fc, int index)
 {
-	json_object *c = json_object_new_object();
-	if (index >= 0)
-		json_object_object_add(c, "index", json_object_new_int(index));
-	const char *id = dialect_json_str(fc, "id");
-	char *minted = str_empty(id) ? dialect_mint_id("call_") : NULL;
-	dialect_json_set_str(c, "id", minted ? minted : id);
-	free(minted);
-	dialect_json_set_str(c, "type", "function");
-	json_object *fn = json_object_new_object();
-	dialect_json_set_str(fn, "name", dialect_json_str(fc, "name"));
 	json_object *args = dialect_json_get(fc, "args", json_type_object);
-	char *s = args ? dialect_json_dump(args) : xstrdup("{}");
-	dialect_json_set_str(fn, "arguments", s);
-	free(s);
-	json_object_object_add(c, "function", fn);
+	json_object *c =
+	    dialect_tool_call_new(index, dialect_json_str(fc, "id"), "call_", dialect_json_str(fc, "name"),
+	                          args ? dialect_arguments_string(args) : json_object_new_string("{}"));
 	const char *sig = dialect_json_str(part, "thoughtSignature");
 	if (!str_empty(sig)) {
 		json_object *g = json_object_new_object();
@@ -708,6 +458,13 @@ static json_object *tool_call_from_part(json_object *part, json_object *fc, int 
 		json_object_object_add(c, "extra_content", ec);
 	}
 	return c;
+}
+
+/* The parts of a candidate's content; NULL if it has none. */
+static json_object *candidate_parts(json_object *cand)
+{
+	return dialect_json_get(dialect_json_get(cand, "content", json_type_object), "parts",
+	                        json_type_array);
 }
 
 /* ---------- decoding: stream ---------- */
@@ -758,8 +515,7 @@ static int on_candidate(struct stream_decoder *sd, struct gemini_state *st, json
 	if (idx < 0 || idx > INT_MAX)
 		return 0;
 	struct gem_cand *c = cand_get(st, (int)idx);
-	json_object *parts =
-	    dialect_json_get(dialect_json_get(cand, "content", json_type_object), "parts", json_type_array);
+	json_object *parts = candidate_parts(cand);
 	size_t n = parts ? json_object_array_length(parts) : 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *part = json_object_array_get_idx(parts, i);
@@ -767,11 +523,7 @@ static int on_candidate(struct stream_decoder *sd, struct gemini_state *st, json
 		int rc = 0;
 		if (fc) {
 			c->saw_call = true;
-			json_object *calls = json_object_new_array();
-			json_object_array_add(calls, tool_call_from_part(part, fc, c->tools++));
-			json_object *d = json_object_new_object();
-			json_object_object_add(d, "tool_calls", calls);
-			rc = dialect_emit_delta(sd, c->index, d);
+			rc = dialect_emit_tool_call(sd, c->index, tool_call_from_part(part, fc, c->tools++));
 		} else {
 			json_object *t = dialect_json_get(part, "text", json_type_string);
 			bool thought = false;
@@ -796,20 +548,13 @@ static int gemini_event(struct stream_decoder *sd, const char *event, const char
 {
 	struct gemini_state *st = sd->state;
 	(void)event;
-	while (len > 0 && isspace((unsigned char)data[0])) {
-		data++;
-		len--;
-	}
-	if (len == 0 || (len >= 6 && memcmp(data, "[DONE]", 6) == 0))
-		return STREAM_OK;
-	json_object *o = dialect_json_parse(data, len);
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return dialect_fail(sd, 502, "upstream sent an unreadable stream event");
-	}
-	int rc = STREAM_OK;
-	json_object *e = NULL;
-	if (json_object_object_get_ex(o, "error", &e) && e && !json_object_is_type(e, json_type_null)) {
+	int rc;
+	json_object *o = dialect_event_object(sd, data, len, &rc);
+	/* Gemini streams have no terminator; a "[DONE]" from a proxy means
+	 * nothing. */
+	if (!o)
+		return rc == STREAM_DONE ? STREAM_OK : rc;
+	if (dialect_json_value(o, "error")) {
 		rc = dialect_fail_event(sd, o);
 		json_object_put(o);
 		return rc;
@@ -855,15 +600,15 @@ static int gemini_finish_stream(struct stream_decoder *sd)
 
 /* ---------- decoding: whole response ---------- */
 
-static json_object *candidate_choice(json_object *cand, size_t pos)
+/* Adds the choice for one candidate to the completion r. */
+static void add_candidate(json_object *r, json_object *cand, size_t pos)
 {
 	int64_t idx = (int64_t)pos;
 	dialect_json_int(cand, "index", &idx);
 	struct buf text = BUF_INIT, thoughts = BUF_INIT;
 	json_object *calls = json_object_new_array();
 	bool any_text = false;
-	json_object *parts =
-	    dialect_json_get(dialect_json_get(cand, "content", json_type_object), "parts", json_type_array);
+	json_object *parts = candidate_parts(cand);
 	size_t n = parts ? json_object_array_length(parts) : 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *part = json_object_array_get_idx(parts, i);
@@ -883,43 +628,20 @@ static json_object *candidate_choice(json_object *cand, size_t pos)
 		           (size_t)json_object_get_string_len(t));
 	}
 	bool has_calls = json_object_array_length(calls) > 0;
-	json_object *msg = json_object_new_object();
-	dialect_json_set_str(msg, "role", "assistant");
-	if (any_text || !has_calls)
-		dialect_json_set_strn(msg, "content", buf_str(&text), text.len);
-	else
-		json_object_object_add(msg, "content", NULL);
-	if (thoughts.len > 0)
-		dialect_json_set_strn(msg, "reasoning_content", thoughts.data, thoughts.len);
-	if (has_calls)
-		json_object_object_add(msg, "tool_calls", calls);
-	else
-		json_object_put(calls);
+	json_object *msg = dialect_message_new(any_text ? &text : NULL, &thoughts, calls);
 	buf_free(&text);
 	buf_free(&thoughts);
 
 	const char *reason = gemini_finish(dialect_json_str(cand, "finishReason"));
 	if (has_calls && strcmp(reason, "stop") == 0)
 		reason = "tool_calls";
-	json_object *ch = json_object_new_object();
-	json_object_object_add(ch, "index", json_object_new_int64(idx));
-	json_object_object_add(ch, "message", msg);
-	dialect_json_set_str(ch, "finish_reason", reason);
-	return ch;
+	dialect_completion_add_choice(r, idx, msg, reason);
 }
 
 static json_object *gemini_response(json_object *resp, const char *model, char **err)
 {
-	json_object *e = NULL;
-	if (json_object_object_get_ex(resp, "error", &e) && e && !json_object_is_type(e, json_type_null)) {
-		char *type = NULL, *msg = NULL;
-		int code;
-		if (dialect_error_from_json(resp, &type, &msg, &code))
-			*err = type && strcmp(type, msg) != 0 ? xasprintf("%s: %s", type, msg) : xstrdup(msg);
-		else
-			*err = xstrdup("upstream returned an error");
-		free(type);
-		free(msg);
+	if (dialect_json_value(resp, "error")) {
+		*err = dialect_error_text(resp);
 		return NULL;
 	}
 	json_object *cands = dialect_json_get(resp, "candidates", json_type_array);
@@ -933,23 +655,13 @@ static json_object *gemini_response(json_object *resp, const char *model, char *
 	const char *m = dialect_json_str(resp, "modelVersion");
 	json_object *r =
 	    dialect_completion_new(dialect_json_str(resp, "responseId"), 0, str_empty(m) ? model : m);
-	json_object *choices = dialect_json_get(r, "choices", json_type_array);
 	for (size_t i = 0; i < n; i++) {
 		json_object *cand = json_object_array_get_idx(cands, i);
 		if (json_object_is_type(cand, json_type_object))
-			json_object_array_add(choices, candidate_choice(cand, i));
+			add_candidate(r, cand, i);
 	}
-	if (n == 0) {
-		/* A blocked prompt: no candidates, only the reason. */
-		json_object *msg = json_object_new_object();
-		dialect_json_set_str(msg, "role", "assistant");
-		dialect_json_set_str(msg, "content", "");
-		json_object *ch = json_object_new_object();
-		json_object_object_add(ch, "index", json_object_new_int(0));
-		json_object_object_add(ch, "message", msg);
-		dialect_json_set_str(ch, "finish_reason", "content_filter");
-		json_object_array_add(choices, ch);
-	}
+	if (n == 0) /* a blocked prompt: no candidates, only the reason */
+		dialect_completion_add_choice(r, 0, dialect_message_new(NULL, NULL, NULL), "content_filter");
 	json_object *u = gemini_usage(dialect_json_get(resp, "usageMetadata", json_type_object));
 	if (u)
 		json_object_object_add(r, "usage", u);

@@ -10,7 +10,6 @@
 #include "buf.h"
 #include "util.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,18 +71,6 @@ static const char *openai_finish(const char *r)
 	return "stop";
 }
 
-/* MiniMax's reasoning_split form: [{"type":"reasoning.text","text":…}]. */
-static void reasoning_details_text(json_object *details, struct buf *out)
-{
-	size_t n = json_object_is_type(details, json_type_array) ? json_object_array_length(details) : 0;
-	for (size_t i = 0; i < n; i++) {
-		json_object *t =
-		    dialect_json_get(json_object_array_get_idx(details, i), "text", json_type_string);
-		if (t)
-			buf_append(out, json_object_get_string(t), (size_t)json_object_get_string_len(t));
-	}
-}
-
 /* Copies the reasoning text of a delta or message, whichever field the
  * provider uses, into dst as "reasoning_content". */
 static void copy_reasoning(json_object *src, json_object *dst)
@@ -96,25 +83,12 @@ static void copy_reasoning(json_object *src, json_object *dst)
 			return;
 		}
 	}
+	/* MiniMax's reasoning_split form: [{"type":"reasoning.text","text":…}]. */
 	struct buf b = BUF_INIT;
-	reasoning_details_text(dialect_json_get(src, "reasoning_details", json_type_array), &b);
+	dialect_join_texts(dialect_json_get(src, "reasoning_details", json_type_array), &b);
 	if (b.len)
 		dialect_json_set_strn(dst, "reasoning_content", b.data, b.len);
 	buf_free(&b);
-}
-
-/* Function arguments are a JSON string; a few servers send the object. */
-static json_object *arguments_string(json_object *v)
-{
-	if (json_object_is_type(v, json_type_string))
-		return json_object_get(v);
-	if (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array)) {
-		char *s = dialect_json_dump(v);
-		json_object *r = json_object_new_string(s);
-		free(s);
-		return r;
-	}
-	return NULL;
 }
 
 static json_object *usage_of(json_object *o)
@@ -225,7 +199,8 @@ static json_object *stream_tool_calls(struct openai_state *st, int choice, json_
 			t->name = xstrdup(name);
 			dialect_json_set_str(dfn, "name", name);
 		}
-		json_object *a = arguments_string(args);
+		/* A JSON string; a few servers send the object. */
+		json_object *a = dialect_arguments_string(args);
 		if (a && (first || json_object_get_string_len(a) > 0))
 			json_object_object_add(dfn, "arguments", a);
 		else if (first)
@@ -298,8 +273,7 @@ static int openai_choice(struct stream_decoder *sd, struct openai_state *st, jso
 
 static int openai_chunk(struct stream_decoder *sd, struct openai_state *st, json_object *o)
 {
-	json_object *e = NULL;
-	if (json_object_object_get_ex(o, "error", &e) && e && !json_object_is_type(e, json_type_null))
+	if (dialect_json_value(o, "error"))
 		return dialect_fail_event(sd, o);
 	json_object *xg = dialect_json_get(o, "x_groq", json_type_object);
 	const char *xerr = dialect_json_str(xg, "error");
@@ -347,22 +321,11 @@ static int openai_event(struct stream_decoder *sd, const char *event, const char
 {
 	struct openai_state *st = sd->state;
 	(void)event; /* OpenAI-style streams carry everything in data */
-	while (len > 0 && isspace((unsigned char)data[0])) {
-		data++;
-		len--;
-	}
-	while (len > 0 && isspace((unsigned char)data[len - 1]))
-		len--;
-	if (len == 0)
-		return STREAM_OK;
-	if (len >= 6 && memcmp(data, "[DONE]", 6) == 0)
-		return openai_done(sd, st);
-	json_object *o = dialect_json_parse(data, len);
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return dialect_fail(sd, 502, "upstream sent an unreadable stream event");
-	}
-	int rc = openai_chunk(sd, st, o);
+	int rc;
+	json_object *o = dialect_event_object(sd, data, len, &rc);
+	if (!o)
+		return rc == STREAM_DONE ? openai_done(sd, st) : rc;
+	rc = openai_chunk(sd, st, o);
 	json_object_put(o);
 	return rc;
 }
@@ -383,24 +346,11 @@ static json_object *response_tool_calls(json_object *arr)
 		json_object *fn = dialect_json_get(tc, "function", json_type_object);
 		if (!fn)
 			continue;
-		json_object *c = json_object_new_object();
-		const char *id = dialect_json_str(tc, "id");
-		if (str_empty(id)) {
-			char *m = dialect_mint_id("call_");
-			dialect_json_set_str(c, "id", m);
-			free(m);
-		} else {
-			dialect_json_set_str(c, "id", id);
-		}
-		dialect_json_set_str(c, "type", "function");
-		json_object *f = json_object_new_object();
-		dialect_json_set_str(f, "name", dialect_json_str(fn, "name"));
 		json_object *args = NULL;
 		json_object_object_get_ex(fn, "arguments", &args);
-		json_object *a = arguments_string(args);
-		json_object_object_add(f, "arguments", a ? a : json_object_new_string(""));
-		json_object_object_add(c, "function", f);
-		json_object_array_add(out, c);
+		json_object_array_add(out, dialect_tool_call_new(-1, dialect_json_str(tc, "id"), "call_",
+		                                                 dialect_json_str(fn, "name"),
+		                                                 dialect_arguments_string(args)));
 	}
 	if (json_object_array_length(out) == 0) {
 		json_object_put(out);
@@ -420,14 +370,7 @@ static json_object *response_message(json_object *m)
 	} else if (json_object_is_type(content, json_type_array)) {
 		/* A few servers answer with text parts. */
 		struct buf b = BUF_INIT;
-		size_t n = json_object_array_length(content);
-		for (size_t i = 0; i < n; i++) {
-			json_object *t =
-			    dialect_json_get(json_object_array_get_idx(content, i), "text", json_type_string);
-			if (t)
-				buf_append(&b, json_object_get_string(t),
-				           (size_t)json_object_get_string_len(t));
-		}
+		dialect_join_texts(content, &b);
 		dialect_json_set_strn(msg, "content", buf_str(&b), b.len);
 		buf_free(&b);
 	} else {
@@ -446,16 +389,8 @@ static json_object *response_message(json_object *m)
 
 static json_object *openai_response(json_object *resp, const char *model, char **err)
 {
-	json_object *e = NULL;
-	if (json_object_object_get_ex(resp, "error", &e) && e && !json_object_is_type(e, json_type_null)) {
-		char *type = NULL, *msg = NULL;
-		int code;
-		if (dialect_error_from_json(resp, &type, &msg, &code))
-			*err = type && strcmp(type, msg) != 0 ? xasprintf("%s: %s", type, msg) : xstrdup(msg);
-		else
-			*err = xstrdup("upstream returned an error");
-		free(type);
-		free(msg);
+	if (dialect_json_value(resp, "error")) {
+		*err = dialect_error_text(resp);
 		return NULL;
 	}
 	json_object *choices = dialect_json_get(resp, "choices", json_type_array);
@@ -468,7 +403,6 @@ static json_object *openai_response(json_object *resp, const char *model, char *
 	const char *m = dialect_json_str(resp, "model");
 	json_object *r =
 	    dialect_completion_new(dialect_json_str(resp, "id"), created, str_empty(m) ? model : m);
-	json_object *out = dialect_json_get(r, "choices", json_type_array);
 	size_t n = json_object_array_length(choices);
 	for (size_t i = 0; i < n; i++) {
 		json_object *ch = json_object_array_get_idx(choices, i);
@@ -483,12 +417,8 @@ static json_object *openai_response(json_object *resp, const char *model, char *
 			*err = xstrdup("upstream ended the answer with finish_reason \"error\"");
 			return NULL;
 		}
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "index", json_object_new_int64(idx));
-		json_object_object_add(c, "message",
-		                       response_message(dialect_json_get(ch, "message", json_type_object)));
-		json_object_object_add(c, "finish_reason", json_object_new_string(mapped));
-		json_object_array_add(out, c);
+		dialect_completion_add_choice(
+		    r, idx, response_message(dialect_json_get(ch, "message", json_type_object)), mapped);
 	}
 	json_object *u = usage_of(resp);
 	if (u)

@@ -1,7 +1,9 @@
 /* dialect.c - the dialect-independent half of dialect.h: names, dispatch to
  * the per-dialect converters, the stream decoder's lifecycle, canonical
- * chunk/usage construction shared by every decoder, upstream error bodies,
- * and the typed JSON helpers declared in dialect-internal.h. */
+ * chunk/usage/message construction shared by every decoder, upstream error
+ * bodies, the canonical-request readers and conversation walker the egress
+ * converters share, and the typed JSON helpers declared in
+ * dialect-internal.h. */
 #include "config.h"
 
 #include "dialect-internal.h"
@@ -69,16 +71,39 @@ static void set_err(char **err, const char *fmt, ...)
 	va_end(ap);
 }
 
-json_object *dialect_build_request(enum dialect d, json_object *canon, const struct egress_opts *o,
-                                   char **err)
+/* Clears *err and returns the converters of d; NULL with *err set for an
+ * unknown dialect. */
+static const struct dialect_ops *ops_or_fail(enum dialect d, char **err)
 {
 	if (err)
 		*err = NULL;
 	const struct dialect_ops *ops = ops_for(d);
-	if (!ops) {
+	if (!ops)
 		set_err(err, "unknown dialect");
+	return ops;
+}
+
+/* What a converter returned: r, or NULL with the converter's message e
+ * (or "cannot VERB NAME NOUN" when it left none) handed to *err. Takes e. */
+static json_object *converted(json_object *r, char *e, char **err, const char *verb, const char *name,
+                              const char *noun)
+{
+	if (!r && !e)
+		e = xasprintf("cannot %s %s %s", verb, name, noun);
+	if (!r && err) {
+		*err = e;
 		return NULL;
 	}
+	free(e);
+	return r;
+}
+
+json_object *dialect_build_request(enum dialect d, json_object *canon, const struct egress_opts *o,
+                                   char **err)
+{
+	const struct dialect_ops *ops = ops_or_fail(d, err);
+	if (!ops)
+		return NULL;
 	if (!o) {
 		set_err(err, "no request options");
 		return NULL;
@@ -93,45 +118,21 @@ json_object *dialect_build_request(enum dialect d, json_object *canon, const str
 	}
 	char *e = NULL;
 	json_object *r = ops->build_request(canon, o, &e);
-	if (!r) {
-		if (!e)
-			e = xasprintf("cannot build %s request", ops->name);
-		if (err)
-			*err = e;
-		else
-			free(e);
-	} else {
-		free(e);
-	}
-	return r;
+	return converted(r, e, err, "build", ops->name, "request");
 }
 
 json_object *dialect_response_to_canonical(enum dialect d, json_object *resp, const char *model, char **err)
 {
-	if (err)
-		*err = NULL;
-	const struct dialect_ops *ops = ops_for(d);
-	if (!ops) {
-		set_err(err, "unknown dialect");
+	const struct dialect_ops *ops = ops_or_fail(d, err);
+	if (!ops)
 		return NULL;
-	}
 	if (!json_object_is_type(resp, json_type_object)) {
 		set_err(err, "%s response is not a JSON object", ops->name);
 		return NULL;
 	}
 	char *e = NULL;
 	json_object *r = ops->response_to_canonical(resp, model ? model : "", &e);
-	if (!r) {
-		if (!e)
-			e = xasprintf("cannot read %s response", ops->name);
-		if (err)
-			*err = e;
-		else
-			free(e);
-	} else {
-		free(e);
-	}
-	return r;
+	return converted(r, e, err, "read", ops->name, "response");
 }
 
 /* ---------- stream decoder lifecycle ---------- */
@@ -151,14 +152,19 @@ struct stream_decoder *stream_decoder_new(enum dialect d, const char *model, chu
 	return sd;
 }
 
+/* STREAM_ERROR or STREAM_DONE when sd takes no more input, else STREAM_OK. */
+static int decoder_closed(const struct stream_decoder *sd)
+{
+	if (!sd || sd->failed)
+		return STREAM_ERROR;
+	return sd->done ? STREAM_DONE : STREAM_OK;
+}
+
 int stream_decoder_event(struct stream_decoder *sd, const char *event, const char *data, size_t len)
 {
-	if (!sd)
-		return STREAM_ERROR;
-	if (sd->failed)
-		return STREAM_ERROR;
-	if (sd->done)
-		return STREAM_DONE;
+	int rc = decoder_closed(sd);
+	if (rc != STREAM_OK)
+		return rc;
 	if (!data)
 		len = 0;
 	return sd->ops->decoder_event(sd, event, data ? data : "", len);
@@ -166,13 +172,8 @@ int stream_decoder_event(struct stream_decoder *sd, const char *event, const cha
 
 int stream_decoder_finish(struct stream_decoder *sd)
 {
-	if (!sd)
-		return STREAM_ERROR;
-	if (sd->failed)
-		return STREAM_ERROR;
-	if (sd->done)
-		return STREAM_DONE;
-	return sd->ops->decoder_finish(sd);
+	int rc = decoder_closed(sd);
+	return rc != STREAM_OK ? rc : sd->ops->decoder_finish(sd);
 }
 
 const char *stream_decoder_error(const struct stream_decoder *sd)
@@ -299,6 +300,15 @@ int dialect_emit_finish(struct stream_decoder *sd, int choice, const char *reaso
 	return emit_choice(sd, choice, delta, reason ? reason : "stop");
 }
 
+int dialect_emit_tool_call(struct stream_decoder *sd, int choice, json_object *call)
+{
+	json_object *calls = json_object_new_array();
+	json_object_array_add(calls, call);
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "tool_calls", calls);
+	return dialect_emit_delta(sd, choice, d);
+}
+
 int dialect_emit_usage(struct stream_decoder *sd)
 {
 	if (!sd->usage || sd->usage_sent)
@@ -384,6 +394,13 @@ int dialect_fail(struct stream_decoder *sd, int status, const char *fmt, ...)
 	return STREAM_ERROR;
 }
 
+/* "TYPE: MESSAGE", or MESSAGE alone when type is NULL or the same; owned
+ * by the caller. */
+static char *error_line(const char *type, const char *msg)
+{
+	return type && strcmp(type, msg) != 0 ? xasprintf("%s: %s", type, msg) : xstrdup(msg);
+}
+
 int dialect_fail_event(struct stream_decoder *sd, json_object *event)
 {
 	char *type = NULL, *msg = NULL;
@@ -393,14 +410,34 @@ int dialect_fail_event(struct stream_decoder *sd, json_object *event)
 	int status = code ? code : dialect_error_status_for_type(type);
 	if (!status)
 		status = 500;
-	int rc;
-	if (type && strcmp(type, msg) != 0)
-		rc = dialect_fail(sd, status, "%s: %s", type, msg);
-	else
-		rc = dialect_fail(sd, status, "%s", msg);
+	char *line = error_line(type, msg);
+	int rc = dialect_fail(sd, status, "%s", line);
+	free(line);
 	free(type);
 	free(msg);
 	return rc;
+}
+
+json_object *dialect_event_object(struct stream_decoder *sd, const char *data, size_t len, int *rc)
+{
+	while (len > 0 && isspace((unsigned char)data[0])) {
+		data++;
+		len--;
+	}
+	*rc = STREAM_OK;
+	if (len == 0)
+		return NULL;
+	if (len >= 6 && memcmp(data, "[DONE]", 6) == 0) {
+		*rc = STREAM_DONE;
+		return NULL;
+	}
+	json_object *o = dialect_json_parse(data, len);
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		*rc = dialect_fail(sd, 502, "upstream sent an unreadable stream event");
+		return NULL;
+	}
+	return o;
 }
 
 /* ---------- canonical objects ---------- */
@@ -482,6 +519,95 @@ json_object *dialect_completion_new(const char *id, int64_t created, const char 
 	json_object_object_add(r, "model", json_object_new_string(model ? model : ""));
 	json_object_object_add(r, "choices", json_object_new_array());
 	return r;
+}
+
+void dialect_completion_add_choice(json_object *completion, int64_t index, json_object *message,
+                                   const char *finish_reason)
+{
+	json_object *ch = json_object_new_object();
+	json_object_object_add(ch, "index", json_object_new_int64(index));
+	json_object_object_add(ch, "message", message);
+	dialect_json_set_str(ch, "finish_reason", finish_reason);
+	json_object_array_add(dialect_json_get(completion, "choices", json_type_array), ch);
+}
+
+json_object *dialect_message_new(const struct buf *text, const struct buf *reasoning, json_object *calls)
+{
+	bool has_calls = json_object_is_type(calls, json_type_array) && json_object_array_length(calls) > 0;
+	json_object *msg = json_object_new_object();
+	dialect_json_set_str(msg, "role", "assistant");
+	if (text)
+		dialect_json_set_strn(msg, "content", buf_str(text), text->len);
+	else if (!has_calls)
+		dialect_json_set_str(msg, "content", "");
+	else
+		json_object_object_add(msg, "content", NULL);
+	if (reasoning && reasoning->len > 0)
+		dialect_json_set_strn(msg, "reasoning_content", reasoning->data, reasoning->len);
+	if (has_calls)
+		json_object_object_add(msg, "tool_calls", calls);
+	else
+		json_object_put(calls);
+	return msg;
+}
+
+json_object *dialect_tool_call_new(int index, const char *id, const char *id_prefix, const char *name,
+                                   json_object *arguments)
+{
+	json_object *c = json_object_new_object();
+	if (index >= 0)
+		json_object_object_add(c, "index", json_object_new_int(index));
+	if (str_empty(id)) {
+		char *m = dialect_mint_id(id_prefix);
+		dialect_json_set_str(c, "id", m);
+		free(m);
+	} else {
+		dialect_json_set_str(c, "id", id);
+	}
+	dialect_json_set_str(c, "type", "function");
+	json_object *fn = json_object_new_object();
+	dialect_json_set_str(fn, "name", name);
+	json_object_object_add(fn, "arguments", arguments ? arguments : json_object_new_string(""));
+	json_object_object_add(c, "function", fn);
+	return c;
+}
+
+json_object *dialect_arguments_string(json_object *v)
+{
+	if (json_object_is_type(v, json_type_string))
+		return json_object_get(v);
+	if (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array)) {
+		char *s = dialect_json_dump(v);
+		json_object *r = json_object_new_string(s);
+		free(s);
+		return r;
+	}
+	return NULL;
+}
+
+json_object *dialect_arguments_object(json_object *v)
+{
+	if (json_object_is_type(v, json_type_object))
+		return json_object_get(v);
+	if (json_object_is_type(v, json_type_string)) {
+		json_object *p =
+		    dialect_json_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+		if (json_object_is_type(p, json_type_object))
+			return p;
+		json_object_put(p);
+	}
+	return json_object_new_object();
+}
+
+void dialect_join_texts(json_object *parts, struct buf *out)
+{
+	size_t n = json_object_is_type(parts, json_type_array) ? json_object_array_length(parts) : 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *t =
+		    dialect_json_get(json_object_array_get_idx(parts, i), "text", json_type_string);
+		if (t)
+			buf_append(out, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+	}
 }
 
 void dialect_random_hex(char *out, size_t nbytes)
@@ -634,6 +760,18 @@ bool dialect_error_from_json(json_object *obj, char **type, char **message, int 
 	return true;
 }
 
+char *dialect_error_text(json_object *resp)
+{
+	char *type = NULL, *msg = NULL;
+	int code;
+	if (!dialect_error_from_json(resp, &type, &msg, &code))
+		return xstrdup("upstream returned an error");
+	char *line = error_line(type, msg);
+	free(type);
+	free(msg);
+	return line;
+}
+
 static bool looks_like_html(const char *s, size_t len)
 {
 	size_t i = 0;
@@ -757,11 +895,18 @@ void upstream_error_clear(struct upstream_error *e)
 
 /* ---------- JSON helpers ---------- */
 
-json_object *dialect_json_get(json_object *o, const char *key, enum json_type type)
+json_object *dialect_json_value(json_object *o, const char *key)
 {
 	json_object *v = NULL;
-	if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
+	if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v) ||
+	    json_object_is_type(v, json_type_null))
 		return NULL;
+	return v;
+}
+
+json_object *dialect_json_get(json_object *o, const char *key, enum json_type type)
+{
+	json_object *v = dialect_json_value(o, key);
 	return json_object_is_type(v, type) ? v : NULL;
 }
 
@@ -790,10 +935,7 @@ bool dialect_json_as_int(json_object *v, int64_t *out)
 
 bool dialect_json_int(json_object *o, const char *key, int64_t *out)
 {
-	json_object *v = NULL;
-	if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
-		return false;
-	return dialect_json_as_int(v, out);
+	return dialect_json_as_int(dialect_json_value(o, key), out);
 }
 
 bool dialect_json_count(json_object *o, const char *key, int64_t *out)
@@ -807,9 +949,7 @@ bool dialect_json_count(json_object *o, const char *key, int64_t *out)
 
 bool dialect_json_num(json_object *o, const char *key, double *out)
 {
-	json_object *v = NULL;
-	if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
-		return false;
+	json_object *v = dialect_json_value(o, key);
 	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
 		double d = json_object_get_double(v);
 		if (!isfinite(d))
@@ -916,6 +1056,212 @@ int dialect_content_text(json_object *content, struct buf *out, const char *what
 	return 0;
 }
 
+/* Inserts item (reference taken over) at idx, shifting the rest up;
+ * json-c 0.15 has no insert. */
+static void array_insert(json_object *arr, size_t idx, json_object *item)
+{
+	size_t n = json_object_array_length(arr);
+	if (idx >= n) {
+		json_object_array_add(arr, item);
+		return;
+	}
+	json_object_array_add(arr, json_object_get(json_object_array_get_idx(arr, n - 1)));
+	for (size_t j = n - 1; j > idx; j--)
+		json_object_array_put_idx(arr, j, json_object_get(json_object_array_get_idx(arr, j - 1)));
+	json_object_array_put_idx(arr, idx, item);
+}
+
+/* Appends items (ownership taken) to turns as a turn of role, merged into
+ * the previous turn when it has the same role; within a merged turn the
+ * items lead picks stay ahead of the others. An empty items adds nothing. */
+static void append_turn(json_object *turns, const char *role, const struct dialect_turns *t,
+                        json_object *items)
+{
+	size_t ni = json_object_array_length(items);
+	if (ni == 0) {
+		json_object_put(items);
+		return;
+	}
+	size_t n = json_object_array_length(turns);
+	json_object *last = n ? json_object_array_get_idx(turns, n - 1) : NULL;
+	const char *last_role = dialect_json_str(last, "role");
+	if (!last_role || strcmp(last_role, role) != 0) {
+		json_object *turn = json_object_new_object();
+		dialect_json_set_str(turn, "role", role);
+		json_object_object_add(turn, t->items, items);
+		json_object_array_add(turns, turn);
+		return;
+	}
+	json_object *dst = dialect_json_get(last, t->items, json_type_array);
+	for (size_t i = 0; i < ni; i++) {
+		json_object *item = json_object_get(json_object_array_get_idx(items, i));
+		if (t->lead && t->lead(item)) {
+			size_t lead = 0, len = json_object_array_length(dst);
+			while (lead < len && t->lead(json_object_array_get_idx(dst, lead)))
+				lead++;
+			array_insert(dst, lead, item);
+		} else {
+			json_object_array_add(dst, item);
+		}
+	}
+	json_object_put(items);
+}
+
+/* The items of a user message's content; NULL with *err on a part that
+ * cannot be converted. */
+static json_object *user_items(const struct dialect_turns *t, json_object *content, char **err)
+{
+	json_object *items = json_object_new_array();
+	if (!content || json_object_is_type(content, json_type_null))
+		return items;
+	if (json_object_is_type(content, json_type_string)) {
+		if (json_object_get_string_len(content) > 0)
+			json_object_array_add(items,
+			                      t->text(json_object_get_string(content),
+			                              (size_t)json_object_get_string_len(content), NULL));
+		return items;
+	}
+	if (!json_object_is_type(content, json_type_array)) {
+		json_object_put(items);
+		set_err(err, "content must be a string or an array of parts");
+		return NULL;
+	}
+	size_t n = json_object_array_length(content);
+	for (size_t i = 0; i < n; i++) {
+		json_object *part = json_object_array_get_idx(content, i);
+		if (json_object_is_type(part, json_type_string)) {
+			if (json_object_get_string_len(part) > 0)
+				json_object_array_add(items, t->text(json_object_get_string(part),
+				                                     (size_t)json_object_get_string_len(part),
+				                                     NULL));
+			continue;
+		}
+		const char *type = dialect_json_str(part, "type");
+		json_object *item = NULL;
+		char *e = NULL;
+		if (!type) {
+			e = xasprintf("content part %zu has no type", i);
+		} else if (strcmp(type, "text") == 0) {
+			json_object *s = dialect_json_get(part, "text", json_type_string);
+			if (!s)
+				e = xasprintf("text part %zu has no text", i);
+			else if (json_object_get_string_len(s) > 0)
+				item = t->text(json_object_get_string(s),
+				               (size_t)json_object_get_string_len(s), part);
+		} else {
+			item = t->media(part, type, i, &e);
+			if (!item && !e)
+				e = xasprintf("content part %zu has unsupported type \"%s\"", i, type);
+		}
+		if (e) {
+			json_object_put(items);
+			*err = e;
+			return NULL;
+		}
+		if (item)
+			json_object_array_add(items, item);
+	}
+	return items;
+}
+
+/* The items of an assistant message: its text, then its tool calls. */
+static json_object *assistant_items(const struct dialect_turns *t, json_object *m, char **err)
+{
+	json_object *content = NULL;
+	json_object_object_get_ex(m, "content", &content);
+	struct buf text = BUF_INIT;
+	if (dialect_content_text(content, &text, "assistant", err) != 0) {
+		buf_free(&text);
+		return NULL;
+	}
+	json_object *items = json_object_new_array();
+	if (text.len > 0)
+		json_object_array_add(items, t->text(text.data, text.len, NULL));
+	buf_free(&text);
+
+	json_object *calls = dialect_json_value(m, "tool_calls");
+	if (!calls)
+		return items;
+	if (!json_object_is_type(calls, json_type_array)) {
+		set_err(err, "tool_calls must be an array");
+		json_object_put(items);
+		return NULL;
+	}
+	size_t n = json_object_array_length(calls);
+	for (size_t i = 0; i < n; i++) {
+		json_object *item = t->tool_call(json_object_array_get_idx(calls, i), i, err);
+		if (!item) {
+			json_object_put(items);
+			return NULL;
+		}
+		json_object_array_add(items, item);
+	}
+	return items;
+}
+
+/* Appends the text of a system/developer message to system, a newline
+ * apart from what is there; -1 with *err for content that is not text. */
+static int hoist_system(struct buf *system, json_object *content, const char *role, char **err)
+{
+	struct buf text = BUF_INIT;
+	int rc = dialect_content_text(content, &text, role, err);
+	if (rc == 0 && text.len > 0) {
+		if (system->len > 0)
+			buf_putc(system, '\n');
+		buf_append(system, text.data, text.len);
+	}
+	buf_free(&text);
+	return rc;
+}
+
+int dialect_convert_messages(json_object *msgs, const struct dialect_turns *t, json_object *out,
+                             struct buf *system, char **err)
+{
+	size_t n = json_object_array_length(msgs);
+	for (size_t i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(msgs, i);
+		const char *role = dialect_json_str(m, "role");
+		if (!role) {
+			set_err(err, "message %zu has no role", i);
+			return -1;
+		}
+		json_object *content = NULL;
+		json_object_object_get_ex(m, "content", &content);
+		json_object *items = NULL;
+		const char *turn = "user";
+		char *e = NULL;
+		if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
+			if (hoist_system(system, content, role, &e) == 0)
+				continue;
+		} else if (strcmp(role, "user") == 0) {
+			items = user_items(t, content, &e);
+		} else if (strcmp(role, "assistant") == 0) {
+			items = assistant_items(t, m, &e);
+			turn = t->assistant_role;
+		} else if (strcmp(role, "tool") == 0) {
+			json_object *item = t->tool_result(msgs, i, &e);
+			if (item) {
+				items = json_object_new_array();
+				json_object_array_add(items, item);
+			}
+		} else {
+			set_err(err, "message %zu has unsupported role \"%s\"", i, role);
+			return -1;
+		}
+		if (!items) {
+			set_err(err, "message %zu: %s", i, e ? e : "cannot be converted");
+			free(e);
+			return -1;
+		}
+		append_turn(out, turn, t, items);
+	}
+	if (json_object_array_length(out) == 0) {
+		set_err(err, "request has no user or assistant messages");
+		return -1;
+	}
+	return 0;
+}
+
 int dialect_parse_data_url(const char *url, char **mime, const char **payload)
 {
 	if (!url || strncasecmp(url, "data:", 5) != 0)
@@ -948,12 +1294,172 @@ int dialect_parse_data_url(const char *url, char **mime, const char **payload)
 	return 0;
 }
 
+int dialect_image_source(json_object *part, size_t idx, char **mime, const char **data, char **err)
+{
+	*mime = NULL;
+	*data = NULL;
+	json_object *iu = NULL;
+	json_object_object_get_ex(part, "image_url", &iu);
+	const char *url = json_object_is_type(iu, json_type_string) ? json_object_get_string(iu)
+	                                                            : dialect_json_str(iu, "url");
+	if (str_empty(url)) {
+		set_err(err, "image part %zu has no url", idx);
+		return -1;
+	}
+	if (dialect_parse_data_url(url, mime, data) == 0) {
+		/* "image/jpg" is common in data URLs but not a type the APIs accept. */
+		if (strcmp(*mime, "image/jpg") == 0) {
+			free(*mime);
+			*mime = xstrdup("image/jpeg");
+		}
+		return 1;
+	}
+	if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0) {
+		*data = url;
+		return 0;
+	}
+	set_err(err, "image part %zu: url must be http(s) or a base64 data URL", idx);
+	return -1;
+}
+
+int dialect_file_source(json_object *part, size_t idx, const char *who, char **mime, const char **data,
+                        char **err)
+{
+	*mime = NULL;
+	json_object *file = dialect_json_get(part, "file", json_type_object);
+	*data = dialect_json_str(file, "file_data");
+	if (str_empty(*data)) {
+		if (dialect_json_str(file, "file_id"))
+			set_err(err, "file part %zu: file_id is not supported by %s; send file_data", idx,
+			        who);
+		else
+			set_err(err, "file part %zu has no file_data", idx);
+		return -1;
+	}
+	if (dialect_parse_data_url(*data, mime, data) != 0)
+		*mime = xstrdup("application/pdf"); /* bare base64: OpenAI's files are PDFs */
+	return 0;
+}
+
+int dialect_request_number(json_object *canon, const char *key, double *out, char **err)
+{
+	if (!dialect_json_value(canon, key))
+		return 0;
+	if (!dialect_json_num(canon, key, out)) {
+		set_err(err, "\"%s\" must be a number", key);
+		return -1;
+	}
+	return 1;
+}
+
+int dialect_request_tools(json_object *canon, json_object **tools, char **err)
+{
+	*tools = NULL;
+	json_object *v = dialect_json_value(canon, "tools");
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_array)) {
+		set_err(err, "\"tools\" must be an array");
+		return -1;
+	}
+	if (json_object_array_length(v) > 0)
+		*tools = v;
+	return 0;
+}
+
+json_object *dialect_tool_decl(json_object *tools, size_t i, json_object **fn, char **err)
+{
+	json_object *t = json_object_array_get_idx(tools, i);
+	const char *type = dialect_json_str(t, "type");
+	*fn = dialect_json_get(t, "function", json_type_object);
+	if ((type && strcmp(type, "function") != 0) || !*fn) {
+		set_err(err, "tool %zu has unsupported type \"%s\"", i, type ? type : "(none)");
+		return NULL;
+	}
+	const char *name = dialect_json_str(*fn, "name");
+	if (str_empty(name)) {
+		set_err(err, "tool %zu has no function name", i);
+		return NULL;
+	}
+	json_object *d = json_object_new_object();
+	dialect_json_set_str(d, "name", name);
+	const char *desc = dialect_json_str(*fn, "description");
+	if (!str_empty(desc))
+		dialect_json_set_str(d, "description", desc);
+	return d;
+}
+
+int dialect_request_tool_choice(json_object *canon, enum dialect_tool_choice *choice, const char **name,
+                                json_object **allowed, char **err)
+{
+	*name = NULL;
+	*allowed = NULL;
+	json_object *tc = dialect_json_value(canon, "tool_choice");
+	if (!tc)
+		return 0;
+	if (json_object_is_type(tc, json_type_string)) {
+		static const struct {
+			const char *word;
+			enum dialect_tool_choice choice;
+		} words[] = {
+		    {"auto", DIALECT_TOOLS_AUTO},
+		    {"none", DIALECT_TOOLS_NONE},
+		    {"required", DIALECT_TOOLS_REQUIRED},
+		};
+		const char *s = json_object_get_string(tc);
+		for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+			if (strcmp(s, words[i].word) == 0) {
+				*choice = words[i].choice;
+				return 1;
+			}
+		}
+	} else if (json_object_is_type(tc, json_type_object)) {
+		const char *t = dialect_json_str(tc, "type");
+		if (t && strcmp(t, "function") == 0) {
+			const char *n =
+			    dialect_json_str(dialect_json_get(tc, "function", json_type_object), "name");
+			if (!str_empty(n)) {
+				*choice = DIALECT_TOOLS_FUNCTION;
+				*name = n;
+				return 1;
+			}
+		} else if (t && strcmp(t, "allowed_tools") == 0) {
+			json_object *at = dialect_json_get(tc, "allowed_tools", json_type_object);
+			const char *mode = dialect_json_str(at, "mode");
+			*choice = mode && strcmp(mode, "required") == 0 ? DIALECT_TOOLS_REQUIRED
+			                                                : DIALECT_TOOLS_AUTO;
+			*allowed = dialect_json_get(at, "tools", json_type_array);
+			return 1;
+		}
+	}
+	set_err(err, "unsupported \"tool_choice\"");
+	return -1;
+}
+
+int dialect_request_response_format(json_object *canon, const char **type, json_object **schema, char **err)
+{
+	*type = NULL;
+	*schema = NULL;
+	json_object *rf = dialect_json_value(canon, "response_format");
+	if (!rf)
+		return 0;
+	*type = dialect_json_str(rf, "type");
+	if (!*type) {
+		set_err(err, "\"response_format\" must be an object with a type");
+		return -1;
+	}
+	if (strcmp(*type, "json_schema") == 0)
+		*schema = dialect_json_get(dialect_json_get(rf, "json_schema", json_type_object), "schema",
+		                           json_type_object);
+	return 1;
+}
+
 int dialect_request_max_tokens(json_object *canon, int64_t *out, char **err)
 {
 	static const char *const keys[] = {"max_completion_tokens", "max_tokens"};
 	for (size_t i = 0; i < 2; i++) {
-		json_object *v = NULL;
-		if (!json_object_object_get_ex(canon, keys[i], &v) || json_object_is_type(v, json_type_null))
+		json_object *v = dialect_json_value(canon, keys[i]);
+		if (!v)
 			continue;
 		int64_t n;
 		if (!dialect_json_as_int(v, &n) || n < 0) {
@@ -969,8 +1475,8 @@ int dialect_request_max_tokens(json_object *canon, int64_t *out, char **err)
 int dialect_request_stop(json_object *canon, json_object **out, char **err)
 {
 	*out = NULL;
-	json_object *v = NULL;
-	if (!json_object_object_get_ex(canon, "stop", &v) || json_object_is_type(v, json_type_null))
+	json_object *v = dialect_json_value(canon, "stop");
+	if (!v)
 		return 0;
 	json_object *arr = json_object_new_array();
 	if (json_object_is_type(v, json_type_string)) {

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "dialect.h"
+#include "dialect-internal.h"
 #include "util.h"
 
 #include "tap.h"
@@ -1981,6 +1982,438 @@ static void test_upstream_errors(void)
 
 /* ---------- robustness ---------- */
 
+/* ---------- shared helpers (dialect-internal.h) ---------- */
+
+static void test_json_and_request_helpers(void)
+{
+	json_object *o = J("{`a`:null,`b`:0,`c`:`x`}");
+	ok(!dialect_json_value(o, "a") && !dialect_json_value(o, "z"),
+	   "json_value: null and absent read as NULL");
+	ok(dialect_json_value(o, "b") && dialect_json_value(o, "c"), "json_value: 0 and a string are values");
+	ok(!dialect_json_value(dialect_json_value(o, "c"), "c"),
+	   "json_value: a non-object parent has no members");
+	json_object_put(o);
+
+	char *err = NULL;
+	double d = -1;
+	o = J("{`t`:1.5,`n`:null,`s`:`x`}");
+	is_int(dialect_request_number(o, "t", &d, &err), 1, "request_number: present");
+	ok(d == 1.5, "request_number: value");
+	is_int(dialect_request_number(o, "n", &d, &err), 0, "request_number: null is absent");
+	is_int(dialect_request_number(o, "z", &d, &err), 0, "request_number: absent");
+	is_int(dialect_request_number(o, "s", &d, &err), -1, "request_number: a string is an error");
+	is_str(err, "\"s\" must be a number", "request_number: error names the field");
+	free(err);
+	err = NULL;
+	json_object_put(o);
+
+	json_object *tools = (json_object *)1;
+	o = J("{`tools`:[]}");
+	ok(dialect_request_tools(o, &tools, &err) == 0 && !tools, "request_tools: an empty array is none");
+	json_object_put(o);
+	o = J("{`tools`:null}");
+	ok(dialect_request_tools(o, &tools, &err) == 0 && !tools, "request_tools: null is none");
+	json_object_put(o);
+	o = J("{`tools`:{}}");
+	ok(dialect_request_tools(o, &tools, &err) == -1 && !tools, "request_tools: an object is an error");
+	is_str(err, "\"tools\" must be an array", "request_tools: error message");
+	free(err);
+	err = NULL;
+	json_object_put(o);
+	o = J(
+	    "{`tools`:[{`type`:`function`,`function`:{`name`:`f`,`description`:`d`}},"
+	    "{`function`:{`name`:`g`,`description`:``}},{`type`:`web`},{`type`:`function`,`function`:{}}]}");
+	ok(dialect_request_tools(o, &tools, &err) == 0 && jlen(tools, "") == 4, "request_tools: the array");
+	json_object *fn = NULL;
+	json_object *decl = dialect_tool_decl(tools, 0, &fn, &err);
+	is_str(dump(decl), "{\"name\":\"f\",\"description\":\"d\"}", "tool_decl: name and description");
+	is_str(js(fn, "name"), "f", "tool_decl: *fn is the function object");
+	json_object_put(decl);
+	decl = dialect_tool_decl(tools, 1, &fn, &err);
+	is_str(dump(decl), "{\"name\":\"g\"}",
+	       "tool_decl: no type means function; empty description left out");
+	json_object_put(decl);
+	ok(!dialect_tool_decl(tools, 2, &fn, &err), "tool_decl: another type is an error");
+	is_str(err, "tool 2 has unsupported type \"web\"", "tool_decl: type error message");
+	free(err);
+	err = NULL;
+	ok(!dialect_tool_decl(tools, 3, &fn, &err), "tool_decl: no name is an error");
+	is_str(err, "tool 3 has no function name", "tool_decl: name error message");
+	free(err);
+	err = NULL;
+	json_object_put(o);
+
+	static const struct {
+		const char *canon;
+		int rc;
+		enum dialect_tool_choice choice;
+		const char *name;
+		int allowed;
+	} choices[] = {
+	    {"{}", 0, 0, NULL, -1},
+	    {"{`tool_choice`:null}", 0, 0, NULL, -1},
+	    {"{`tool_choice`:`auto`}", 1, DIALECT_TOOLS_AUTO, NULL, -1},
+	    {"{`tool_choice`:`none`}", 1, DIALECT_TOOLS_NONE, NULL, -1},
+	    {"{`tool_choice`:`required`}", 1, DIALECT_TOOLS_REQUIRED, NULL, -1},
+	    {"{`tool_choice`:{`type`:`function`,`function`:{`name`:`f`}}}", 1, DIALECT_TOOLS_FUNCTION, "f",
+	     -1},
+	    {"{`tool_choice`:{`type`:`allowed_tools`,`allowed_tools`:{`mode`:`required`,`tools`:[{},{}]}}}",
+	     1, DIALECT_TOOLS_REQUIRED, NULL, 2},
+	    {"{`tool_choice`:{`type`:`allowed_tools`,`allowed_tools`:{`mode`:`auto`}}}", 1,
+	     DIALECT_TOOLS_AUTO, NULL, -1},
+	    {"{`tool_choice`:`any`}", -1, 0, NULL, -1},
+	    {"{`tool_choice`:{`type`:`function`,`function`:{`name`:``}}}", -1, 0, NULL, -1},
+	    {"{`tool_choice`:3}", -1, 0, NULL, -1},
+	};
+	for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
+		o = J(choices[i].canon);
+		enum dialect_tool_choice c = 99;
+		const char *name = NULL;
+		json_object *allowed = NULL;
+		int rc = dialect_request_tool_choice(o, &c, &name, &allowed, &err);
+		ok(rc == choices[i].rc && (rc != 1 || c == choices[i].choice) &&
+		       (choices[i].name ? name && strcmp(name, choices[i].name) == 0 : !name) &&
+		       (allowed ? (int)json_object_array_length(allowed) : -1) == choices[i].allowed &&
+		       (rc == -1) == (err != NULL),
+		   "request_tool_choice: %s", choices[i].canon);
+		if (rc == -1)
+			is_str(err, "unsupported \"tool_choice\"", "request_tool_choice: error message");
+		free(err);
+		err = NULL;
+		json_object_put(o);
+	}
+
+	const char *type = NULL;
+	json_object *schema = NULL;
+	o = J("{`response_format`:null}");
+	is_int(dialect_request_response_format(o, &type, &schema, &err), 0,
+	       "response_format: null is absent");
+	json_object_put(o);
+	o = J("{`response_format`:{`type`:`json_schema`,`json_schema`:{`schema`:{`type`:`object`}}}}");
+	ok(dialect_request_response_format(o, &type, &schema, &err) == 1 &&
+	       strcmp(type, "json_schema") == 0 && schema && strcmp(js(schema, "type"), "object") == 0,
+	   "response_format: json_schema with its schema");
+	json_object_put(o);
+	o = J("{`response_format`:{`type`:`json_object`,`json_schema`:{`schema`:{}}}}");
+	ok(dialect_request_response_format(o, &type, &schema, &err) == 1 &&
+	       strcmp(type, "json_object") == 0 && !schema,
+	   "response_format: a schema counts only for json_schema");
+	json_object_put(o);
+	o = J("{`response_format`:{}}");
+	is_int(dialect_request_response_format(o, &type, &schema, &err), -1, "response_format: no type");
+	is_str(err, "\"response_format\" must be an object with a type", "response_format: error message");
+	free(err);
+	err = NULL;
+	json_object_put(o);
+}
+
+static void test_media_helpers(void)
+{
+	char *err = NULL, *mime = NULL;
+	const char *data = NULL;
+	json_object *p = J("{`image_url`:{`url`:`data:image/JPG;base64,AAAA`}}");
+	ok(dialect_image_source(p, 0, &mime, &data, &err) == 1 && strcmp(mime, "image/jpeg") == 0 &&
+	       strcmp(data, "AAAA") == 0,
+	   "image_source: a data URL is inline data; image/jpg reads as image/jpeg");
+	free(mime);
+	json_object_put(p);
+	p = J("{`image_url`:`https://x/a.png`}");
+	ok(dialect_image_source(p, 0, &mime, &data, &err) == 0 && !mime &&
+	       strcmp(data, "https://x/a.png") == 0,
+	   "image_source: an http(s) URL, given as a bare string");
+	json_object_put(p);
+	p = J("{`image_url`:{`url`:`ftp://x`}}");
+	is_int(dialect_image_source(p, 3, &mime, &data, &err), -1, "image_source: another scheme");
+	is_str(err, "image part 3: url must be http(s) or a base64 data URL", "image_source: scheme message");
+	free(err);
+	err = NULL;
+	json_object_put(p);
+	p = J("{`image_url`:{}}");
+	is_int(dialect_image_source(p, 1, &mime, &data, &err), -1, "image_source: no url");
+	is_str(err, "image part 1 has no url", "image_source: no-url message");
+	free(err);
+	err = NULL;
+	json_object_put(p);
+
+	p = J("{`file`:{`file_data`:`JVBER`}}");
+	ok(dialect_file_source(p, 0, "x", &mime, &data, &err) == 0 && strcmp(mime, "application/pdf") == 0 &&
+	       strcmp(data, "JVBER") == 0,
+	   "file_source: bare base64 is a PDF");
+	free(mime);
+	json_object_put(p);
+	p = J("{`file`:{`file_data`:`data:text/plain;base64,QQ==`}}");
+	ok(dialect_file_source(p, 0, "x", &mime, &data, &err) == 0 && strcmp(mime, "text/plain") == 0 &&
+	       strcmp(data, "QQ==") == 0,
+	   "file_source: a data URL gives its type and payload");
+	free(mime);
+	json_object_put(p);
+	p = J("{`file`:{`file_id`:`f`}}");
+	is_int(dialect_file_source(p, 2, "gemini", &mime, &data, &err), -1, "file_source: file_id only");
+	is_str(err, "file part 2: file_id is not supported by gemini; send file_data",
+	       "file_source: file_id message names the dialect");
+	free(err);
+	err = NULL;
+	json_object_put(p);
+	p = J("{`file`:{}}");
+	is_int(dialect_file_source(p, 0, "gemini", &mime, &data, &err), -1, "file_source: nothing");
+	is_str(err, "file part 0 has no file_data", "file_source: no-data message");
+	free(err);
+	json_object_put(p);
+}
+
+/* A toy dialect for dialect_convert_messages: every item says what it is. */
+static json_object *toy_text(const char *s, size_t len, json_object *part)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, part ? "part_text" : "text", json_object_new_string_len(s, (int)len));
+	return o;
+}
+
+static json_object *toy_media(json_object *part, const char *type, size_t idx, char **err)
+{
+	(void)part;
+	if (strcmp(type, "bad") == 0) {
+		*err = xasprintf("part %zu is bad", idx);
+		return NULL;
+	}
+	if (strcmp(type, "image_url") != 0)
+		return NULL;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "media", json_object_new_int((int)idx));
+	return o;
+}
+
+static json_object *toy_call(json_object *tc, size_t idx, char **err)
+{
+	const char *id = js(tc, "id");
+	if (!id) {
+		*err = xasprintf("call %zu has no id", idx);
+		return NULL;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "call", json_object_new_string(id));
+	return o;
+}
+
+static json_object *toy_result(json_object *msgs, size_t i, char **err)
+{
+	const char *id = js(json_object_array_get_idx(msgs, i), "tool_call_id");
+	if (!id) {
+		*err = xstrdup("no id");
+		return NULL;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "result", json_object_new_string(id));
+	return o;
+}
+
+static bool toy_lead(json_object *item)
+{
+	return jhas(item, "result");
+}
+
+static const struct dialect_turns TOY = {
+    .items = "items",
+    .assistant_role = "bot",
+    .text = toy_text,
+    .media = toy_media,
+    .tool_call = toy_call,
+    .tool_result = toy_result,
+    .lead = toy_lead,
+};
+
+static char *toy_convert(const struct dialect_turns *t, const char *msgs_q, char **system)
+{
+	json_object *msgs = J(msgs_q);
+	json_object *out = json_object_new_array();
+	struct buf sys = BUF_INIT;
+	char *err = NULL;
+	char *r;
+	if (dialect_convert_messages(msgs, t, out, &sys, &err) == 0) {
+		r = xstrdup(dump(out));
+		ok(!err, "convert_messages: no error on success");
+	} else {
+		r = err;
+		ok(err != NULL, "convert_messages: a message on failure");
+	}
+	*system = buf_steal(&sys);
+	json_object_put(out);
+	json_object_put(msgs);
+	return r;
+}
+
+static void test_convert_messages(void)
+{
+	char *sys = NULL;
+	char *r =
+	    toy_convert(&TOY,
+	                "[{`role`:`system`,`content`:`s1`},{`role`:`user`,`content`:`a`},"
+	                "{`role`:`developer`,`content`:[{`type`:`text`,`text`:`s2`}]},"
+	                "{`role`:`assistant`,`content`:`b`,`tool_calls`:[{`id`:`c1`},{`id`:`c2`}]},"
+	                "{`role`:`tool`,`tool_call_id`:`c1`,`content`:`x`},"
+	                "{`role`:`user`,`content`:[`u`,{`type`:`text`,`text`:`v`},{`type`:`image_url`}]},"
+	                "{`role`:`tool`,`tool_call_id`:`c2`,`content`:`y`},"
+	                "{`role`:`assistant`,`content`:null},{`role`:`user`,`content`:[]}]",
+	                &sys);
+	is_str(r,
+	       "[{\"role\":\"user\",\"items\":[{\"text\":\"a\"}]},"
+	       "{\"role\":\"bot\",\"items\":[{\"text\":\"b\"},{\"call\":\"c1\"},{\"call\":\"c2\"}]},"
+	       "{\"role\":\"user\",\"items\":[{\"result\":\"c1\"},{\"result\":\"c2\"},{\"text\":\"u\"},"
+	       "{\"part_text\":\"v\"},{\"media\":2}]}]",
+	       "convert_messages: turns merge by role, lead items first, empty messages dropped");
+	is_str(sys, "s1\ns2", "convert_messages: system and developer text hoisted, joined by a newline");
+	free(r);
+	free(sys);
+
+	struct dialect_turns plain = TOY;
+	plain.lead = NULL;
+	r = toy_convert(&plain,
+	                "[{`role`:`tool`,`tool_call_id`:`c1`},{`role`:`user`,`content`:`u`},"
+	                "{`role`:`tool`,`tool_call_id`:`c2`}]",
+	                &sys);
+	is_str(r,
+	       "[{\"role\":\"user\",\"items\":[{\"result\":\"c1\"},{\"text\":\"u\"},{\"result\":\"c2\"}]}]",
+	       "convert_messages: without lead, merged items keep their order");
+	free(r);
+	free(sys);
+
+	static const struct {
+		const char *msgs, *err;
+	} errors[] = {
+	    {"[{`content`:`x`}]", "message 0 has no role"},
+	    {"[{`role`:`user`,`content`:`a`},{`role`:`critic`}]",
+	     "message 1 has unsupported role \"critic\""},
+	    {"[{`role`:`system`,`content`:`x`}]", "request has no user or assistant messages"},
+	    {"[{`role`:`system`,`content`:[{`type`:`image_url`}]}]",
+	     "message 0: system content part 0 has unsupported type \"image_url\""},
+	    {"[{`role`:`user`,`content`:5}]", "message 0: content must be a string or an array of parts"},
+	    {"[{`role`:`user`,`content`:[{`text`:`x`}]}]", "message 0: content part 0 has no type"},
+	    {"[{`role`:`user`,`content`:[{`type`:`text`}]}]", "message 0: text part 0 has no text"},
+	    {"[{`role`:`user`,`content`:[`a`,{`type`:`video`}]}]",
+	     "message 0: content part 1 has unsupported type \"video\""},
+	    {"[{`role`:`user`,`content`:[{`type`:`bad`}]}]", "message 0: part 0 is bad"},
+	    {"[{`role`:`assistant`,`content`:5}]",
+	     "message 0: assistant content must be a string or an array of parts"},
+	    {"[{`role`:`assistant`,`tool_calls`:{}}]", "message 0: tool_calls must be an array"},
+	    {"[{`role`:`assistant`,`tool_calls`:[{`id`:`a`},{}]}]", "message 0: call 1 has no id"},
+	    {"[{`role`:`user`,`content`:`a`},{`role`:`tool`}]", "message 1: no id"},
+	};
+	for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+		r = toy_convert(&TOY, errors[i].msgs, &sys);
+		is_str(r, errors[i].err, "convert_messages: %s", errors[i].msgs);
+		free(r);
+		free(sys);
+	}
+}
+
+static void test_canonical_helpers(void)
+{
+	json_object *v = J("{`s`:`{\\`a\\`:1}`,`o`:{`a`:[1]},`b`:`[1]`,`n`:3}");
+	json_object *a = dialect_arguments_string(jp(v, "s"));
+	ok(a == jp(v, "s"), "arguments_string: a string is used as is");
+	json_object_put(a);
+	a = dialect_arguments_string(jp(v, "o"));
+	is_str(json_object_get_string(a), "{\"a\":[1]}", "arguments_string: an object is serialised");
+	json_object_put(a);
+	ok(!dialect_arguments_string(jp(v, "n")) && !dialect_arguments_string(NULL),
+	   "arguments_string: other values give NULL");
+	a = dialect_arguments_object(jp(v, "s"));
+	is_str(dump(a), "{\"a\":1}", "arguments_object: a string is parsed");
+	json_object_put(a);
+	a = dialect_arguments_object(jp(v, "o"));
+	ok(a == jp(v, "o"), "arguments_object: an object is used as is");
+	json_object_put(a);
+	a = dialect_arguments_object(jp(v, "b"));
+	is_str(dump(a), "{}", "arguments_object: a string that is not an object gives {}");
+	json_object_put(a);
+	a = dialect_arguments_object(NULL);
+	is_str(dump(a), "{}", "arguments_object: nothing gives {}");
+	json_object_put(a);
+	json_object_put(v);
+
+	struct buf b = BUF_INIT;
+	v = J("[{`text`:`a`},{`x`:1},`s`,{`text`:2},{`text`:`b`}]");
+	dialect_join_texts(v, &b);
+	dialect_join_texts(NULL, &b);
+	is_str(buf_str(&b), "ab", "join_texts: the text strings of the elements");
+	json_object_put(v);
+
+	json_object *c = dialect_tool_call_new(2, "id1", "call_", "f", json_object_new_string("{}"));
+	is_str(dump(c),
+	       "{\"index\":2,\"id\":\"id1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+	       "\"{}\"}}",
+	       "tool_call_new: the canonical shape");
+	json_object_put(c);
+	c = dialect_tool_call_new(-1, "", "toolu_", NULL, NULL);
+	ok(!jhas(c, "index") && strncmp(js(c, "id"), "toolu_", 6) == 0 && strlen(js(c, "id")) == 30 &&
+	       strcmp(js(c, "function.name"), "") == 0 && strcmp(js(c, "function.arguments"), "") == 0,
+	   "tool_call_new: no index, a minted id, empty name and arguments");
+
+	json_object *calls = json_object_new_array();
+	json_object_array_add(calls, c);
+	json_object *m = dialect_message_new(NULL, &b, calls);
+	ok(jhas(m, "content") && !jp(m, "content") && strcmp(js(m, "reasoning_content"), "ab") == 0 &&
+	       jlen(m, "tool_calls") == 1 && strcmp(js(m, "role"), "assistant") == 0,
+	   "message_new: calls and no text give null content");
+	struct buf empty = BUF_INIT;
+	json_object *m2 = dialect_message_new(&empty, NULL, json_object_new_array());
+	is_str(dump(m2), "{\"role\":\"assistant\",\"content\":\"\"}",
+	       "message_new: text (even empty) is kept; empty calls and reasoning left out");
+	json_object_put(m2);
+	m2 = dialect_message_new(NULL, NULL, NULL);
+	is_str(dump(m2), "{\"role\":\"assistant\",\"content\":\"\"}", "message_new: nothing at all");
+	json_object_put(m2);
+	buf_free(&b);
+
+	json_object *r = dialect_completion_new("x", 5, "m");
+	dialect_completion_add_choice(r, 3, m, "tool_calls");
+	ok(ji(r, "choices.0.index") == 3 && jp(r, "choices.0.message") == m &&
+	       strcmp(js(r, "choices.0.finish_reason"), "tool_calls") == 0,
+	   "completion_add_choice: index, message, finish_reason");
+	json_object_put(r);
+
+	static const struct {
+		const char *body, *text;
+	} errs[] = {
+	    {"{`error`:{`type`:`t`,`message`:`m`}}", "t: m"},
+	    {"{`error`:{`type`:`m`,`message`:`m`}}", "m"},
+	    {"{`error`:`plain`}", "plain"},
+	    {"{`ok`:1}", "upstream returned an error"},
+	};
+	for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+		v = J(errs[i].body);
+		char *t = dialect_error_text(v);
+		is_str(t, errs[i].text, "error_text: %s", errs[i].body);
+		free(t);
+		json_object_put(v);
+	}
+}
+
+static void test_stream_helpers(void)
+{
+	struct run r;
+	run_init(&r);
+	struct stream_decoder *sd = stream_decoder_new(DIALECT_OPENAI, "m", run_cb, &r);
+	int rc = 99;
+	ok(!dialect_event_object(sd, " \n", 2, &rc) && rc == STREAM_OK, "event_object: blank data");
+	ok(!dialect_event_object(sd, " [DONE]", 7, &rc) && rc == STREAM_DONE, "event_object: [DONE]");
+	json_object *o = dialect_event_object(sd, "\t{\"a\":1} ", 9, &rc);
+	ok(o && rc == STREAM_OK && ji(o, "a") == 1, "event_object: an object");
+	json_object_put(o);
+	ok(!sd->failed, "event_object: the decoder is still fine");
+	rc = dialect_emit_tool_call(sd, 1, dialect_tool_call_new(0, "c", "call_", "f", NULL));
+	ok(rc == 0 && jlen(r.chunks, "") == 1 && ji(r.chunks, "0.choices.0.index") == 1 &&
+	       strcmp(js(r.chunks, "0.choices.0.delta.tool_calls.0.id"), "c") == 0 &&
+	       strcmp(js(r.chunks, "0.choices.0.delta.role"), "assistant") == 0,
+	   "emit_tool_call: one tool call delta on the choice");
+	ok(!dialect_event_object(sd, "[1]", 3, &rc) && rc == STREAM_ERROR, "event_object: not an object");
+	is_str(stream_decoder_error(sd), "upstream sent an unreadable stream event",
+	       "event_object: fails the decoder");
+	is_int(stream_decoder_error_status(sd), 502, "event_object: status 502");
+	stream_decoder_free(sd);
+	run_free(&r);
+}
+
 static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 
 static uint64_t rng(void)
@@ -2305,6 +2738,11 @@ int main(void)
 	test_gemini_decoder();
 	test_responses();
 	test_upstream_errors();
+	test_json_and_request_helpers();
+	test_media_helpers();
+	test_convert_messages();
+	test_canonical_helpers();
+	test_stream_helpers();
 
 	fuzz_stream_mutations(DIALECT_OPENAI, OPENAI_TEXT_STREAM, "openai text");
 	fuzz_stream_mutations(DIALECT_OPENAI, OPENAI_QUIRKS_STREAM, "openai quirks");
