@@ -550,9 +550,9 @@ int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, cons
 	struct gateway_result *res = gc->res;
 	const char *slug = gc->provider->slug;
 	res->status = (int)resp->status;
-	if (outcome == HTTP_CANCELLED) {
+	if (outcome == XFER_CANCELLED) {
 		fail(res, EXIT_INTERRUPTED, "%s: cancelled", slug);
-	} else if (outcome == HTTP_TIMEOUT || outcome == HTTP_NETWORK) {
+	} else if (outcome == XFER_TIMEOUT || outcome == XFER_NETWORK) {
 		fail(res, EXIT_NETWORK, "%s: %s", slug, resp->error ? resp->error : "network error");
 	} else if (resp->status < 200 || resp->status >= 300) {
 		struct upstream_error ue;
@@ -566,14 +566,14 @@ int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, cons
 		else
 			fail(res, classify_status((int)resp->status), "%s: %ld %s", slug, resp->status, ue.message);
 		upstream_error_clear(&ue);
-	} else if (outcome == HTTP_ABORTED && gc->decoder_rc == STREAM_ERROR) {
+	} else if (outcome == XFER_ABORTED && gc->decoder_rc == STREAM_ERROR) {
 		const char *msg = stream_decoder_error(gc->dec);
 		int st = stream_decoder_error_status(gc->dec);
 		fail(res, st ? classify_status(st) : EXIT_UPSTREAM, "%s: error in the stream: %s", slug,
 		     msg ? msg : "unreadable event");
-	} else if (outcome == HTTP_ABORTED && gc->decoder_rc != 0) {
+	} else if (outcome == XFER_ABORTED && gc->decoder_rc != 0) {
 		fail(res, EXIT_INTERRUPTED, "%s: stopped", slug);
-	} else if (outcome == HTTP_ABORTED) {
+	} else if (outcome == XFER_ABORTED) {
 		fail(res, EXIT_UPSTREAM, "%s: the response is too large or malformed", slug);
 	} else if (!gc->is_sse) {
 		finish_whole(gc);
@@ -617,14 +617,14 @@ enum http_outcome gateway_call_run_mock(struct gateway_call *gc, json_object *bo
 	size_t len;
 	char *bytes = mock_response(body, gc->target.model, gc->stream, &len);
 	const char *ct = gc->stream ? "text/event-stream" : "application/json";
-	enum http_outcome outcome = HTTP_OK;
+	enum http_outcome outcome = XFER_OK;
 	for (size_t off = 0; off < len; off += 64) {
 		if (gateway_call_feed(gc, ct, bytes + off, len - off < 64 ? len - off : 64) != 0) {
-			outcome = HTTP_ABORTED;
+			outcome = XFER_ABORTED;
 			break;
 		}
 		if (cancel && *cancel) {
-			outcome = HTTP_CANCELLED;
+			outcome = XFER_CANCELLED;
 			break;
 		}
 	}

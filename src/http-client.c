@@ -202,21 +202,21 @@ static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 	}
 	curl_slist_free_all(t->headers);
 	t->headers = NULL;
-	enum http_outcome outcome = HTTP_NETWORK;
+	enum http_outcome outcome = XFER_NETWORK;
 	if (rc == CURLE_OK) {
-		outcome = HTTP_OK;
+		outcome = XFER_OK;
 	} else if (t->callback_aborted) {
-		outcome = HTTP_ABORTED;
+		outcome = XFER_ABORTED;
 	} else if (t->cancelled) {
 		resp->error = xstrdup("cancelled");
-		outcome = HTTP_CANCELLED;
+		outcome = XFER_CANCELLED;
 	} else if (t->idle_expired) {
 		resp->error = resp->body_started ? xasprintf("no data for %ld s; the stream stalled", t->idle_ms / 1000)
 						 : xasprintf("no response within %ld s", t->idle_ms / 1000);
-		outcome = HTTP_TIMEOUT;
+		outcome = XFER_TIMEOUT;
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		resp->error = xstrdup(resp->status ? "timed out while reading the response" : "timed out");
-		outcome = HTTP_TIMEOUT;
+		outcome = XFER_TIMEOUT;
 	} else if (rc == CURLE_COULDNT_CONNECT) {
 		resp->error = xasprintf("cannot connect to %s", t->url);
 	} else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING) {

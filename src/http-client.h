@@ -33,11 +33,11 @@ struct http_request {
 typedef int (*http_body_cb)(const char *data, size_t len, void *arg);
 
 enum http_outcome {
-	HTTP_OK,        /* a response arrived whole (any status) */
-	HTTP_NETWORK,   /* connect/DNS/TLS failure or the connection broke */
-	HTTP_TIMEOUT,   /* a timeout fired */
-	HTTP_CANCELLED, /* *cancel was set */
-	HTTP_ABORTED,   /* the body callback returned non-zero */
+	XFER_OK,        /* a response arrived whole (any status) */
+	XFER_NETWORK,   /* connect/DNS/TLS failure or the connection broke */
+	XFER_TIMEOUT,   /* a timeout fired */
+	XFER_CANCELLED, /* *cancel was set */
+	XFER_ABORTED,   /* the body callback returned non-zero */
 };
 
 struct http_response {
@@ -46,7 +46,7 @@ struct http_response {
 	long retry_after_s;      /* from Retry-After (seconds form), -1 if absent */
 	struct buf error_body;   /* a non-2xx body (capped at 64 KiB); owned */
 	bool body_started;       /* some body bytes reached the callback */
-	char *error;             /* one-line reason for a non-HTTP_OK outcome; owned */
+	char *error;             /* one-line reason for a non-XFER_OK outcome; owned */
 };
 
 /* Performs the request. 2xx bodies go to cb; other bodies are collected in
@@ -73,7 +73,7 @@ struct http_loop *http_loop_new(struct event_base *base);
 void http_loop_free(struct http_loop *loop);
 
 /* Starts req (copied: it need not outlive this call). 2xx body bytes go to
- * cb as they arrive; a non-zero return aborts with HTTP_ABORTED. done is
+ * cb as they arrive; a non-zero return aborts with XFER_ABORTED. done is
  * called exactly once, unless the call is cancelled. Returns the call
  * (owned by the loop), or NULL when it failed at once (done has then
  * already been called). */

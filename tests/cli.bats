@@ -107,7 +107,7 @@ setup() {
 }
 
 @test "commands not built yet say so and fail with 1, never fake success" {
-	for c in models balance keys proxy; do
+	for c in models balance keys; do
 		run "$AROUTER" "$c"
 		assert_failure 1
 		assert_output --partial "not available in this build yet"

@@ -1,0 +1,98 @@
+/* ingress.h - the client side of `arouter proxy`: a client's request in
+ * its own dialect (OpenAI Chat Completions, Anthropic Messages, Gemini
+ * generateContent) converted to the canonical form of dialect.h, and the
+ * canonical answer (a "chat.completion" object, or the stream of
+ * "chat.completion.chunk" objects documented in dialect.h) re-encoded in
+ * that client's dialect, errors included. The egress half lives in
+ * dialect.h; wire-formats.md §4 is the mapping both halves follow.
+ */
+#ifndef AROUTER_INGRESS_H
+#define AROUTER_INGRESS_H
+
+#include "dialect.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+struct buf;
+
+/* Client request body in dialect d → canonical request (new object, caller
+ * owns; release with json_object_put) or NULL with *err (a one-line message,
+ * caller frees with free()). body is not modified. For Gemini, model and
+ * stream come from the URL and are passed in; for the others they are read
+ * from the body (model copied to "model", stream to "stream"). */
+json_object *ingress_request_to_canonical(enum dialect d, json_object *body, const char *url_model,
+                                          bool url_stream, char **err);
+
+struct stream_encoder;
+
+/* model: the name to report to the client; include_usage: OpenAI clients'
+ * stream_options.include_usage (Anthropic/Gemini always carry usage).
+ * Returns an encoder owned by the caller; free with stream_encoder_free.
+ * model is copied. */
+struct stream_encoder *stream_encoder_new(enum dialect d, const char *model, bool include_usage);
+
+/* Appends the client-dialect SSE bytes for one canonical chunk to out (which
+ * stays owned by the caller). The chunk is borrowed and not modified. Chunks
+ * after the stream is over (finish or error) are ignored. */
+void stream_encoder_chunk(struct stream_encoder *e, json_object *chunk, struct buf *out);
+
+/* Appends the terminal events (OpenAI `data: [DONE]`; Anthropic closing
+ * content_block_stop/message_delta/message_stop if not yet sent; Gemini the
+ * final chunk with finishReason+usageMetadata if not yet sent). Idempotent. */
+void stream_encoder_finish(struct stream_encoder *e, struct buf *out);
+
+/* Appends the dialect's in-stream error (OpenAI `data: {"error":{...}}`;
+ * Anthropic `event: error`; Gemini `data: {"error":{code,message,status}}`),
+ * after which the stream is over. status is the HTTP-like status (429, 502,
+ * 529…). message is copied. */
+void stream_encoder_error(struct stream_encoder *e, int status, const char *message, struct buf *out);
+
+/* NULL is allowed. */
+void stream_encoder_free(struct stream_encoder *e);
+
+/* Canonical "chat.completion" → the client's whole-response JSON (new
+ * object, caller owns; release with json_object_put). completion is
+ * borrowed and not modified. model: the name to report. */
+json_object *ingress_response_from_canonical(enum dialect d, json_object *completion, const char *model);
+
+/* The client-dialect error body (JSON text, caller frees with free()) and
+ * the HTTP status to send in *http_status, for an error of `status` with
+ * `message`; kind is an optional OpenAI-style type hint
+ * ("invalid_request_error", "authentication_error", "rate_limit_error", …)
+ * or NULL to derive from status. OpenAI {"error":{"message","type",
+ * "param":null,"code"}}; Anthropic {"type":"error","error":{"type",
+ * "message"}} (529 overloaded_error kept as 529); Gemini {"error":{"code",
+ * "message","status"}}. For OpenAI and Gemini clients a 529 becomes 503. */
+char *ingress_error_body(enum dialect d, int status, const char *kind, const char *message, int *http_status);
+
+/* ---- between ingress.c and ingress-<dialect>.c only ---- */
+
+/* Per-dialect stream encoder state. new copies model; the state is owned by
+ * the encoder and released with state_free. chunk/finish are not called
+ * once the stream is over. */
+struct ingress_encoder_ops {
+	void *(*state_new)(const char *model);
+	void (*chunk)(void *state, json_object *chunk, struct buf *out);
+	void (*finish)(void *state, struct buf *out);
+	void (*state_free)(void *state);
+};
+extern const struct ingress_encoder_ops ingress_anthropic_encoder;
+extern const struct ingress_encoder_ops ingress_gemini_encoder;
+
+json_object *ingress_anthropic_request(json_object *body, char **err);
+json_object *ingress_gemini_request(json_object *body, const char *model, bool stream, char **err);
+json_object *ingress_anthropic_response(json_object *completion, const char *model);
+json_object *ingress_gemini_response(json_object *completion, const char *model);
+
+/* The token counts of a canonical usage object; all 0 when u is not one. */
+struct ingress_usage {
+	long long prompt, completion, total, cached, reasoning, cache_write;
+	bool have_cache_write;
+};
+void ingress_usage_read(json_object *u, struct ingress_usage *out);
+/* "reasoning_effort" for a thinking budget in tokens (Anthropic
+ * budget_tokens, Gemini thinkingBudget): low, medium or high. Static. */
+const char *ingress_effort_for_budget(long long budget);
+
+#endif

@@ -1,0 +1,1009 @@
+/* server.c - the proxy's listener and request handling. See server.h.
+ *
+ * One libevent loop carries everything: evhttp parses client requests and
+ * writes responses, and libcurl's multi-socket API (http-client.c) runs the
+ * upstream transfers on the same loop. A model request goes through the
+ * same gateway_call as `arouter chat`; only the transport and the client's
+ * dialect (ingress.c) differ. */
+#include "config.h"
+
+#include "server.h"
+#include "buf.h"
+#include "dialect.h"
+#include "gateway.h"
+#include "http-client.h"
+#include "ingress.h"
+#include "provider.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+struct proxy_req;
+
+struct server {
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock;
+	struct http_loop *loop;
+	struct config *cfg;       /* current */
+	struct config **retired;  /* replaced by SIGHUP; in-flight requests may still use them */
+	size_t n_retired;
+	struct config_flags flags;
+	struct server_options opt;
+	int port;
+	struct proxy_req *reqs;   /* in flight */
+	bool stopping;
+	int sending;              /* final responses evhttp has not finished writing */
+	struct event *sigs[3];
+	struct event *deadline;
+};
+
+/* One client request on its way through the pipeline. */
+struct proxy_req {
+	struct server *srv;
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	struct proxy_req *prev, *next;
+	enum dialect ingress;
+	char *model_asked;
+	bool stream;
+	bool raw;                 /* OpenAI to OpenAI: upstream bytes go to the client as they are */
+	bool started;             /* the response status line is out */
+	bool gateway_ready;       /* gc/res need clearing */
+	bool passthrough;         /* /{provider}/{path} */
+	struct gateway_call gc;
+	struct gateway_result res;
+	struct http_call *call;
+	struct stream_encoder *enc;
+	struct completion_builder *b;
+	struct buf out;
+	long long t0_ms;
+	const char *method;       /* static; the request may be gone when we log */
+	int status;               /* as sent to the client */
+	char *provider;           /* passthrough: the slug */
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- responses ---- */
+
+/* The one server of this process, for the write-completion callback. */
+static struct server *the_server;
+
+static void maybe_exit(struct server *s)
+{
+	if (s->stopping && !s->reqs && s->sending <= 0)
+		event_base_loopexit(s->base, NULL);
+}
+
+static void on_sent(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	s->sending--;
+	maybe_exit(s);
+}
+
+/* Called just before a response's last byte is handed to evhttp, so that
+ * shutdown waits for it to be written, not merely queued. */
+static void track_send(struct evhttp_request *req)
+{
+	if (!the_server)
+		return;
+	the_server->sending++;
+	evhttp_request_set_on_complete_cb(req, on_sent, the_server);
+}
+
+static void add_header(struct evhttp_request *req, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), name, value);
+}
+
+static void reply_json(struct evhttp_request *req, int status, const char *json)
+{
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, json, strlen(json));
+	add_header(req, "Content-Type", "application/json");
+	track_send(req);
+	evhttp_send_reply(req, status, NULL, b);
+	evbuffer_free(b);
+}
+
+/* An error in the caller's dialect. */
+static int reply_error(struct evhttp_request *req, enum dialect d, int status, const char *kind, const char *message)
+{
+	int http_status = status;
+	char *body = ingress_error_body(d, status, kind, message, &http_status);
+	reply_json(req, http_status, body);
+	free(body);
+	return http_status;
+}
+
+/* ---- the access log: counts, names and times, never text or secrets ---- */
+
+static void access_log(struct proxy_req *pr)
+{
+	FILE *f = pr->srv->opt.log;
+	if (!f)
+		return;
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	long long prompt = -1, completion = -1;
+	if (pr->b) {
+		json_object *r = completion_builder_result(pr->b), *u, *v;
+		if (json_object_object_get_ex(r, "usage", &u)) {
+			if (json_object_object_get_ex(u, "prompt_tokens", &v))
+				prompt = json_object_get_int64(v);
+			if (json_object_object_get_ex(u, "completion_tokens", &v))
+				completion = json_object_get_int64(v);
+		}
+		json_object_put(r);
+	}
+	const char *method = pr->method ? pr->method : "-";
+	fprintf(f, "%s - %s %s model=%s served=%s/%s status=%d ms=%lld tokens=%lld+%lld\n", when,
+		pr->passthrough ? "passthrough" : dialect_name(pr->ingress), method,
+		pr->model_asked ? pr->model_asked : "-", pr->res.provider ? pr->res.provider : (pr->provider ? pr->provider : "-"),
+		pr->res.model ? pr->res.model : "-", pr->status, now_ms() - pr->t0_ms, prompt, completion);
+	fflush(f);
+}
+
+static void proxy_req_free(struct proxy_req *pr)
+{
+	struct server *s = pr->srv;
+	if (pr->call)
+		http_call_cancel(pr->call);
+	if (pr->evcon)
+		evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
+	if (pr->prev)
+		pr->prev->next = pr->next;
+	else
+		s->reqs = pr->next;
+	if (pr->next)
+		pr->next->prev = pr->prev;
+	if (pr->gateway_ready) {
+		gateway_call_clear(&pr->gc);
+		gateway_result_clear(&pr->res);
+	}
+	if (pr->enc)
+		stream_encoder_free(pr->enc);
+	completion_builder_free(pr->b);
+	buf_free(&pr->out);
+	free(pr->model_asked);
+	free(pr->provider);
+	free(pr);
+	maybe_exit(s);
+}
+
+/* The request is answered: log it and let go. */
+static void proxy_req_done(struct proxy_req *pr)
+{
+	access_log(pr);
+	proxy_req_free(pr);
+}
+
+/* Writes what the encoder produced to a streaming client. */
+static void flush_out(struct proxy_req *pr)
+{
+	if (!pr->out.len)
+		return;
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, pr->out.data, pr->out.len);
+	evhttp_send_reply_chunk(pr->req, b);
+	evbuffer_free(b);
+	buf_reset(&pr->out);
+}
+
+static void start_stream(struct proxy_req *pr)
+{
+	if (pr->started)
+		return;
+	pr->started = true;
+	pr->status = 200;
+	add_header(pr->req, "Content-Type", "text/event-stream");
+	add_header(pr->req, "Cache-Control", "no-cache");
+	if (pr->res.provider)
+		add_header(pr->req, "X-Arouter-Provider", pr->res.provider);
+	evhttp_send_reply_start(pr->req, 200, "OK");
+}
+
+/* The client went away: abort the upstream at once. */
+static void on_client_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct proxy_req *pr = arg;
+	struct evhttp_request *req = pr->req;
+	pr->evcon = NULL;
+	pr->status = 499; /* nginx's "client closed request" */
+	proxy_req_done(pr);
+	/* evhttp leaves a request it has detached from its connection to us. */
+	if (evhttp_request_get_connection(req) == NULL)
+		evhttp_request_free(req);
+}
+
+/* evhttp stops reading while a request is handled, so a client hanging up
+ * during a stall would go unnoticed until the next write. Reading with no
+ * read callback turns the hang-up into the close callback. */
+static void watch_for_close(struct proxy_req *pr)
+{
+	pr->evcon = evhttp_request_get_connection(pr->req);
+	evhttp_connection_set_closecb(pr->evcon, on_client_close, pr);
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(pr->evcon);
+	bufferevent_data_cb readcb, writecb;
+	bufferevent_event_cb eventcb;
+	void *cbarg;
+	bufferevent_getcb(bev, &readcb, &writecb, &eventcb, &cbarg);
+	bufferevent_setcb(bev, NULL, writecb, eventcb, cbarg);
+	bufferevent_enable(bev, EV_READ);
+}
+
+/* ---- model requests ---- */
+
+static int on_chunk(json_object *chunk, void *arg)
+{
+	struct proxy_req *pr = arg;
+	completion_builder_add(pr->b, chunk);
+	if (pr->stream && !pr->raw) {
+		start_stream(pr);
+		stream_encoder_chunk(pr->enc, chunk, &pr->out);
+		flush_out(pr);
+	}
+	return 0;
+}
+
+static int on_upstream_body(const char *data, size_t len, void *arg)
+{
+	struct proxy_req *pr = arg;
+	const struct http_response *resp = pr->call ? http_call_response(pr->call) : NULL;
+	if (pr->raw) {
+		start_stream(pr);
+		struct evbuffer *b = evbuffer_new();
+		evbuffer_add(b, data, len);
+		evhttp_send_reply_chunk(pr->req, b);
+		evbuffer_free(b);
+	}
+	/* The decoder runs either way: it translates, or taps usage. */
+	return gateway_call_feed(&pr->gc, resp ? resp->content_type : NULL, data, len);
+}
+
+/* The status a failed gateway call is answered with. */
+static int failure_status(const struct gateway_result *res)
+{
+	if (res->status >= 400)
+		return res->status;
+	switch (res->exit_code) {
+	case EXIT_USAGE:
+	case EXIT_CONFIG:
+		return strstr(res->error ? res->error : "", "unknown provider") ? 404 : 400;
+	case EXIT_AUTH:
+		return 401;
+	case EXIT_RATELIMIT:
+		return 429;
+	case EXIT_NETWORK:
+		return res->error && strstr(res->error, "no ") ? 504 : 502;
+	default:
+		return 502;
+	}
+}
+
+static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome, const struct http_response *resp)
+{
+	int rc = gateway_call_finish(&pr->gc, outcome, resp);
+	if (rc == EXIT_OK) {
+		if (pr->stream) {
+			start_stream(pr);
+			if (!pr->raw)
+				stream_encoder_finish(pr->enc, &pr->out);
+			flush_out(pr);
+			track_send(pr->req);
+			evhttp_send_reply_end(pr->req);
+		} else {
+			json_object *completion = completion_builder_result(pr->b);
+			json_object *body = ingress_response_from_canonical(pr->ingress, completion, pr->model_asked);
+			add_header(pr->req, "X-Arouter-Provider", pr->res.provider);
+			reply_json(pr->req, 200,
+				   json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			pr->status = 200;
+			json_object_put(body);
+			json_object_put(completion);
+		}
+	} else if (pr->started) {
+		/* Too late for a status: the dialect's in-stream error, then the end. */
+		struct stream_encoder *e = pr->enc;
+		if (pr->raw || !e)
+			e = stream_encoder_new(pr->ingress, pr->model_asked, false);
+		stream_encoder_error(e, failure_status(&pr->res), pr->res.error, &pr->out);
+		if (e != pr->enc)
+			stream_encoder_free(e);
+		flush_out(pr);
+		track_send(pr->req);
+		evhttp_send_reply_end(pr->req);
+	} else {
+		int status = failure_status(&pr->res);
+		if (resp && resp->retry_after_s >= 0) {
+			char ra[32];
+			snprintf(ra, sizeof ra, "%ld", resp->retry_after_s);
+			add_header(pr->req, "Retry-After", ra);
+		}
+		pr->status = reply_error(pr->req, pr->ingress, status, NULL, pr->res.error);
+	}
+	proxy_req_done(pr);
+}
+
+static void on_upstream_done(struct http_call *call, enum http_outcome outcome, const struct http_response *resp,
+			     void *arg)
+{
+	struct proxy_req *pr = arg;
+	pr->call = NULL;
+	finish_model_request(pr, outcome, resp);
+}
+
+static char *request_body(struct evhttp_request *req, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	*len = evbuffer_get_length(in);
+	char *s = xmalloc(*len + 1);
+	evbuffer_copyout(in, s, *len);
+	s[*len] = '\0';
+	return s;
+}
+
+static void handle_model_request(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model,
+				 bool url_stream)
+{
+	size_t len;
+	char *text = request_body(req, &len);
+	json_tokener *tok = json_tokener_new();
+	json_object *body = json_tokener_parse_ex(tok, text, (int)len);
+	bool bad = !body || json_tokener_get_error(tok) != json_tokener_success ||
+		   json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object);
+	json_tokener_free(tok);
+	free(text);
+	struct proxy_req *pr = xcalloc(1, sizeof *pr);
+	pr->srv = s;
+	pr->req = req;
+	pr->ingress = d;
+	pr->method = "POST";
+	pr->t0_ms = now_ms();
+	pr->next = s->reqs;
+	if (s->reqs)
+		s->reqs->prev = pr;
+	s->reqs = pr;
+	if (bad) {
+		if (body)
+			json_object_put(body);
+		pr->status = reply_error(req, d, 400, "invalid_request_error", "the request body is not a JSON object");
+		proxy_req_done(pr);
+		return;
+	}
+	char *err = NULL;
+	json_object *canon = ingress_request_to_canonical(d, body, url_model, url_stream, &err);
+	json_object_put(body);
+	if (!canon) {
+		pr->status = reply_error(req, d, 400, "invalid_request_error", err ? err : "malformed request");
+		free(err);
+		proxy_req_done(pr);
+		return;
+	}
+	json_object *v;
+	const char *model = json_object_object_get_ex(canon, "model", &v) && json_object_is_type(v, json_type_string)
+				    ? json_object_get_string(v)
+				    : NULL;
+	if (str_empty(model)) {
+		json_object_put(canon);
+		pr->status = reply_error(req, d, 400, "invalid_request_error", "the request names no model");
+		proxy_req_done(pr);
+		return;
+	}
+	pr->model_asked = xstrdup(model);
+	pr->stream = json_object_object_get_ex(canon, "stream", &v) && json_object_get_boolean(v);
+	bool include_usage = false;
+	if (json_object_object_get_ex(canon, "stream_options", &v) && json_object_object_get_ex(v, "include_usage", &v))
+		include_usage = json_object_get_boolean(v);
+	pr->b = completion_builder_new();
+	if (pr->stream)
+		pr->enc = stream_encoder_new(d, pr->model_asked, include_usage);
+	pr->gateway_ready = true;
+	if (gateway_call_prepare(&pr->gc, s->cfg, canon, model, pr->stream, on_chunk, pr, &pr->res) != EXIT_OK) {
+		json_object_put(canon);
+		pr->status = reply_error(req, d, failure_status(&pr->res), NULL, pr->res.error);
+		proxy_req_done(pr);
+		return;
+	}
+	/* Same dialect both ways: no translation of the stream. */
+	pr->raw = pr->stream && d == DIALECT_OPENAI && pr->gc.provider->dialect == DIALECT_OPENAI && !pr->gc.is_mock;
+	watch_for_close(pr);
+	if (pr->gc.is_mock) {
+		struct http_response resp;
+		memset(&resp, 0, sizeof resp);
+		resp.status = 200;
+		enum http_outcome outcome = gateway_call_run_mock(&pr->gc, canon, NULL);
+		json_object_put(canon);
+		finish_model_request(pr, outcome, &resp);
+		return;
+	}
+	json_object_put(canon);
+	struct http_request hr = {
+		.method = "POST",
+		.url = pr->gc.url,
+		.headers = pr->gc.headers,
+		.n_headers = pr->gc.n_headers,
+		.body = pr->gc.body_text,
+		.body_len = strlen(pr->gc.body_text),
+		.idle_timeout_ms = s->opt.idle_timeout_ms,
+		.total_timeout_ms = s->opt.total_timeout_ms,
+	};
+	pr->call = http_call_start(s->loop, &hr, on_upstream_body, on_upstream_done, pr);
+}
+
+/* ---- the provider passthrough: /{provider}/{path} ---- */
+
+static bool hop_by_hop(const char *name)
+{
+	static const char *const skip[] = {
+		"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+		"upgrade", "content-length", "authorization", "x-api-key", "x-goog-api-key", "api-key",
+		"accept-encoding", "cookie", "origin", "referer",
+	};
+	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+		if (strcasecmp(name, skip[i]) == 0)
+			return true;
+	return false;
+}
+
+static int on_passthrough_body(const char *data, size_t len, void *arg)
+{
+	struct proxy_req *pr = arg;
+	if (!pr->started) {
+		const struct http_response *resp = http_call_response(pr->call);
+		pr->started = true;
+		pr->status = (int)resp->status;
+		if (resp->content_type)
+			add_header(pr->req, "Content-Type", resp->content_type);
+		evhttp_send_reply_start(pr->req, pr->status, NULL);
+	}
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, data, len);
+	evhttp_send_reply_chunk(pr->req, b);
+	evbuffer_free(b);
+	return 0;
+}
+
+static void on_passthrough_done(struct http_call *call, enum http_outcome outcome, const struct http_response *resp,
+				void *arg)
+{
+	struct proxy_req *pr = arg;
+	pr->call = NULL;
+	if (outcome != XFER_OK)
+		verbose("passthrough %s: %s", pr->provider, resp->error ? resp->error : "aborted");
+	if (pr->started) {
+		/* Byte for byte: a cut upstream is a cut response. */
+		if (outcome == XFER_OK) {
+			track_send(pr->req);
+			evhttp_send_reply_end(pr->req);
+		} else {
+			/* Freeing the connection runs the close callback, which
+			 * finishes pr. */
+			evhttp_connection_free(evhttp_request_get_connection(pr->req));
+			return;
+		}
+	} else if (outcome == XFER_OK) {
+		pr->status = (int)resp->status;
+		if (resp->content_type)
+			add_header(pr->req, "Content-Type", resp->content_type);
+		track_send(pr->req);
+		evhttp_send_reply(pr->req, pr->status, NULL, NULL);
+	} else {
+		char *msg = xasprintf("%s: %s", pr->provider, resp->error ? resp->error : "upstream failed");
+		pr->status = reply_error(pr->req, DIALECT_OPENAI, outcome == XFER_TIMEOUT ? 504 : 502, NULL, msg);
+		free(msg);
+	}
+	proxy_req_done(pr);
+}
+
+/* Rejects paths that could climb out of the provider's base URL. */
+static bool path_safe(const char *path)
+{
+	if (path[0] == '/' || strpbrk(path, "\r\n\\") || strstr(path, "//"))
+		return false;
+	for (const char *s = path; *s; s++)
+		if (*s == '%' && (strncasecmp(s, "%2e", 3) == 0 || strncasecmp(s, "%2f", 3) == 0 ||
+				  strncasecmp(s, "%5c", 3) == 0 || strncasecmp(s, "%00", 3) == 0))
+			return false;
+	for (const char *seg = path; seg; seg = strchr(seg, '/')) {
+		while (*seg == '/')
+			seg++;
+		if ((seg[0] == '.' && (seg[1] == '/' || !seg[1])) || (seg[0] == '.' && seg[1] == '.' && (seg[2] == '/' || !seg[2])))
+			return false;
+	}
+	return true;
+}
+
+/* The query without the client's own "key=" (the Gemini SDK's auth). */
+static char *strip_key_param(const char *query)
+{
+	struct buf b = BUF_INIT;
+	for (const char *p = query; p && *p;) {
+		size_t n = strcspn(p, "&");
+		if (!(n >= 4 && strncmp(p, "key=", 4) == 0)) {
+			if (b.len)
+				buf_putc(&b, '&');
+			buf_append(&b, p, n);
+		}
+		p += n;
+		if (*p == '&')
+			p++;
+	}
+	return buf_steal(&b);
+}
+
+static void handle_passthrough(struct server *s, struct evhttp_request *req, struct provider *p, const char *rest,
+			       const char *query)
+{
+	struct proxy_req *pr = xcalloc(1, sizeof *pr);
+	pr->srv = s;
+	pr->req = req;
+	pr->passthrough = true;
+	pr->method = evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "POST";
+	pr->provider = xstrdup(p->slug);
+	pr->t0_ms = now_ms();
+	pr->next = s->reqs;
+	if (s->reqs)
+		s->reqs->prev = pr;
+	s->reqs = pr;
+	if (!path_safe(rest) || str_empty(p->base_url) || strcmp(p->slug, "mock") == 0) {
+		pr->status = reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error",
+					 str_empty(p->base_url) ? "this provider has no base URL configured"
+								: "the path is not allowed");
+		proxy_req_done(pr);
+		return;
+	}
+	char *q = strip_key_param(query);
+	char *url = xasprintf("%s/%s%s%s", p->base_url, rest, *q ? "?" : "", q);
+	free(q);
+
+	struct http_header headers[64];
+	size_t nh = 0;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	for (struct evkeyval *h = in->tqh_first; h && nh < 40; h = h->next.tqe_next)
+		if (!hop_by_hop(h->key))
+			headers[nh++] = (struct http_header){h->key, h->value};
+	char *auth = NULL;
+	const char *key = provider_key(p);
+	if (key) {
+		switch (p->auth) {
+		case AUTH_BEARER:
+			auth = xasprintf("Bearer %s", key);
+			headers[nh++] = (struct http_header){"Authorization", auth};
+			break;
+		case AUTH_X_API_KEY:
+			headers[nh++] = (struct http_header){"x-api-key", key};
+			break;
+		case AUTH_X_GOOG_API_KEY:
+			headers[nh++] = (struct http_header){"x-goog-api-key", key};
+			break;
+		case AUTH_API_KEY:
+			headers[nh++] = (struct http_header){"api-key", key};
+			break;
+		case AUTH_NONE:
+			break;
+		}
+	}
+	/* Provider headers (anthropic-version) only where the client sent none. */
+	for (size_t i = 0; i < p->n_headers && nh < 64; i++)
+		if (!evhttp_find_header(in, p->headers[i].name))
+			headers[nh++] = (struct http_header){p->headers[i].name, p->headers[i].value};
+	size_t len;
+	char *body = request_body(req, &len);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct http_request hr = {
+		.method = cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_DELETE ? "DELETE" : cmd == EVHTTP_REQ_PUT ? "PUT" : cmd == EVHTTP_REQ_PATCH ? "PATCH" : "POST",
+		.url = url,
+		.headers = headers,
+		.n_headers = nh,
+		.body = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE ? NULL : body,
+		.body_len = len,
+		.idle_timeout_ms = s->opt.idle_timeout_ms,
+		.total_timeout_ms = s->opt.total_timeout_ms,
+		.any_status_body = true,
+	};
+	verbose("passthrough %s %s/…", hr.method, p->base_url);
+	watch_for_close(pr);
+	pr->call = http_call_start(s->loop, &hr, on_passthrough_body, on_passthrough_done, pr);
+	free(body);
+	free(auth);
+	free(url);
+}
+
+/* ---- small endpoints ---- */
+
+static void handle_models(struct server *s, struct evhttp_request *req)
+{
+	json_object *list = json_object_new_object();
+	json_object *data = json_object_new_array();
+	for (size_t i = 0; i < s->cfg->providers.n; i++) {
+		const struct provider *p = &s->cfg->providers.v[i];
+		if (!(provider_has_key(p) || p->key_optional) || strcmp(p->slug, "arouter") == 0)
+			continue;
+		json_object *names = json_object_new_array();
+		if (p->models)
+			for (size_t j = 0; j < json_object_array_length(p->models); j++) {
+				json_object *m = json_object_array_get_idx(p->models, j);
+				const char *id = json_object_is_type(m, json_type_string) ? json_object_get_string(m)
+											 : json_object_get_string(json_object_object_get(m, "id"));
+				if (id)
+					json_object_array_add(names, json_object_new_string(id));
+			}
+		if (json_object_array_length(names) == 0 && p->default_model)
+			json_object_array_add(names, json_object_new_string(p->default_model));
+		for (size_t j = 0; j < json_object_array_length(names); j++) {
+			const char *m = json_object_get_string(json_object_array_get_idx(names, j));
+			json_object *e = json_object_new_object();
+			char *id = xasprintf("%s/%s", p->slug, m);
+			json_object_object_add(e, "id", json_object_new_string(id));
+			json_object_object_add(e, "object", json_object_new_string("model"));
+			json_object_object_add(e, "created", json_object_new_int64(0));
+			json_object_object_add(e, "owned_by", json_object_new_string(p->slug));
+			json_object_object_add(e, "name", json_object_new_string(id));
+			free(id);
+			json_object_array_add(data, e);
+		}
+		json_object_put(names);
+	}
+	json_object_object_add(list, "object", json_object_new_string("list"));
+	json_object_object_add(list, "data", data);
+	reply_json(req, 200, json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(list);
+}
+
+/* ---- checks every request passes ---- */
+
+/* The dialect a path speaks, for errors before routing. */
+static enum dialect path_dialect(const char *path)
+{
+	if (str_has_prefix(path, "/v1/messages"))
+		return DIALECT_ANTHROPIC;
+	if (str_has_prefix(path, "/v1beta/"))
+		return DIALECT_GEMINI;
+	return DIALECT_OPENAI;
+}
+
+/* DNS rebinding: a page on evil.example that resolves to 127.0.0.1 still
+ * sends Host: evil.example. Only our own names are accepted. */
+static bool host_allowed(struct server *s, const char *host)
+{
+	if (!host)
+		return false;
+	char name[256];
+	size_t n = strlen(host);
+	if (n >= sizeof name)
+		return false;
+	memcpy(name, host, n + 1);
+	char *colon = name[0] == '[' ? strstr(name, "]:") : strrchr(name, ':');
+	if (colon) {
+		if (name[0] == '[')
+			colon++;
+		if (atoi(colon + 1) != s->port)
+			return false;
+		*colon = '\0';
+	}
+	if (strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 || strcmp(name, "[::1]") == 0)
+		return true;
+	return s->opt.host && strcmp(name, s->opt.host) == 0;
+}
+
+static bool origin_allowed(struct server *s, const char *origin)
+{
+	json_object *proxy, *list;
+	if (!json_object_object_get_ex(s->cfg->root, "proxy", &proxy) ||
+	    !json_object_object_get_ex(proxy, "allowed_origins", &list) || !json_object_is_type(list, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		const char *o = json_object_get_string(json_object_array_get_idx(list, i));
+		if (o && (strcmp(o, "*") == 0 || strcmp(o, origin) == 0))
+			return true;
+	}
+	return false;
+}
+
+/* Client keys from proxy.keys in the config; none means open on loopback. */
+static bool client_authorized(struct server *s, struct evhttp_request *req, const char *query)
+{
+	json_object *proxy, *keys;
+	if (!json_object_object_get_ex(s->cfg->root, "proxy", &proxy) || !json_object_object_get_ex(proxy, "keys", &keys) ||
+	    !json_object_is_type(keys, json_type_array) || json_object_array_length(keys) == 0)
+		return true;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *given = NULL;
+	const char *authz = evhttp_find_header(in, "Authorization");
+	char *from_query = NULL;
+	if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
+		given = authz + 7;
+	else if ((given = evhttp_find_header(in, "x-api-key")) != NULL)
+		;
+	else if ((given = evhttp_find_header(in, "x-goog-api-key")) != NULL)
+		;
+	else if (query) {
+		for (const char *p = query; *p;) {
+			size_t n = strcspn(p, "&");
+			if (n > 4 && strncmp(p, "key=", 4) == 0) {
+				from_query = xstrndup(p + 4, n - 4);
+				given = from_query;
+				break;
+			}
+			p += n;
+			if (*p == '&')
+				p++;
+		}
+	}
+	bool ok = false;
+	if (given) {
+		size_t glen = strlen(given);
+		for (size_t i = 0; i < json_object_array_length(keys); i++) {
+			const char *k = json_object_get_string(json_object_array_get_idx(keys, i));
+			/* Constant time over the key's length; lengths are not secret. */
+			if (k && strlen(k) == glen && CRYPTO_memcmp(k, given, glen) == 0)
+				ok = true;
+		}
+	}
+	free(from_query);
+	return ok;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	if (!path || path[0] != '/') {
+		reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error", "malformed request target");
+		return;
+	}
+	enum dialect d = path_dialect(path);
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	if (!host_allowed(s, evhttp_find_header(in, "Host"))) {
+		reply_error(req, d, 403, "permission_error", "the Host header does not name this proxy");
+		return;
+	}
+	const char *origin = evhttp_find_header(in, "Origin");
+	if (origin) {
+		if (!origin_allowed(s, origin)) {
+			reply_error(req, d, 403, "permission_error", "browser requests from this origin are not allowed");
+			return;
+		}
+		add_header(req, "Access-Control-Allow-Origin", origin);
+		add_header(req, "Vary", "Origin");
+		if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS) {
+			add_header(req, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+			add_header(req, "Access-Control-Allow-Headers",
+				   "Authorization, Content-Type, X-Api-Key, Anthropic-Version, Anthropic-Beta, X-Goog-Api-Key");
+			add_header(req, "Access-Control-Max-Age", "600");
+			evhttp_send_reply(req, 204, "No Content", NULL);
+			return;
+		}
+	}
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	if (strcmp(path, "/health") == 0) {
+		reply_json(req, 200, "{\"status\":\"ok\"}");
+		return;
+	}
+	if (!client_authorized(s, req, query)) {
+		reply_error(req, d, 401, "authentication_error", "a valid arouter proxy key is required");
+		return;
+	}
+	if (s->stopping) {
+		add_header(req, "Connection", "close");
+		reply_error(req, d, 503, NULL, "the proxy is shutting down");
+		return;
+	}
+	if (cmd == EVHTTP_REQ_POST && strcmp(path, "/v1/chat/completions") == 0) {
+		handle_model_request(s, req, DIALECT_OPENAI, NULL, false);
+		return;
+	}
+	if (cmd == EVHTTP_REQ_POST && strcmp(path, "/v1/messages") == 0) {
+		handle_model_request(s, req, DIALECT_ANTHROPIC, NULL, false);
+		return;
+	}
+	if (cmd == EVHTTP_REQ_POST && str_has_prefix(path, "/v1beta/models/")) {
+		const char *m = path + strlen("/v1beta/models/");
+		const char *colon = strrchr(m, ':');
+		if (colon && (strcmp(colon, ":generateContent") == 0 || strcmp(colon, ":streamGenerateContent") == 0)) {
+			char *model = evhttp_uridecode(m, 0, NULL);
+			char *mc = strrchr(model, ':');
+			if (mc)
+				*mc = '\0';
+			handle_model_request(s, req, DIALECT_GEMINI, model, strcmp(colon, ":streamGenerateContent") == 0);
+			free(model);
+			return;
+		}
+	}
+	if (cmd == EVHTTP_REQ_GET && strcmp(path, "/v1/models") == 0) {
+		handle_models(s, req);
+		return;
+	}
+	/* /{provider}/{path...} */
+	const char *slash = strchr(path + 1, '/');
+	if (slash) {
+		char *slug = xstrndup(path + 1, (size_t)(slash - path - 1));
+		struct provider *p = provider_find(&s->cfg->providers, slug);
+		free(slug);
+		if (p) {
+			handle_passthrough(s, req, p, slash + 1, query);
+			return;
+		}
+	}
+	reply_error(req, d, 404, "not_found_error", "no such endpoint");
+}
+
+/* ---- lifecycle ---- */
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	warnx_("shutdown: %s still in flight after the grace period; closing", s->reqs ? "requests" : "nothing");
+	event_base_loopexit(s->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+	if (sig == SIGHUP) {
+		struct config *fresh = xcalloc(1, sizeof *fresh);
+		char *err = NULL;
+		if (config_load(fresh, &s->flags, &err) < 0) {
+			errorx("reload failed, keeping the old configuration: %s", err);
+			free(err);
+			free(fresh);
+			return;
+		}
+		s->retired = xrealloc(s->retired, (s->n_retired + 1) * sizeof *s->retired);
+		s->retired[s->n_retired++] = s->cfg;
+		s->cfg = fresh;
+		warnx_("configuration reloaded from %s", fresh->path);
+		return;
+	}
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	/* Stop accepting; let what is in flight finish. */
+	if (s->sock) {
+		evhttp_del_accept_socket(s->http, s->sock);
+		s->sock = NULL;
+	}
+	maybe_exit(s);
+	struct timeval tv = {s->opt.shutdown_grace_ms / 1000, (s->opt.shutdown_grace_ms % 1000) * 1000};
+	s->deadline = evtimer_new(s->base, on_deadline, s);
+	evtimer_add(s->deadline, &tv);
+}
+
+static bool is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+int server_run(const struct config_flags *flags, const struct server_options *opts)
+{
+	struct server s;
+	memset(&s, 0, sizeof s);
+	s.flags = *flags;
+	s.opt = *opts;
+	if (!s.opt.host)
+		s.opt.host = "127.0.0.1";
+	s.cfg = xcalloc(1, sizeof *s.cfg);
+	the_server = &s;
+	char *err = NULL;
+	if (config_load(s.cfg, flags, &err) < 0) {
+		errorx("%s", err);
+		free(err);
+		free(s.cfg);
+		return EXIT_CONFIG;
+	}
+	int rc = EXIT_OK;
+	json_object *proxy, *keys;
+	bool have_keys = json_object_object_get_ex(s.cfg->root, "proxy", &proxy) &&
+			 json_object_object_get_ex(proxy, "keys", &keys) && json_object_array_length(keys) > 0;
+	if (!is_loopback(s.opt.host) && (!s.opt.allow_remote || !have_keys)) {
+		errorx("proxy: refusing to listen on %s: a non-loopback address needs --allow-remote and client keys "
+		       "(proxy.keys in the config)",
+		       s.opt.host);
+		rc = EXIT_USAGE;
+		goto out_config;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	s.base = event_base_new();
+	s.http = evhttp_new(s.base);
+	s.loop = http_loop_new(s.base);
+	if (!s.base || !s.http || !s.loop) {
+		errorx("proxy: cannot set up the event loop");
+		rc = EXIT_FAILURE_GENERIC;
+		goto out;
+	}
+	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
+						   EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(s.http, (ev_ssize_t)s.opt.max_body_bytes);
+	evhttp_set_max_headers_size(s.http, (ev_ssize_t)s.opt.max_header_bytes);
+	evhttp_set_timeout(s.http, 60);
+	evhttp_set_gencb(s.http, on_request, &s);
+	s.sock = evhttp_bind_socket_with_handle(s.http, s.opt.host, (ev_uint16_t)s.opt.port);
+	if (!s.sock) {
+		errorx("proxy: cannot listen on %s:%d: %s", s.opt.host, s.opt.port, strerror(errno));
+		rc = EXIT_FAILURE_GENERIC;
+		goto out;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	getsockname(evhttp_bound_socket_get_fd(s.sock), (struct sockaddr *)&ss, &sl);
+	s.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						: ((struct sockaddr_in *)&ss)->sin_port);
+	const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+	for (int i = 0; i < 3; i++) {
+		s.sigs[i] = evsignal_new(s.base, sigs[i], on_signal, &s);
+		evsignal_add(s.sigs[i], NULL);
+	}
+	if (s.opt.port_file) {
+		char *tmp = xasprintf("%s.tmp", s.opt.port_file);
+		FILE *f = fopen(tmp, "w");
+		if (f) {
+			fprintf(f, "%d\n", s.port);
+			fclose(f);
+			rename(tmp, s.opt.port_file);
+		}
+		free(tmp);
+	}
+	fprintf(stderr, "arouter: proxy listening on http://%s%s%s:%d\n", strchr(s.opt.host, ':') ? "[" : "",
+		s.opt.host, strchr(s.opt.host, ':') ? "]" : "", s.port);
+	fflush(stderr);
+	event_base_dispatch(s.base);
+	verbose("proxy: stopped");
+out:
+	while (s.reqs)
+		proxy_req_free(s.reqs);
+	for (int i = 0; i < 3; i++)
+		if (s.sigs[i])
+			event_free(s.sigs[i]);
+	if (s.deadline)
+		event_free(s.deadline);
+	http_loop_free(s.loop);
+	if (s.http)
+		evhttp_free(s.http);
+	if (s.base)
+		event_base_free(s.base);
+	for (size_t i = 0; i < s.n_retired; i++) {
+		config_free(s.retired[i]);
+		free(s.retired[i]);
+	}
+	free(s.retired);
+out_config:
+	the_server = NULL;
+	config_free(s.cfg);
+	free(s.cfg);
+	return rc;
+}

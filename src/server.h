@@ -1,0 +1,32 @@
+/* server.h - the loopback listener of `arouter proxy`: one libevent loop
+ * serving HTTP clients, with upstream transfers on the same loop; request
+ * limits, Host/Origin checks, client keys, path routing to the pipeline,
+ * the provider passthrough, an access log, graceful shutdown and reload. */
+#ifndef AROUTER_SERVER_H
+#define AROUTER_SERVER_H
+
+#include "conf.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define SERVER_DEFAULT_PORT 8788
+
+struct server_options {
+	const char *host;          /* default 127.0.0.1 */
+	int port;                  /* default SERVER_DEFAULT_PORT; 0 picks a free one */
+	const char *port_file;     /* if set, the bound port is written here once listening */
+	bool allow_remote;         /* needed to bind a non-loopback address */
+	FILE *log;                 /* access log (stderr by default) */
+	size_t max_body_bytes;     /* 413 beyond this */
+	size_t max_header_bytes;   /* 431 beyond this */
+	long idle_timeout_ms;      /* upstream: no byte for this long */
+	long total_timeout_ms;     /* upstream: whole request */
+	long shutdown_grace_ms;    /* in-flight requests may finish for this long after SIGTERM */
+};
+
+/* Runs the proxy until SIGINT/SIGTERM. ctx_flags select the config, which
+ * SIGHUP reloads. Returns an exit code; errors are printed. */
+int server_run(const struct config_flags *flags, const struct server_options *opts);
+
+#endif

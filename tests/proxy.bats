@@ -1,0 +1,352 @@
+#!/usr/bin/env bats
+# `arouter proxy`: the OpenAI endpoint to every upstream dialect, the
+# provider passthrough, the guards every request passes, and the lifecycle.
+
+setup_file() {
+	load helper
+	fake_start
+}
+
+teardown_file() {
+	load helper
+	fake_stop
+}
+
+setup() {
+	load helper
+	load proxy-helper
+	isolate_env
+	use_fake_for_all
+	unset AROUTER_BASE_URL
+	fake_reset
+	export OPENAI_API_KEY=sk-test-OPENAI-SECRET-1234 ANTHROPIC_API_KEY=sk-ant-SECRET-5678 GEMINI_API_KEY=AIza-SECRET-9012
+	proxy_start
+}
+
+teardown() {
+	proxy_stop
+}
+
+post() { curl -sS -H 'Content-Type: application/json' "$@"; }
+chat_body() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "$1" "${2:-hi}" "${3:-}"; }
+ANSWER='Hello from the fake upstream.'
+
+@test "health answers without auth" {
+	run curl -sS "$PROXY_URL/health"
+	assert_success
+	assert_output '{"status":"ok"}'
+}
+
+@test "OpenAI in, OpenAI out: answer, model rewritten, unknown fields kept, key injected" {
+	run post "$PROXY_URL/v1/chat/completions" -H 'Authorization: Bearer client-side-token' \
+		-d '{"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}],"x_custom":{"a":1},"seed":7}'
+	assert_success
+	jq -e --arg a "$ANSWER" '.choices[0].message.content == $a and .usage.total_tokens == 17' <<< "$output"
+	run fake_last_request
+	jq -e '.path == "/v1/chat/completions" and .headers.authorization == "Bearer sk-test-OPENAI-SECRET-1234"' <<< "$output"
+	jq -e '.body | fromjson | .model == "gpt-4o" and .x_custom == {"a":1} and .seed == 7' <<< "$output"
+	refute_output --partial client-side-token
+}
+
+@test "OpenAI streaming to an OpenAI upstream is passed through and ends with [DONE]" {
+	run post -N "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o hi ',"stream":true')"
+	assert_success
+	assert_output --partial 'data: [DONE]'
+	text=$(sed -n 's/^data: //p' <<< "$output" | grep -v '^\[DONE\]' | jq -rj '.choices[0].delta.content // empty')
+	assert_equal "$text" "$ANSWER"
+}
+
+@test "OpenAI in, Anthropic upstream: translated both ways, x-api-key and anthropic-version injected" {
+	run post "$PROXY_URL/v1/chat/completions" -d '{"model":"anthropic/claude-sonnet-4-6","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}'
+	assert_success
+	jq -e --arg a "$ANSWER" '.object == "chat.completion" and .choices[0].message.content == $a and .usage.prompt_tokens == 12' <<< "$output"
+	run fake_last_request
+	jq -e '.path == "/v1/messages" and .headers["x-api-key"] == "sk-ant-SECRET-5678" and .headers["anthropic-version"] == "2023-06-01"' <<< "$output"
+	jq -e '.body | fromjson | .system == "be brief" and .max_tokens > 0 and (.messages | length == 1) and .messages[0].role == "user" and (.messages[0].content | . == "hi" or . == [{"type":"text","text":"hi"}])' <<< "$output"
+}
+
+@test "OpenAI streaming from a Gemini upstream: OpenAI chunks, usage chunk when asked, [DONE]" {
+	run post -N "$PROXY_URL/v1/chat/completions" -d "$(chat_body google/gemini-2.5-flash hi ',"stream":true,"stream_options":{"include_usage":true}')"
+	assert_success
+	text=$(sed -n 's/^data: //p' <<< "$output" | grep -v '^\[DONE\]' | jq -rj '.choices[0].delta.content // empty')
+	assert_equal "$text" "$ANSWER"
+	sed -n 's/^data: //p' <<< "$output" | grep -v '^\[DONE\]' | jq -se 'map(select(.usage != null and .choices == [])) | length == 1 and .[0].usage.total_tokens == 17'
+	assert_output --partial 'data: [DONE]'
+	run fake_last_request
+	jq -e '.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent" and .query == "alt=sse" and .headers["x-goog-api-key"] == "AIza-SECRET-9012"' <<< "$output"
+}
+
+@test "tool calls from an Anthropic upstream reach an OpenAI client with ids and arguments" {
+	fake_next 'tool=2'
+	run post "$PROXY_URL/v1/chat/completions" -d "$(chat_body anthropic/claude-x weather)"
+	assert_success
+	jq -e '.choices[0].finish_reason == "tool_calls" and (.choices[0].message.tool_calls | map(.id) == ["toolu_fake1","toolu_fake2"])' <<< "$output"
+	jq -e '.choices[0].message.tool_calls[1].function.arguments | fromjson == {"location":"Tokyo"}' <<< "$output"
+}
+
+@test "upstream errors come back in OpenAI shape with the upstream's status and Retry-After" {
+	fake_next 'status=429;retry_after=7'
+	run curl -sS -D - -o "$BATS_TEST_TMPDIR/body" -H 'Content-Type: application/json' "$PROXY_URL/v1/chat/completions" -d "$(chat_body anthropic/claude-x)"
+	assert_line --regexp '^HTTP/1.1 429'
+	assert_line --regexp '^Retry-After: 7'
+	jq -e '.error.message | test("429")' "$BATS_TEST_TMPDIR/body"
+	jq -e '.error.type' "$BATS_TEST_TMPDIR/body"
+}
+
+@test "an upstream HTML error page becomes a readable 502" {
+	fake_next html
+	run curl -sS -w '\n%{http_code}' -H 'Content-Type: application/json' "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)"
+	assert_line --index 1 502
+	jq -e '.error.message | test("HTML")' <<< "${lines[0]}"
+	refute_output --partial '<html'
+}
+
+@test "an error after the stream started is an in-stream error event, then the end" {
+	fake_next 'cut=3'
+	run post -N "$PROXY_URL/v1/chat/completions" -d "$(chat_body anthropic/claude-x hi ',"stream":true')"
+	assert_success
+	sed -n 's/^data: //p' <<< "$output" | jq -se 'map(select(.error != null)) | length == 1'
+}
+
+@test "malformed JSON, a missing model, an unknown provider: 400/404 in OpenAI shape" {
+	run curl -sS -w '\n%{http_code}' -H 'Content-Type: application/json' "$PROXY_URL/v1/chat/completions" -d '{"model": '
+	assert_line --index 1 400
+	jq -e '.error.type == "invalid_request_error"' <<< "${lines[0]}"
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/chat/completions" -d '{"messages":[]}'
+	assert_line --index 1 400
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/chat/completions" -d "$(chat_body antropic/x)"
+	assert_line --index 1 404
+	jq -e '.error.message | test("did you mean .anthropic.")' <<< "${lines[0]}"
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/nope"
+	assert_line --index 1 404
+}
+
+@test "mock/echo answers offline through the proxy" {
+	run post "$PROXY_URL/v1/chat/completions" -d "$(chat_body mock/echo 'say this')"
+	assert_success
+	jq -e '.choices[0].message.content == "Echo: say this"' <<< "$output"
+	assert_equal "$(fake_request_count)" 0
+}
+
+@test "GET /v1/models lists models of providers with keys" {
+	run curl -sS "$PROXY_URL/v1/models"
+	assert_success
+	jq -e '.object == "list" and (.data | map(.id) | index("openai/gpt-4o-mini") != null) and (.data | map(.id) | index("anthropic/claude-sonnet-4-6") != null)' <<< "$output"
+	jq -e '.data | map(.id) | map(select(startswith("deepseek/"))) | length == 0' <<< "$output"
+}
+
+@test "provider passthrough: path, query and body unchanged, provider key injected, client auth stripped" {
+	run curl -sS -H 'Authorization: Bearer client-token-xyz' -H 'X-Custom: kept' \
+		"$PROXY_URL/openai/v1/chat/completions?foo=bar" -d "$(chat_body gpt-4o)"
+	assert_success
+	jq -e --arg a "$ANSWER" '.choices[0].message.content == $a' <<< "$output"
+	run fake_last_request
+	jq -e '.path == "/v1/chat/completions" and .query == "foo=bar" and .headers.authorization == "Bearer sk-test-OPENAI-SECRET-1234" and .headers["x-custom"] == "kept"' <<< "$output"
+	jq -e '.body | fromjson | .model == "gpt-4o"' <<< "$output"
+	refute_output --partial client-token-xyz
+}
+
+@test "passthrough to Anthropic adds anthropic-version unless the client sent one; Gemini ?key= is replaced" {
+	run curl -sS "$PROXY_URL/anthropic/v1/messages" -d '{"model":"claude-x","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
+	assert_success
+	run fake_last_request
+	jq -e '.headers["anthropic-version"] == "2023-06-01" and .headers["x-api-key"] == "sk-ant-SECRET-5678"' <<< "$output"
+	run curl -sS -H 'anthropic-version: 2099-01-01' "$PROXY_URL/anthropic/v1/messages" -d '{"model":"claude-x","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
+	run fake_last_request
+	jq -e '.headers["anthropic-version"] == "2099-01-01"' <<< "$output"
+	run curl -sS "$PROXY_URL/google/v1beta/models/gemini-2.5-flash:generateContent?key=client-key&x=1" -d '{"contents":[{"parts":[{"text":"hi"}]}]}'
+	assert_success
+	run fake_last_request
+	jq -e '.query == "x=1" and .headers["x-goog-api-key"] == "AIza-SECRET-9012"' <<< "$output"
+	refute_output --partial client-key
+}
+
+@test "passthrough streams SSE back byte for byte and keeps upstream error statuses" {
+	run curl -sS -N "$PROXY_URL/anthropic/v1/messages" -d '{"model":"claude-x","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+	assert_success
+	assert_output --partial 'event: message_start'
+	assert_output --partial 'event: message_stop'
+	fake_next 'status=404'
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/openai/v1/chat/completions" -d "$(chat_body gpt-4o)"
+	assert_line --index 1 404
+	jq -e '.error.message == "fake error 404"' <<< "${lines[0]}"
+}
+
+@test "passthrough refuses paths that could leave the provider's base URL" {
+	for p in '/openai/../etc/passwd' '/openai/v1/%2e%2e/x' '/openai//evil.example/x' '/openai/v1/a%2fb'; do
+		run curl -sS --path-as-is -w '\n%{http_code}' "$PROXY_URL$p"
+		assert_line --index 1 400
+	done
+	assert_equal "$(fake_request_count)" 0
+}
+
+@test "DNS rebinding: a foreign Host is refused; localhost names are accepted" {
+	run curl -sS -w '\n%{http_code}' -H 'Host: evil.example' "$PROXY_URL/health"
+	assert_line --index 1 403
+	port=${PROXY_URL##*:}
+	run curl -sS -w '\n%{http_code}' -H "Host: localhost:$port" "$PROXY_URL/health"
+	assert_line --index 1 200
+	run curl -sS -w '\n%{http_code}' -H "Host: 127.0.0.1:1" "$PROXY_URL/health"
+	assert_line --index 1 403
+}
+
+@test "browser Origin: refused unless allow-listed; preflight answered only for allowed origins" {
+	run curl -sS -w '\n%{http_code}' -H 'Origin: https://evil.example' "$PROXY_URL/v1/models"
+	assert_line --index 1 403
+	proxy_stop
+	write_config <<< '{"proxy": {"allowed_origins": ["http://localhost:3000"]}}'
+	proxy_start
+	run curl -sS -D - -o /dev/null -X OPTIONS -H 'Origin: http://localhost:3000' -H 'Access-Control-Request-Method: POST' "$PROXY_URL/v1/chat/completions"
+	assert_line --regexp '^HTTP/1.1 204'
+	assert_line --regexp '^Access-Control-Allow-Origin: http://localhost:3000'
+	run curl -sS -w '\n%{http_code}' -X OPTIONS -H 'Origin: https://evil.example' "$PROXY_URL/v1/chat/completions"
+	assert_line --index 1 403
+}
+
+@test "client keys: Bearer, X-Api-Key and ?key= accepted; none or a wrong one is 401 in the dialect" {
+	proxy_stop
+	write_config <<< '{"proxy": {"keys": ["ar-local-key-123"]}}'
+	proxy_start
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/chat/completions" -d "$(chat_body mock/echo)"
+	assert_line --index 1 401
+	run curl -sS -w '\n%{http_code}' -H 'Authorization: Bearer ar-local-key-12' "$PROXY_URL/v1/chat/completions" -d "$(chat_body mock/echo)"
+	assert_line --index 1 401
+	run curl -sS -w '\n%{http_code}' -H 'Authorization: Bearer ar-local-key-123' "$PROXY_URL/v1/chat/completions" -d "$(chat_body mock/echo)"
+	assert_line --index 1 200
+	run curl -sS -w '\n%{http_code}' -H 'X-Api-Key: ar-local-key-123' "$PROXY_URL/v1/chat/completions" -d "$(chat_body mock/echo)"
+	assert_line --index 1 200
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/chat/completions?key=ar-local-key-123" -d "$(chat_body mock/echo)"
+	assert_line --index 1 200
+	# The client's proxy key never reaches an upstream.
+	run curl -sS -H 'Authorization: Bearer ar-local-key-123' "$PROXY_URL/openai/v1/models"
+	run fake_last_request
+	refute_output --partial ar-local-key-123
+}
+
+@test "a body over the limit is refused with 413 and never reaches the upstream" {
+	head -c 33554500 /dev/zero | tr '\0' 'a' > "$BATS_TEST_TMPDIR/big"
+	run curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$BATS_TEST_TMPDIR/big" "$PROXY_URL/v1/chat/completions"
+	assert_output 413
+	assert_equal "$(fake_request_count)" 0
+}
+
+@test "a client that disconnects mid-stream aborts the upstream transfer at once" {
+	fake_next 'drip=500'
+	curl -sS -N "$PROXY_URL/v1/chat/completions" -d "$(chat_body anthropic/claude-x hi ',"stream":true')" > "$BATS_TEST_TMPDIR/partial" &
+	cpid=$!
+	for _ in $(seq 50); do grep -q Hello "$BATS_TEST_TMPDIR/partial" 2>/dev/null && break; sleep 0.1; done
+	kill "$cpid"; wait "$cpid" || true
+	fake_wait_event client_closed 5
+	run cat "$PROXY_LOG"
+	assert_output --partial 'status=499'
+}
+
+@test "SIGTERM lets an in-flight stream finish, then exits 0" {
+	fake_next 'drip=300'
+	curl -sS -N "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o hi ',"stream":true')" > "$BATS_TEST_TMPDIR/out" &
+	cpid=$!
+	for _ in $(seq 50); do grep -q Hello "$BATS_TEST_TMPDIR/out" 2>/dev/null && break; sleep 0.1; done
+	kill -TERM "$PROXY_PID"
+	wait "$cpid"
+	run cat "$BATS_TEST_TMPDIR/out"
+	assert_output --partial 'data: [DONE]'
+	wait "$PROXY_PID"
+	PROXY_PID=
+	# New connections are refused once shutdown began.
+	run curl -sS "$PROXY_URL/health"
+	assert_failure
+}
+
+@test "SIGHUP reloads the config without dropping the listener" {
+	write_config <<< '{"model_aliases": [{"pattern": "^fast$", "replacement": "mock/echo"}]}'
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/chat/completions" -d "$(chat_body fast)"
+	assert_line --index 1 400
+	kill -HUP "$PROXY_PID"
+	for _ in $(seq 50); do grep -q reloaded "$PROXY_ERR" && break; sleep 0.1; done
+	run curl -sS "$PROXY_URL/v1/chat/completions" -d "$(chat_body fast 'after reload')"
+	jq -e '.choices[0].message.content == "Echo: after reload"' <<< "$output"
+}
+
+@test "the access log has one line per request with names, status and tokens, never text or keys" {
+	post "$PROXY_URL/v1/chat/completions" -d "$(chat_body anthropic/claude-x 'UNIQUE-PROMPT-MARKER')" > /dev/null
+	run cat "$PROXY_LOG"
+	assert_line --regexp 'openai POST model=anthropic/claude-x served=anthropic/claude-x status=200 ms=[0-9]+ tokens=12\+5$'
+	refute_output --partial UNIQUE-PROMPT-MARKER
+	refute_output --partial SECRET
+}
+
+@test "a non-loopback address needs --allow-remote and client keys" {
+	run "$AROUTER" proxy --listen 0.0.0.0:0
+	assert_failure 2
+	assert_output --partial "needs --allow-remote and client keys"
+}
+
+# ---- Anthropic and Gemini clients ----
+
+anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"user","content":"%s"}]%s}' "$1" "${2:-hi}" "${3:-}"; }
+
+@test "Anthropic in, OpenAI upstream: a Messages response with text, stop_reason and usage" {
+	run post "$PROXY_URL/v1/messages" -H 'x-api-key: whatever' -H 'anthropic-version: 2023-06-01' \
+		-d '{"model":"openai/gpt-4o","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"hi"}]}'
+	assert_success
+	jq -e --arg a "$ANSWER" '.type == "message" and .role == "assistant" and .content[0].type == "text" and .content[0].text == $a' <<< "$output"
+	jq -e '.stop_reason == "end_turn" and .usage.output_tokens == 5 and .usage.input_tokens + .usage.cache_read_input_tokens == 12' <<< "$output"
+	run fake_last_request
+	jq -e '.path == "/v1/chat/completions" and (.body | fromjson | .messages[0] == {"role":"system","content":"be brief"} and .max_tokens == 64)' <<< "$output"
+	refute_output --partial whatever
+}
+
+@test "Anthropic in, streaming from a Gemini upstream: the exact Anthropic event sequence" {
+	run post -N "$PROXY_URL/v1/messages" -d "$(anthropic_body google/gemini-2.5-flash hi ',"stream":true')"
+	assert_success
+	events=$(sed -n 's/^event: //p' <<< "$output" | tr '\n' ' ')
+	[[ "$events" =~ ^message_start\ content_block_start\ (content_block_delta\ )+content_block_stop\ message_delta\ message_stop\ $ ]] || fail "events: $events"
+	text=$(sed -n 's/^data: //p' <<< "$output" | jq -rj 'select(.type == "content_block_delta") | .delta.text')
+	assert_equal "$text" "$ANSWER"
+	sed -n 's/^data: //p' <<< "$output" | jq -se 'map(select(.type == "message_delta"))[0] | .delta.stop_reason == "end_turn" and .usage.output_tokens == 5'
+}
+
+@test "Anthropic in: tool calls from an OpenAI upstream become tool_use blocks with input_json_delta" {
+	fake_next 'tool=2'
+	run post -N "$PROXY_URL/v1/messages" -d "$(anthropic_body openai/gpt-4o weather ',"stream":true')"
+	assert_success
+	sed -n 's/^data: //p' <<< "$output" | jq -se '[.[] | select(.type == "content_block_start") | .content_block | select(.type == "tool_use") | .id] == ["call_fake1","call_fake2"]'
+	args=$(sed -n 's/^data: //p' <<< "$output" | jq -rj 'select(.type == "content_block_delta" and .index == 1) | .delta.partial_json')
+	assert_equal "$(jq -c . <<< "$args")" '{"location":"Tokyo"}'
+	sed -n 's/^data: //p' <<< "$output" | jq -se 'map(select(.type == "message_delta"))[0].delta.stop_reason == "tool_use"'
+}
+
+@test "Anthropic in, Anthropic upstream: errors keep the Anthropic shape and status" {
+	fake_next 'status=529'
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d "$(anthropic_body anthropic/claude-x)"
+	assert_line --index 1 529
+	jq -e '.type == "error" and .error.type == "overloaded_error"' <<< "${lines[0]}"
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d '{"max_tokens":5}'
+	assert_line --index 1 400
+	jq -e '.type == "error" and .error.type == "invalid_request_error"' <<< "${lines[0]}"
+}
+
+@test "Gemini in (model in the URL), OpenAI upstream: a GenerateContentResponse" {
+	run post "$PROXY_URL/v1beta/models/openai%2Fgpt-4o:generateContent" \
+		-d '{"systemInstruction":{"parts":[{"text":"be brief"}]},"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":50}}'
+	assert_success
+	jq -e --arg a "$ANSWER" '.candidates[0].content.parts[0].text == $a and .candidates[0].finishReason == "STOP" and .usageMetadata.totalTokenCount == 17' <<< "$output"
+	run fake_last_request
+	jq -e '.body | fromjson | .model == "gpt-4o" and .max_tokens == 50 and .messages[0].role == "system"' <<< "$output"
+}
+
+@test "Gemini in, streaming from an Anthropic upstream: data chunks, the last with finishReason and usage" {
+	run post -N "$PROXY_URL/v1beta/models/anthropic%2Fclaude-x:streamGenerateContent?alt=sse" \
+		-d '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
+	assert_success
+	text=$(sed -n 's/^data: //p' <<< "$output" | jq -rj '.candidates[0].content.parts[]?.text // empty')
+	assert_equal "$text" "$ANSWER"
+	sed -n 's/^data: //p' <<< "$output" | jq -se 'last | .candidates[0].finishReason == "STOP" and .usageMetadata.promptTokenCount == 12'
+}
+
+@test "Gemini in: errors in Google's shape" {
+	fake_next 'status=429'
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1beta/models/openai%2Fgpt-4o:generateContent" -d '{"contents":[{"parts":[{"text":"hi"}]}]}'
+	assert_line --index 1 429
+	jq -e '.error.code == 429 and .error.status == "RESOURCE_EXHAUSTED"' <<< "${lines[0]}"
+}
