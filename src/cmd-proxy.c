@@ -75,6 +75,7 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 	};
 	char *host = NULL;
 	const char *log_path = NULL;
+	bool listen_given = false;
 	int opt;
 	while ((opt = cmd_getopt(ctx, &cmd_proxy, argc, argv)) != -1) {
 		switch (opt) {
@@ -82,6 +83,7 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 			free(host);
 			host = NULL;
 			parse_listen(optarg, &host, &o.port);
+			listen_given = true;
 			break;
 		case OPT_LOG:
 			log_path = optarg;
@@ -96,6 +98,25 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		cmd_die_usage(&cmd_proxy, "unexpected argument '%s'", argv[optind]);
+	/* Config defaults (proxy.*) apply where no flag was given. */
+	json_object *pc, *v2;
+	struct config *cfg = context_config(ctx);
+	if (json_object_object_get_ex(cfg->root, "proxy", &pc)) {
+		if (!listen_given && json_object_object_get_ex(pc, "listen", &v2) && json_object_is_type(v2, json_type_string))
+			parse_listen(json_object_get_string(v2), &host, &o.port);
+		if (!log_path && json_object_object_get_ex(pc, "log", &v2) && json_object_is_type(v2, json_type_string))
+			log_path = json_object_get_string(v2);
+		if (json_object_object_get_ex(pc, "max_body_bytes", &v2) && json_object_get_int64(v2) > 0)
+			o.max_body_bytes = (size_t)json_object_get_int64(v2);
+		if (json_object_object_get_ex(pc, "max_header_bytes", &v2) && json_object_get_int64(v2) > 0)
+			o.max_header_bytes = (size_t)json_object_get_int64(v2);
+		if (json_object_object_get_ex(pc, "idle_timeout", &v2) && json_object_get_double(v2) > 0)
+			o.idle_timeout_ms = (long)(json_object_get_double(v2) * 1000);
+		if (json_object_object_get_ex(pc, "timeout", &v2) && json_object_get_double(v2) > 0)
+			o.total_timeout_ms = (long)(json_object_get_double(v2) * 1000);
+		if (json_object_object_get_ex(pc, "shutdown_grace", &v2) && json_object_get_double(v2) > 0)
+			o.shutdown_grace_ms = (long)(json_object_get_double(v2) * 1000);
+	}
 	const char *v = getenv("AROUTER_IDLE_TIMEOUT");
 	if (!str_empty(v))
 		o.idle_timeout_ms = (long)(atof(v) * 1000);

@@ -466,28 +466,11 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
 
 	const char *path = stream && p->stream_path ? p->stream_path : p->chat_path;
 	gc->url = provider_url(p, path, gc->target.model);
-	const char *key = provider_key(p);
 	add_header(gc, "Content-Type", "application/json");
 	add_header(gc, "Accept", stream ? "text/event-stream" : "application/json");
-	if (key) {
-		switch (p->auth) {
-		case AUTH_BEARER:
-			gc->auth_value = xasprintf("Bearer %s", key);
-			add_header(gc, "Authorization", gc->auth_value);
-			break;
-		case AUTH_X_API_KEY:
-			add_header(gc, "x-api-key", key);
-			break;
-		case AUTH_X_GOOG_API_KEY:
-			add_header(gc, "x-goog-api-key", key);
-			break;
-		case AUTH_API_KEY:
-			add_header(gc, "api-key", key);
-			break;
-		case AUTH_NONE:
-			break;
-		}
-	}
+	const char *auth_name;
+	if ((gc->auth_value = provider_auth_header(p, &auth_name)) != NULL)
+		add_header(gc, auth_name, gc->auth_value);
 	for (size_t i = 0; i < p->n_headers; i++)
 		add_header(gc, p->headers[i].name, p->headers[i].value);
 	return EXIT_OK;

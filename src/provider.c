@@ -30,6 +30,30 @@ const char *provider_auth_name(enum provider_auth a)
 	return "none";
 }
 
+char *provider_auth_header(const struct provider *p, const char **name)
+{
+	const char *key = provider_key(p);
+	if (!key)
+		return NULL;
+	switch (p->auth) {
+	case AUTH_BEARER:
+		*name = "Authorization";
+		return xasprintf("Bearer %s", key);
+	case AUTH_X_API_KEY:
+		*name = "x-api-key";
+		return xstrdup(key);
+	case AUTH_X_GOOG_API_KEY:
+		*name = "x-goog-api-key";
+		return xstrdup(key);
+	case AUTH_API_KEY:
+		*name = "api-key";
+		return xstrdup(key);
+	case AUTH_NONE:
+		break;
+	}
+	return NULL;
+}
+
 static int auth_from_name(const char *s, enum provider_auth *out)
 {
 	for (size_t i = 0; i < sizeof auth_names / sizeof auth_names[0]; i++)

@@ -79,6 +79,11 @@ const char *provider_key_hint(const struct provider *p);
 
 const char *provider_auth_name(enum provider_auth a);
 
+/* The header that carries the provider's first key in its auth style:
+ * sets *name (static) and returns the value, owned by the caller (free()).
+ * Returns NULL when the provider has no key or uses no auth. */
+char *provider_auth_header(const struct provider *p, const char **name);
+
 /* Expands {model} and {api_version} in a path template and prefixes the base
  * URL. The returned string is owned by the caller (free()). */
 char *provider_url(const struct provider *p, const char *path_template, const char *model);

@@ -14,6 +14,7 @@
 #include "http-client.h"
 #include "ingress.h"
 #include "provider.h"
+#include "route.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -75,6 +76,11 @@ struct proxy_req {
 	const char *method;       /* static; the request may be gone when we log */
 	int status;               /* as sent to the client */
 	char *provider;           /* passthrough: the slug */
+	/* a JSON exchange (count_tokens, embeddings): builds the client's
+	 * answer from the upstream's 2xx JSON */
+	json_object *(*on_json)(struct proxy_req *pr, json_object *upstream);
+	char *json_model;         /* the upstream model name */
+	char *auth;
 };
 
 static long long now_ms(void)
@@ -181,16 +187,17 @@ static void proxy_req_free(struct proxy_req *pr)
 		s->reqs = pr->next;
 	if (pr->next)
 		pr->next->prev = pr->prev;
-	if (pr->gateway_ready) {
+	if (pr->gateway_ready)
 		gateway_call_clear(&pr->gc);
-		gateway_result_clear(&pr->res);
-	}
+	gateway_result_clear(&pr->res);
 	if (pr->enc)
 		stream_encoder_free(pr->enc);
 	completion_builder_free(pr->b);
 	buf_free(&pr->out);
 	free(pr->model_asked);
 	free(pr->provider);
+	free(pr->json_model);
+	free(pr->auth);
 	free(pr);
 	maybe_exit(s);
 }
@@ -367,34 +374,16 @@ static char *request_body(struct evhttp_request *req, size_t *len)
 	return s;
 }
 
+static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *req, enum dialect d);
+static json_object *read_json_body(struct proxy_req *pr);
+
 static void handle_model_request(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model,
 				 bool url_stream)
 {
-	size_t len;
-	char *text = request_body(req, &len);
-	json_tokener *tok = json_tokener_new();
-	json_object *body = json_tokener_parse_ex(tok, text, (int)len);
-	bool bad = !body || json_tokener_get_error(tok) != json_tokener_success ||
-		   json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object);
-	json_tokener_free(tok);
-	free(text);
-	struct proxy_req *pr = xcalloc(1, sizeof *pr);
-	pr->srv = s;
-	pr->req = req;
-	pr->ingress = d;
-	pr->method = "POST";
-	pr->t0_ms = now_ms();
-	pr->next = s->reqs;
-	if (s->reqs)
-		s->reqs->prev = pr;
-	s->reqs = pr;
-	if (bad) {
-		if (body)
-			json_object_put(body);
-		pr->status = reply_error(req, d, 400, "invalid_request_error", "the request body is not a JSON object");
-		proxy_req_done(pr);
+	struct proxy_req *pr = proxy_req_new(s, req, d);
+	json_object *body = read_json_body(pr);
+	if (!body)
 		return;
-	}
 	char *err = NULL;
 	json_object *canon = ingress_request_to_canonical(d, body, url_model, url_stream, &err);
 	json_object_put(body);
@@ -559,17 +548,10 @@ static char *strip_key_param(const char *query)
 static void handle_passthrough(struct server *s, struct evhttp_request *req, struct provider *p, const char *rest,
 			       const char *query)
 {
-	struct proxy_req *pr = xcalloc(1, sizeof *pr);
-	pr->srv = s;
-	pr->req = req;
+	struct proxy_req *pr = proxy_req_new(s, req, DIALECT_OPENAI);
 	pr->passthrough = true;
 	pr->method = evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "POST";
 	pr->provider = xstrdup(p->slug);
-	pr->t0_ms = now_ms();
-	pr->next = s->reqs;
-	if (s->reqs)
-		s->reqs->prev = pr;
-	s->reqs = pr;
 	if (!path_safe(rest) || str_empty(p->base_url) || strcmp(p->slug, "mock") == 0) {
 		pr->status = reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error",
 					 str_empty(p->base_url) ? "this provider has no base URL configured"
@@ -587,27 +569,10 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	for (struct evkeyval *h = in->tqh_first; h && nh < 40; h = h->next.tqe_next)
 		if (!hop_by_hop(h->key))
 			headers[nh++] = (struct http_header){h->key, h->value};
-	char *auth = NULL;
-	const char *key = provider_key(p);
-	if (key) {
-		switch (p->auth) {
-		case AUTH_BEARER:
-			auth = xasprintf("Bearer %s", key);
-			headers[nh++] = (struct http_header){"Authorization", auth};
-			break;
-		case AUTH_X_API_KEY:
-			headers[nh++] = (struct http_header){"x-api-key", key};
-			break;
-		case AUTH_X_GOOG_API_KEY:
-			headers[nh++] = (struct http_header){"x-goog-api-key", key};
-			break;
-		case AUTH_API_KEY:
-			headers[nh++] = (struct http_header){"api-key", key};
-			break;
-		case AUTH_NONE:
-			break;
-		}
-	}
+	const char *auth_name;
+	char *auth = provider_auth_header(p, &auth_name);
+	if (auth)
+		headers[nh++] = (struct http_header){auth_name, auth};
 	/* Provider headers (anthropic-version) only where the client sent none. */
 	for (size_t i = 0; i < p->n_headers && nh < 64; i++)
 		if (!evhttp_find_header(in, p->headers[i].name))
@@ -632,6 +597,354 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	free(body);
 	free(auth);
 	free(url);
+}
+
+/* ---- JSON exchanges: token counting and embeddings ---- */
+
+static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *req, enum dialect d)
+{
+	struct proxy_req *pr = xcalloc(1, sizeof *pr);
+	pr->srv = s;
+	pr->req = req;
+	pr->ingress = d;
+	pr->method = "POST";
+	pr->t0_ms = now_ms();
+	pr->next = s->reqs;
+	if (s->reqs)
+		s->reqs->prev = pr;
+	s->reqs = pr;
+	return pr;
+}
+
+static void reply_object(struct proxy_req *pr, int status, json_object *o)
+{
+	reply_json(pr->req, status, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	pr->status = status;
+}
+
+static int on_json_body(const char *data, size_t len, void *arg)
+{
+	struct proxy_req *pr = arg;
+	if (pr->out.len + len > 256u * 1024 * 1024)
+		return 1;
+	buf_append(&pr->out, data, len);
+	return 0;
+}
+
+static void on_json_done(struct http_call *call, enum http_outcome outcome, const struct http_response *resp, void *arg)
+{
+	struct proxy_req *pr = arg;
+	pr->call = NULL;
+	if (outcome != XFER_OK) {
+		char *msg = xasprintf("%s: %s", pr->provider, resp->error ? resp->error : "the response was too large");
+		pr->status = reply_error(pr->req, pr->ingress, outcome == XFER_TIMEOUT ? 504 : 502, NULL, msg);
+		free(msg);
+	} else if (resp->status < 200 || resp->status >= 300) {
+		struct upstream_error ue;
+		upstream_error_parse((int)resp->status, buf_str(&resp->error_body), resp->error_body.len, &ue);
+		char *msg = xasprintf("%s: %s", pr->provider, ue.message);
+		pr->status = reply_error(pr->req, pr->ingress, (int)resp->status, NULL, msg);
+		free(msg);
+		upstream_error_clear(&ue);
+	} else {
+		json_object *up = json_tokener_parse(buf_str(&pr->out));
+		json_object *answer = up ? pr->on_json(pr, up) : NULL;
+		if (answer) {
+			reply_object(pr, 200, answer);
+			json_object_put(answer);
+		} else {
+			char *msg = xasprintf("%s: unreadable response", pr->provider);
+			pr->status = reply_error(pr->req, pr->ingress, 502, NULL, msg);
+			free(msg);
+		}
+		if (up)
+			json_object_put(up);
+	}
+	proxy_req_done(pr);
+}
+
+/* POSTs body to the provider's path and answers through pr->on_json. */
+static void start_json_exchange(struct proxy_req *pr, struct provider *p, const char *path, json_object *body)
+{
+	struct server *s = pr->srv;
+	free(pr->provider);
+	pr->provider = xstrdup(p->slug);
+	char *url = provider_url(p, path, pr->json_model);
+	struct http_header headers[40];
+	size_t nh = 0;
+	headers[nh++] = (struct http_header){"Content-Type", "application/json"};
+	const char *auth_name;
+	if ((pr->auth = provider_auth_header(p, &auth_name)) != NULL)
+		headers[nh++] = (struct http_header){auth_name, pr->auth};
+	for (size_t i = 0; i < p->n_headers && nh < 40; i++)
+		headers[nh++] = (struct http_header){p->headers[i].name, p->headers[i].value};
+	const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct http_request hr = {
+		.method = "POST",
+		.url = url,
+		.headers = headers,
+		.n_headers = nh,
+		.body = text,
+		.body_len = strlen(text),
+		.idle_timeout_ms = s->opt.idle_timeout_ms,
+		.total_timeout_ms = s->opt.total_timeout_ms,
+	};
+	watch_for_close(pr);
+	pr->call = http_call_start(s->loop, &hr, on_json_body, on_json_done, pr);
+	free(url);
+}
+
+/* Parses the client's JSON body; on failure answers 400 and returns NULL. */
+static json_object *read_json_body(struct proxy_req *pr)
+{
+	size_t len;
+	char *text = request_body(pr->req, &len);
+	json_tokener *tok = json_tokener_new();
+	json_object *body = json_tokener_parse_ex(tok, text, (int)len);
+	bool bad = !body || json_tokener_get_error(tok) != json_tokener_success ||
+		   json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object);
+	json_tokener_free(tok);
+	free(text);
+	if (bad) {
+		if (body)
+			json_object_put(body);
+		pr->status = reply_error(pr->req, pr->ingress, 400, "invalid_request_error",
+					 "the request body is not a JSON object");
+		proxy_req_done(pr);
+		return NULL;
+	}
+	return body;
+}
+
+/* Resolves a model string for a JSON exchange; answers the error itself. */
+static bool resolve_for(struct proxy_req *pr, const char *model, struct route_target *t)
+{
+	char *err = NULL;
+	if (str_empty(model)) {
+		pr->status = reply_error(pr->req, pr->ingress, 400, "invalid_request_error", "the request names no model");
+		proxy_req_done(pr);
+		return false;
+	}
+	pr->model_asked = xstrdup(model);
+	if (route_resolve(pr->srv->cfg, model, t, &err) < 0) {
+		pr->status = reply_error(pr->req, pr->ingress, strstr(err, "unknown provider") ? 404 : 400, NULL, err);
+		free(err);
+		proxy_req_done(pr);
+		return false;
+	}
+	pr->json_model = xstrdup(t->model);
+	return true;
+}
+
+/* Text length of everything a prompt holds, for the estimate below. */
+static size_t prompt_chars(json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		return (size_t)json_object_get_string_len(o);
+	case json_type_array: {
+		size_t n = 0;
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			n += prompt_chars(json_object_array_get_idx(o, i));
+		return n;
+	}
+	case json_type_object: {
+		size_t n = 0;
+		json_object_object_foreach(o, k, v)
+		{
+			/* Images and files are not text; their bytes say nothing. */
+			if (strcmp(k, "image_url") == 0 || strcmp(k, "file") == 0 || strcmp(k, "input_audio") == 0)
+				continue;
+			n += strlen(k) + prompt_chars(v);
+		}
+		return n;
+	}
+	default:
+		return 0;
+	}
+}
+
+static json_object *count_answer(enum dialect d, long long n)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, d == DIALECT_GEMINI ? "totalTokens" : "input_tokens", json_object_new_int64(n));
+	return o;
+}
+
+static json_object *count_from_anthropic(struct proxy_req *pr, json_object *up)
+{
+	json_object *v;
+	return json_object_object_get_ex(up, "input_tokens", &v) ? count_answer(pr->ingress, json_object_get_int64(v)) : NULL;
+}
+
+static json_object *count_from_gemini(struct proxy_req *pr, json_object *up)
+{
+	json_object *v;
+	return json_object_object_get_ex(up, "totalTokens", &v) ? count_answer(pr->ingress, json_object_get_int64(v)) : NULL;
+}
+
+/* /v1/messages/count_tokens and :countTokens: the upstream's own counter
+ * where it has one (Anthropic, Gemini), else an estimate of four
+ * characters a token over messages, system and tools, marked as such. */
+static void handle_count_tokens(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model)
+{
+	struct proxy_req *pr = proxy_req_new(s, req, d);
+	json_object *body = read_json_body(pr);
+	if (!body)
+		return;
+	char *err = NULL;
+	json_object *canon = ingress_request_to_canonical(d, body, url_model, false, &err);
+	json_object_put(body);
+	if (!canon) {
+		pr->status = reply_error(req, d, 400, "invalid_request_error", err ? err : "malformed request");
+		free(err);
+		proxy_req_done(pr);
+		return;
+	}
+	json_object *mv;
+	struct route_target t;
+	const char *model = json_object_object_get_ex(canon, "model", &mv) ? json_object_get_string(mv) : NULL;
+	if (!resolve_for(pr, model, &t)) {
+		json_object_put(canon);
+		return;
+	}
+	struct provider *p = t.provider;
+	pr->res.provider = xstrdup(p->slug);
+	pr->res.model = xstrdup(t.model);
+	struct egress_opts eo = {.model = t.model, .stream = false, .default_max_tokens = 1};
+	if (p->dialect == DIALECT_ANTHROPIC || p->dialect == DIALECT_GEMINI) {
+		json_object *up = dialect_build_request(p->dialect, canon, &eo, &err);
+		if (!up) {
+			pr->status = reply_error(req, d, 400, "invalid_request_error", err ? err : "cannot build the request");
+			free(err);
+			proxy_req_done(pr);
+		} else if (p->dialect == DIALECT_ANTHROPIC) {
+			json_object_object_del(up, "max_tokens");
+			json_object_object_del(up, "stream");
+			pr->on_json = count_from_anthropic;
+			start_json_exchange(pr, p, p->count_tokens_path ? p->count_tokens_path : "/v1/messages/count_tokens", up);
+		} else {
+			/* The whole generateContentRequest, so tools and the system
+			 * instruction are counted too. */
+			json_object_object_del(up, "generationConfig");
+			char *name = xasprintf("models/%s", t.model);
+			json_object_object_add(up, "model", json_object_new_string(name));
+			free(name);
+			json_object *wrap = json_object_new_object();
+			json_object_object_add(wrap, "generateContentRequest", up);
+			pr->on_json = count_from_gemini;
+			start_json_exchange(pr, p, p->count_tokens_path ? p->count_tokens_path : "/v1beta/models/{model}:countTokens", wrap);
+			up = wrap;
+		}
+		if (up)
+			json_object_put(up);
+	} else {
+		json_object_object_del(canon, "model");
+		long long n = (long long)((prompt_chars(canon) + 3) / 4);
+		json_object *answer = count_answer(d, n);
+		add_header(req, "X-Arouter-Token-Estimate", "chars/4");
+		reply_object(pr, 200, answer);
+		json_object_put(answer);
+		proxy_req_done(pr);
+	}
+	json_object_put(canon);
+	route_target_clear(&t);
+}
+
+static json_object *embeddings_from_openai(struct proxy_req *pr, json_object *up)
+{
+	json_object *copy = NULL;
+	json_object_deep_copy(up, &copy, NULL);
+	json_object_object_add(copy, "model", json_object_new_string(pr->model_asked));
+	return copy;
+}
+
+static json_object *embeddings_from_gemini(struct proxy_req *pr, json_object *up)
+{
+	json_object *list, *data = json_object_new_array();
+	if (!json_object_object_get_ex(up, "embeddings", &list) || !json_object_is_type(list, json_type_array)) {
+		json_object_put(data);
+		return NULL;
+	}
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *values;
+		if (!json_object_object_get_ex(json_object_array_get_idx(list, i), "values", &values))
+			continue;
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "object", json_object_new_string("embedding"));
+		json_object_object_add(e, "index", json_object_new_int((int)i));
+		json_object_object_add(e, "embedding", json_object_get(values));
+		json_object_array_add(data, e);
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "object", json_object_new_string("list"));
+	json_object_object_add(o, "data", data);
+	json_object_object_add(o, "model", json_object_new_string(pr->model_asked));
+	/* Gemini's embedding API reports no token counts. */
+	json_object *usage = json_object_new_object();
+	json_object_object_add(usage, "prompt_tokens", json_object_new_int(0));
+	json_object_object_add(usage, "total_tokens", json_object_new_int(0));
+	json_object_object_add(o, "usage", usage);
+	return o;
+}
+
+static void handle_embeddings(struct server *s, struct evhttp_request *req)
+{
+	struct proxy_req *pr = proxy_req_new(s, req, DIALECT_OPENAI);
+	json_object *body = read_json_body(pr);
+	if (!body)
+		return;
+	json_object *mv, *input;
+	struct route_target t;
+	const char *model = json_object_object_get_ex(body, "model", &mv) && json_object_is_type(mv, json_type_string)
+				    ? json_object_get_string(mv)
+				    : NULL;
+	if (!resolve_for(pr, model, &t)) {
+		json_object_put(body);
+		return;
+	}
+	struct provider *p = t.provider;
+	pr->res.provider = xstrdup(p->slug);
+	pr->res.model = xstrdup(t.model);
+	if (!json_object_object_get_ex(body, "input", &input) ||
+	    !(json_object_is_type(input, json_type_string) || json_object_is_type(input, json_type_array))) {
+		pr->status = reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error", "\"input\" must be a string or a list");
+		proxy_req_done(pr);
+	} else if (p->dialect == DIALECT_OPENAI && p->embeddings_path && strcmp(p->slug, "mock") != 0) {
+		json_object_object_add(body, "model", json_object_new_string(t.model));
+		pr->on_json = embeddings_from_openai;
+		start_json_exchange(pr, p, p->embeddings_path, body);
+	} else if (p->dialect == DIALECT_GEMINI && p->embeddings_path) {
+		json_object *reqs = json_object_new_array();
+		char *name = xasprintf("models/%s", t.model);
+		size_t n = json_object_is_type(input, json_type_array) ? json_object_array_length(input) : 1;
+		for (size_t i = 0; i < n; i++) {
+			json_object *item = json_object_is_type(input, json_type_array) ? json_object_array_get_idx(input, i) : input;
+			json_object *part = json_object_new_object();
+			json_object_object_add(part, "text", json_object_new_string(json_object_get_string(item)));
+			json_object *parts = json_object_new_array();
+			json_object_array_add(parts, part);
+			json_object *content = json_object_new_object();
+			json_object_object_add(content, "parts", parts);
+			json_object *r = json_object_new_object();
+			json_object_object_add(r, "model", json_object_new_string(name));
+			json_object_object_add(r, "content", content);
+			json_object_array_add(reqs, r);
+		}
+		free(name);
+		json_object *g = json_object_new_object();
+		json_object_object_add(g, "requests", reqs);
+		pr->on_json = embeddings_from_gemini;
+		start_json_exchange(pr, p, p->embeddings_path, g);
+		json_object_put(g);
+	} else {
+		char *msg = xasprintf("%s has no embeddings API", p->slug);
+		pr->status = reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error", msg);
+		free(msg);
+		proxy_req_done(pr);
+	}
+	json_object_put(body);
+	route_target_clear(&t);
 }
 
 /* ---- small endpoints ---- */
@@ -824,15 +1137,27 @@ static void on_request(struct evhttp_request *req, void *arg)
 		handle_model_request(s, req, DIALECT_ANTHROPIC, NULL, false);
 		return;
 	}
+	if (cmd == EVHTTP_REQ_POST && strcmp(path, "/v1/messages/count_tokens") == 0) {
+		handle_count_tokens(s, req, DIALECT_ANTHROPIC, NULL);
+		return;
+	}
+	if (cmd == EVHTTP_REQ_POST && strcmp(path, "/v1/embeddings") == 0) {
+		handle_embeddings(s, req);
+		return;
+	}
 	if (cmd == EVHTTP_REQ_POST && str_has_prefix(path, "/v1beta/models/")) {
 		const char *m = path + strlen("/v1beta/models/");
 		const char *colon = strrchr(m, ':');
-		if (colon && (strcmp(colon, ":generateContent") == 0 || strcmp(colon, ":streamGenerateContent") == 0)) {
+		if (colon && (strcmp(colon, ":generateContent") == 0 || strcmp(colon, ":streamGenerateContent") == 0 ||
+			      strcmp(colon, ":countTokens") == 0)) {
 			char *model = evhttp_uridecode(m, 0, NULL);
 			char *mc = strrchr(model, ':');
 			if (mc)
 				*mc = '\0';
-			handle_model_request(s, req, DIALECT_GEMINI, model, strcmp(colon, ":streamGenerateContent") == 0);
+			if (strcmp(colon, ":countTokens") == 0)
+				handle_count_tokens(s, req, DIALECT_GEMINI, model);
+			else
+				handle_model_request(s, req, DIALECT_GEMINI, model, strcmp(colon, ":streamGenerateContent") == 0);
 			free(model);
 			return;
 		}

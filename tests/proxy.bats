@@ -350,3 +350,52 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	assert_line --index 1 429
 	jq -e '.error.code == 429 and .error.status == "RESOURCE_EXHAUSTED"' <<< "${lines[0]}"
 }
+
+# ---- token counting and embeddings ----
+
+@test "count_tokens: Anthropic's own counter for Anthropic models, tools included in what is sent" {
+	run post "$PROXY_URL/v1/messages/count_tokens" -d '{"model":"anthropic/claude-x","system":"s","messages":[{"role":"user","content":"hi"}],"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{}}}]}'
+	assert_success
+	assert_output '{"input_tokens":12}'
+	run fake_last_request
+	jq -e '.path == "/v1/messages/count_tokens" and .headers["x-api-key"] == "sk-ant-SECRET-5678"' <<< "$output"
+	jq -e '.body | fromjson | .model == "claude-x" and (.tools | length == 1) and .system == "s" and (has("max_tokens") | not)' <<< "$output"
+}
+
+@test "count_tokens for a Gemini model asks Gemini's countTokens with the whole request" {
+	run post "$PROXY_URL/v1/messages/count_tokens" -d '{"model":"google/gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}'
+	assert_success
+	assert_output '{"input_tokens":12}'
+	run fake_last_request
+	jq -e '.path == "/v1beta/models/gemini-2.5-flash:countTokens" and (.body | fromjson | .generateContentRequest.model == "models/gemini-2.5-flash")' <<< "$output"
+}
+
+@test "count_tokens for an OpenAI model is an estimate, marked as one" {
+	run curl -sS -D "$BATS_TEST_TMPDIR/h" "$PROXY_URL/v1/messages/count_tokens" -d '{"model":"openai/gpt-4o","messages":[{"role":"user","content":"abcdefghijklmnopqrstuvwxyz abcdefghijklmnop"}]}'
+	assert_success
+	jq -e '.input_tokens > 5 and .input_tokens < 40' <<< "$output"
+	grep -qi '^X-Arouter-Token-Estimate: chars/4' "$BATS_TEST_TMPDIR/h"
+	assert_equal "$(fake_request_count)" 0
+}
+
+@test "Gemini :countTokens answers totalTokens" {
+	run post "$PROXY_URL/v1beta/models/anthropic%2Fclaude-x:countTokens" -d '{"contents":[{"parts":[{"text":"hi"}]}]}'
+	assert_success
+	assert_output '{"totalTokens":12}'
+}
+
+@test "embeddings: OpenAI-dialect providers forwarded, Gemini translated, Anthropic refused" {
+	run post "$PROXY_URL/v1/embeddings" -d '{"model":"openai/text-embedding-3-small","input":["a","b"]}'
+	assert_success
+	jq -e '.object == "list" and (.data | length == 2) and .model == "openai/text-embedding-3-small"' <<< "$output"
+	run fake_last_request
+	jq -e '.path == "/v1/embeddings" and (.body | fromjson | .model == "text-embedding-3-small")' <<< "$output"
+	run post "$PROXY_URL/v1/embeddings" -d '{"model":"google/text-embedding-004","input":["a","b"]}'
+	assert_success
+	jq -e '(.data | length == 2) and (.data[1].index == 1) and (.data[0].embedding | length > 0)' <<< "$output"
+	run fake_last_request
+	jq -e '.path == "/v1beta/models/text-embedding-004:batchEmbedContents" and (.body | fromjson | .requests[1].content.parts[0].text == "b")' <<< "$output"
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/embeddings" -d '{"model":"anthropic/claude-x","input":"a"}'
+	assert_line --index 1 400
+	jq -e '.error.message | test("no embeddings")' <<< "${lines[0]}"
+}
