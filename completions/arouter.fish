@@ -32,3 +32,6 @@ complete -c arouter -n "__fish_seen_subcommand_from chat" -l no-save
 complete -c arouter -n "__fish_seen_subcommand_from models" -l provider -x
 complete -c arouter -n "__fish_seen_subcommand_from models balance" -l json
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l listen -x
+complete -c arouter -n "__fish_seen_subcommand_from proxy" -l log -r -F -d 'access log'
+complete -c arouter -n "__fish_seen_subcommand_from proxy" -l port-file -r -F -d 'write the port here'
+complete -c arouter -n "__fish_seen_subcommand_from proxy" -l allow-remote -d 'allow a non-loopback address'
