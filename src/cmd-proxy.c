@@ -70,6 +70,8 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 		.log = stderr,
 		.max_body_bytes = 32u * 1024 * 1024,
 		.max_header_bytes = 64u * 1024,
+		.client_timeout_s = 60,
+		.connect_timeout_ms = 10000,
 		.idle_timeout_ms = 120000,
 		.shutdown_grace_ms = 10000,
 	};
@@ -114,6 +116,10 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 			o.idle_timeout_ms = (long)(json_object_get_double(v2) * 1000);
 		if (json_object_object_get_ex(pc, "timeout", &v2) && json_object_get_double(v2) > 0)
 			o.total_timeout_ms = (long)(json_object_get_double(v2) * 1000);
+		if (json_object_object_get_ex(pc, "client_timeout", &v2) && json_object_get_double(v2) > 0)
+			o.client_timeout_s = (long)json_object_get_double(v2);
+		if (json_object_object_get_ex(pc, "connect_timeout", &v2) && json_object_get_double(v2) > 0)
+			o.connect_timeout_ms = (long)(json_object_get_double(v2) * 1000);
 		if (json_object_object_get_ex(pc, "shutdown_grace", &v2) && json_object_get_double(v2) > 0)
 			o.shutdown_grace_ms = (long)(json_object_get_double(v2) * 1000);
 	}

@@ -21,6 +21,8 @@ struct transfer {
 	struct curl_slist *headers;
 	char *url;                     /* for error messages, query removed */
 	long idle_ms;
+	long total_ms;
+	long long start_ms;
 	volatile sig_atomic_t *cancel;
 	bool any_status_body;
 	bool callback_aborted;
@@ -138,6 +140,8 @@ static bool transfer_setup(struct transfer *t, const struct http_request *req, b
 	memset(t->resp, 0, sizeof *t->resp);
 	t->resp->retry_after_s = -1;
 	t->idle_ms = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 120000;
+	t->total_ms = req->total_timeout_ms;
+	t->start_ms = now_ms();
 	t->cancel = req->cancel;
 	t->any_status_body = req->any_status_body;
 	t->last_byte_ms = now_ms();
@@ -174,6 +178,11 @@ static bool transfer_setup(struct transfer *t, const struct http_request *req, b
 			 req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
 	if (req->total_timeout_ms > 0)
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->total_timeout_ms);
+	/* The progress callback enforces the idle limit in blocking transfers;
+	 * on the event loop nothing calls it while a socket is silent, so
+	 * libcurl's own low-speed timer does it there (whole seconds). */
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (t->idle_ms + 999) / 1000);
 	if (req->body) {
 		curl_easy_setopt(curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -213,6 +222,11 @@ static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 	} else if (t->idle_expired) {
 		resp->error = resp->body_started ? xasprintf("no data for %ld s; the stream stalled", t->idle_ms / 1000)
 						 : xasprintf("no response within %ld s", t->idle_ms / 1000);
+		outcome = XFER_TIMEOUT;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT && !(t->total_ms > 0 && now_ms() - t->start_ms >= t->total_ms)) {
+		/* libcurl's low-speed limit: the idle timeout. */
+		resp->error = resp->body_started ? xasprintf("no data for %ld s; the stream stalled", (t->idle_ms + 999) / 1000)
+						 : xasprintf("no response within %ld s", (t->idle_ms + 999) / 1000);
 		outcome = XFER_TIMEOUT;
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		resp->error = xstrdup(resp->status ? "timed out while reading the response" : "timed out");
@@ -264,6 +278,16 @@ struct sock_watch {
 	curl_socket_t fd;
 };
 
+static void call_unlink(struct http_call *call)
+{
+	if (call->prev)
+		call->prev->next = call->next;
+	else
+		call->loop->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+}
+
 static void loop_check_done(struct http_loop *loop)
 {
 	CURLMsg *msg;
@@ -277,12 +301,7 @@ static void loop_check_done(struct http_loop *loop)
 		CURLcode rc = msg->data.result;
 		curl_multi_remove_handle(loop->multi, msg->easy_handle);
 		enum http_outcome outcome = transfer_finish(&call->t, rc);
-		if (call->prev)
-			call->prev->next = call->next;
-		else
-			loop->calls = call->next;
-		if (call->next)
-			call->next->prev = call->prev;
+		call_unlink(call);
 		call->done(call, outcome, &call->resp, call->arg);
 		http_response_clear(&call->resp);
 		free(call);
@@ -395,12 +414,7 @@ void http_call_cancel(struct http_call *call)
 	struct http_loop *loop = call->loop;
 	curl_multi_remove_handle(loop->multi, call->t.curl);
 	transfer_finish(&call->t, CURLE_ABORTED_BY_CALLBACK);
-	if (call->prev)
-		call->prev->next = call->next;
-	else
-		loop->calls = call->next;
-	if (call->next)
-		call->next->prev = call->prev;
+	call_unlink(call);
 	http_response_clear(&call->resp);
 	free(call);
 }

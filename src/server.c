@@ -376,23 +376,15 @@ static char *request_body(struct evhttp_request *req, size_t *len)
 
 static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *req, enum dialect d);
 static json_object *read_json_body(struct proxy_req *pr);
+static json_object *read_canonical(struct proxy_req *pr, const char *url_model, bool url_stream);
 
 static void handle_model_request(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model,
 				 bool url_stream)
 {
 	struct proxy_req *pr = proxy_req_new(s, req, d);
-	json_object *body = read_json_body(pr);
-	if (!body)
+	json_object *canon = read_canonical(pr, url_model, url_stream);
+	if (!canon)
 		return;
-	char *err = NULL;
-	json_object *canon = ingress_request_to_canonical(d, body, url_model, url_stream, &err);
-	json_object_put(body);
-	if (!canon) {
-		pr->status = reply_error(req, d, 400, "invalid_request_error", err ? err : "malformed request");
-		free(err);
-		proxy_req_done(pr);
-		return;
-	}
 	json_object *v;
 	const char *model = json_object_object_get_ex(canon, "model", &v) && json_object_is_type(v, json_type_string)
 				    ? json_object_get_string(v)
@@ -438,6 +430,7 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 		.n_headers = pr->gc.n_headers,
 		.body = pr->gc.body_text,
 		.body_len = strlen(pr->gc.body_text),
+		.connect_timeout_ms = s->opt.connect_timeout_ms,
 		.idle_timeout_ms = s->opt.idle_timeout_ms,
 		.total_timeout_ms = s->opt.total_timeout_ms,
 	};
@@ -587,6 +580,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 		.n_headers = nh,
 		.body = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE ? NULL : body,
 		.body_len = len,
+		.connect_timeout_ms = s->opt.connect_timeout_ms,
 		.idle_timeout_ms = s->opt.idle_timeout_ms,
 		.total_timeout_ms = s->opt.total_timeout_ms,
 		.any_status_body = true,
@@ -686,6 +680,7 @@ static void start_json_exchange(struct proxy_req *pr, struct provider *p, const 
 		.n_headers = nh,
 		.body = text,
 		.body_len = strlen(text),
+		.connect_timeout_ms = s->opt.connect_timeout_ms,
 		.idle_timeout_ms = s->opt.idle_timeout_ms,
 		.total_timeout_ms = s->opt.total_timeout_ms,
 	};
@@ -714,6 +709,24 @@ static json_object *read_json_body(struct proxy_req *pr)
 		return NULL;
 	}
 	return body;
+}
+
+/* The client's body as a canonical request; on failure answers 400 and
+ * returns NULL (pr is then done). */
+static json_object *read_canonical(struct proxy_req *pr, const char *url_model, bool url_stream)
+{
+	json_object *body = read_json_body(pr);
+	if (!body)
+		return NULL;
+	char *err = NULL;
+	json_object *canon = ingress_request_to_canonical(pr->ingress, body, url_model, url_stream, &err);
+	json_object_put(body);
+	if (!canon) {
+		pr->status = reply_error(pr->req, pr->ingress, 400, "invalid_request_error", err ? err : "malformed request");
+		free(err);
+		proxy_req_done(pr);
+	}
+	return canon;
 }
 
 /* Resolves a model string for a JSON exchange; answers the error itself. */
@@ -789,18 +802,10 @@ static json_object *count_from_gemini(struct proxy_req *pr, json_object *up)
 static void handle_count_tokens(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model)
 {
 	struct proxy_req *pr = proxy_req_new(s, req, d);
-	json_object *body = read_json_body(pr);
-	if (!body)
+	json_object *canon = read_canonical(pr, url_model, false);
+	if (!canon)
 		return;
 	char *err = NULL;
-	json_object *canon = ingress_request_to_canonical(d, body, url_model, false, &err);
-	json_object_put(body);
-	if (!canon) {
-		pr->status = reply_error(req, d, 400, "invalid_request_error", err ? err : "malformed request");
-		free(err);
-		proxy_req_done(pr);
-		return;
-	}
 	json_object *mv;
 	struct route_target t;
 	const char *model = json_object_object_get_ex(canon, "model", &mv) ? json_object_get_string(mv) : NULL;
@@ -1275,7 +1280,7 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 						   EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
 	evhttp_set_max_body_size(s.http, (ev_ssize_t)s.opt.max_body_bytes);
 	evhttp_set_max_headers_size(s.http, (ev_ssize_t)s.opt.max_header_bytes);
-	evhttp_set_timeout(s.http, 60);
+	evhttp_set_timeout(s.http, (int)(s.opt.client_timeout_s > 0 ? s.opt.client_timeout_s : 60));
 	evhttp_set_gencb(s.http, on_request, &s);
 	s.sock = evhttp_bind_socket_with_handle(s.http, s.opt.host, (ev_uint16_t)s.opt.port);
 	if (!s.sock) {

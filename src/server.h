@@ -20,7 +20,9 @@ struct server_options {
 	FILE *log;                 /* access log (stderr by default) */
 	size_t max_body_bytes;     /* 413 beyond this */
 	size_t max_header_bytes;   /* 431 beyond this */
-	long idle_timeout_ms;      /* upstream: no byte for this long */
+	long client_timeout_s;     /* a client sending nothing for this long is dropped */
+	long connect_timeout_ms;   /* upstream: TCP/TLS connect */
+	long idle_timeout_ms;      /* upstream: no byte for this long (first byte included) */
 	long total_timeout_ms;     /* upstream: whole request */
 	long shutdown_grace_ms;    /* in-flight requests may finish for this long after SIGTERM */
 };

@@ -399,3 +399,13 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	assert_line --index 1 400
 	jq -e '.error.message | test("no embeddings")' <<< "${lines[0]}"
 }
+
+@test "proxy.idle_timeout from the config: a stalled upstream becomes 504 in the client's dialect" {
+	proxy_stop
+	write_config <<< '{"proxy": {"idle_timeout": 1}}'
+	proxy_start
+	fake_next 'stall=4000'
+	run timeout 10 curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d "$(anthropic_body openai/gpt-4o)"
+	assert_line --index 1 504
+	jq -e '.type == "error" and (.error.message | test("no response within 1 s"))' <<< "${lines[0]}"
+}
