@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* ---- assembling a completion from chunks ---- */
@@ -70,6 +71,11 @@ static void builder_add_tool_delta(struct completion_builder *b, json_object *tc
 	const char *id = jstr(tc, "id");
 	if (id)
 		json_object_object_add(cur, "id", json_object_new_string(id));
+	/* Provider extras ride along (Gemini's thought signature must come
+	 * back on the next turn). */
+	json_object *extra;
+	if (json_object_object_get_ex(tc, "extra_content", &extra))
+		json_object_object_add(cur, "extra_content", json_object_get(extra));
 	if (json_object_object_get_ex(tc, "function", &fn)) {
 		json_object *cf = json_object_object_get(cur, "function");
 		const char *name = jstr(fn, "name");
@@ -474,6 +480,28 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
 	for (size_t i = 0; i < p->n_headers; i++)
 		add_header(gc, p->headers[i].name, p->headers[i].value);
 	return EXIT_OK;
+}
+
+void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body)
+{
+	json_object *copy = NULL;
+	if (json_object_deep_copy(client_body, &copy, NULL) != 0 || !copy)
+		return;
+	if (gc->provider->dialect != DIALECT_GEMINI)
+		json_object_object_add(copy, "model", json_object_new_string(gc->target.model));
+	json_object_put(gc->body);
+	gc->body = copy;
+	gc->body_text = json_object_to_json_string_ext(gc->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+void gateway_call_set_header(struct gateway_call *gc, const char *name, const char *value)
+{
+	for (size_t i = 0; i < gc->n_headers; i++)
+		if (strcasecmp(gc->headers[i].name, name) == 0) {
+			gc->headers[i].value = value;
+			return;
+		}
+	add_header(gc, name, value);
 }
 
 int gateway_call_feed(struct gateway_call *gc, const char *content_type, const char *data, size_t len)

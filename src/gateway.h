@@ -71,6 +71,14 @@ struct gateway_call {
  * cannot be built. gc and res must be cleared either way. */
 int gateway_call_prepare(struct gateway_call *gc, const struct config *config, json_object *body,
 			 const char *model, bool stream, chunk_cb on_chunk, void *arg, struct gateway_result *res);
+/* Same dialect in and out: the upstream is sent the client's own body
+ * (deep-copied, only "model" rewritten; a Gemini body names no model), so
+ * nothing the canonical form cannot hold is lost (cache_control, thinking
+ * signatures, top_k, beta fields). */
+void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body);
+/* Sets a header on the upstream request, replacing one of the same name.
+ * name and value are borrowed and must live until the transfer starts. */
+void gateway_call_set_header(struct gateway_call *gc, const char *name, const char *value);
 /* Feeds 2xx body bytes; non-zero means abort the transfer. */
 int gateway_call_feed(struct gateway_call *gc, const char *content_type, const char *data, size_t len);
 /* Ends the call with the transport's outcome and response; returns res->exit_code. */

@@ -7,7 +7,6 @@
 
 #include "buf.h"
 #include "dialect-internal.h"
-#include "sse.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -16,19 +15,6 @@
 #include <string.h>
 
 /* ---------- request ---------- */
-
-static json_object *text_part(const char *s, size_t len)
-{
-	json_object *p = json_object_new_object();
-	dialect_json_set_str(p, "type", "text");
-	dialect_json_set_strn(p, "text", s, len);
-	return p;
-}
-
-static json_object *string_of(json_object *s)
-{
-	return json_object_new_string_len(json_object_get_string(s), json_object_get_string_len(s));
-}
 
 /* "data:<mime>;base64,<data>"; owned by the caller. */
 static char *data_url(const char *mime, const char *data)
@@ -55,12 +41,8 @@ static json_object *image_part(json_object *block, const char *where, char **err
 		*err = xasprintf("%s: image source must be base64 or url", where);
 		return NULL;
 	}
-	json_object *iu = json_object_new_object();
-	dialect_json_set_str(iu, "url", url);
+	json_object *p = ingress_image_url_part(url);
 	free(url);
-	json_object *p = json_object_new_object();
-	dialect_json_set_str(p, "type", "image_url");
-	json_object_object_add(p, "image_url", iu);
 	return p;
 }
 
@@ -100,16 +82,11 @@ static int document_part(json_object *block, json_object *parts, const char *whe
 			return -1;
 		}
 		char *url = data_url(str_empty(mime) ? "application/pdf" : mime, data);
-		json_object *file = json_object_new_object();
 		const char *title = dialect_json_str(block, "title");
 		/* OpenAI requires a filename with file_data. */
-		dialect_json_set_str(file, "filename", str_empty(title) ? "document.pdf" : title);
-		dialect_json_set_str(file, "file_data", url);
+		json_object_array_add(parts,
+		                      ingress_file_part(str_empty(title) ? "document.pdf" : title, url));
 		free(url);
-		json_object *p = json_object_new_object();
-		dialect_json_set_str(p, "type", "file");
-		json_object_object_add(p, "file", file);
-		json_object_array_add(parts, p);
 		return 0;
 	}
 	if (type && (strcmp(type, "text") == 0 || strcmp(type, "content") == 0)) {
@@ -118,7 +95,7 @@ static int document_part(json_object *block, json_object *parts, const char *whe
 		                                      : json_object_object_get(src, "content"),
 		            &t, "\n");
 		if (t.len > 0)
-			json_object_array_add(parts, text_part(t.data, t.len));
+			json_object_array_add(parts, ingress_text_part(t.data, t.len));
 		buf_free(&t);
 		return 0;
 	}
@@ -169,10 +146,7 @@ static json_object *tool_message(json_object *block, json_object *extra, const c
 			}
 		}
 	}
-	json_object *m = json_object_new_object();
-	dialect_json_set_str(m, "role", "tool");
-	dialect_json_set_str(m, "tool_call_id", id);
-	dialect_json_set_strn(m, "content", text.len ? text.data : "", text.len);
+	json_object *m = ingress_tool_message(id, text.data, text.len);
 	buf_free(&text);
 	return m;
 }
@@ -188,8 +162,9 @@ static int user_turn(json_object *content, json_object *messages, size_t mi, cha
 		json_object *b = json_object_array_get_idx(content, i);
 		snprintf(where, sizeof where, "messages.%zu.content.%zu", mi, i);
 		if (json_object_is_type(b, json_type_string)) {
-			json_object_array_add(parts, text_part(json_object_get_string(b),
-			                                       (size_t)json_object_get_string_len(b)));
+			json_object_array_add(parts,
+			                      ingress_text_part(json_object_get_string(b),
+			                                        (size_t)json_object_get_string_len(b)));
 			continue;
 		}
 		const char *type = dialect_json_str(b, "type");
@@ -205,9 +180,9 @@ static int user_turn(json_object *content, json_object *messages, size_t mi, cha
 				*err = xasprintf("%s: text block has no text", where);
 				rc = -1;
 			} else {
-				json_object_array_add(parts,
-				                      text_part(json_object_get_string(t),
-				                                (size_t)json_object_get_string_len(t)));
+				json_object_array_add(
+				    parts, ingress_text_part(json_object_get_string(t),
+				                             (size_t)json_object_get_string_len(t)));
 			}
 		} else if (strcmp(type, "image") == 0) {
 			json_object *p = image_part(b, where, err);
@@ -231,21 +206,7 @@ static int user_turn(json_object *content, json_object *messages, size_t mi, cha
 			return -1;
 		}
 	}
-	size_t np = json_object_array_length(parts);
-	if (np > 0) {
-		json_object *m = json_object_new_object();
-		dialect_json_set_str(m, "role", "user");
-		/* A lone text block reads best as plain string content, which
-		 * every OpenAI-compatible server accepts. */
-		json_object *only = np == 1 ? json_object_array_get_idx(parts, 0) : NULL;
-		const char *ptype = dialect_json_str(only, "type");
-		json_object *text = dialect_json_get(only, "text", json_type_string);
-		if (text && ptype && strcmp(ptype, "text") == 0)
-			json_object_object_add(m, "content", string_of(text));
-		else
-			json_object_object_add(m, "content", json_object_get(parts));
-		json_object_array_add(messages, m);
-	}
+	ingress_add_user_message(messages, parts);
 	json_object_put(parts);
 	return 0;
 }
@@ -287,16 +248,7 @@ static int assistant_turn(json_object *content, json_object *messages, size_t mi
 			}
 			json_object *input = NULL;
 			json_object_object_get_ex(b, "input", &input);
-			char *args = input ? dialect_json_dump(input) : xstrdup("{}");
-			json_object *fn = json_object_new_object();
-			dialect_json_set_str(fn, "name", name);
-			dialect_json_set_str(fn, "arguments", args);
-			free(args);
-			json_object *tc = json_object_new_object();
-			dialect_json_set_str(tc, "id", id);
-			dialect_json_set_str(tc, "type", "function");
-			json_object_object_add(tc, "function", fn);
-			json_object_array_add(calls, tc);
+			json_object_array_add(calls, ingress_tool_call(id, name, input));
 		}
 		/* redacted_thinking, server tool blocks: dropped. */
 	}
@@ -345,10 +297,7 @@ static int convert_messages(json_object *src, json_object *messages, char **err)
 		if (strcmp(role, "system") == 0 || json_object_is_type(content, json_type_string)) {
 			struct buf t = BUF_INIT;
 			blocks_text(content, &t, "\n");
-			json_object *msg = json_object_new_object();
-			dialect_json_set_str(msg, "role", role);
-			dialect_json_set_strn(msg, "content", t.len ? t.data : "", t.len);
-			json_object_array_add(messages, msg);
+			ingress_add_text_message(messages, role, t.data, t.len);
 			buf_free(&t);
 			continue;
 		}
@@ -383,28 +332,15 @@ static json_object *convert_tools(json_object *tools, char **err)
 			json_object_put(out);
 			return NULL;
 		}
-		json_object *fn = json_object_new_object();
-		dialect_json_set_str(fn, "name", name);
-		const char *desc = dialect_json_str(t, "description");
-		if (desc)
-			dialect_json_set_str(fn, "description", desc);
 		json_object *schema = dialect_json_get(t, "input_schema", json_type_object);
 		json_object *params = NULL;
-		if (schema) {
+		if (schema)
 			json_object_deep_copy(schema, &params, NULL);
-		} else {
-			params = json_object_new_object();
-			dialect_json_set_str(params, "type", "object");
-			json_object_object_add(params, "properties", json_object_new_object());
-		}
-		json_object_object_add(fn, "parameters", params);
+		json_object *fn = ingress_function_decl(name, dialect_json_str(t, "description"), params);
 		bool strict;
 		if (dialect_json_bool(t, "strict", &strict))
 			json_object_object_add(fn, "strict", json_object_new_boolean(strict));
-		json_object *tool = json_object_new_object();
-		dialect_json_set_str(tool, "type", "function");
-		json_object_object_add(tool, "function", fn);
-		json_object_array_add(out, tool);
+		json_object_array_add(out, ingress_function(fn));
 	}
 	return out;
 }
@@ -428,10 +364,7 @@ static int convert_tool_choice(json_object *tc, json_object *r, char **err)
 		}
 		json_object *fn = json_object_new_object();
 		dialect_json_set_str(fn, "name", name);
-		json_object *c = json_object_new_object();
-		dialect_json_set_str(c, "type", "function");
-		json_object_object_add(c, "function", fn);
-		json_object_object_add(r, "tool_choice", c);
+		json_object_object_add(r, "tool_choice", ingress_function(fn));
 	} else {
 		return 0; /* a newer kind: the upstream's default */
 	}
@@ -489,7 +422,7 @@ static int convert_params(json_object *body, json_object *r, char **err)
 				*err = xstrdup("\"stop_sequences\" must be an array of strings");
 				return -1;
 			}
-			json_object_array_add(stop, string_of(s));
+			json_object_array_add(stop, ingress_string_copy(s));
 		}
 		if (json_object_array_length(stop) > 0)
 			json_object_object_add(r, "stop", stop);
@@ -533,15 +466,9 @@ static int convert_params(json_object *body, json_object *r, char **err)
 	json_object *schema = dialect_json_get(fmt, "schema", json_type_object);
 	const char *ftype = dialect_json_str(fmt, "type");
 	if (ftype && strcmp(ftype, "json_schema") == 0 && schema) {
-		json_object *js = json_object_new_object();
-		dialect_json_set_str(js, "name", "response");
 		json_object *copy = NULL;
 		json_object_deep_copy(schema, &copy, NULL);
-		json_object_object_add(js, "schema", copy);
-		json_object *rf = json_object_new_object();
-		dialect_json_set_str(rf, "type", "json_schema");
-		json_object_object_add(rf, "json_schema", js);
-		json_object_object_add(r, "response_format", rf);
+		ingress_set_json_schema(r, copy);
 	}
 	const char *user = dialect_json_str(dialect_json_get(body, "metadata", json_type_object), "user_id");
 	if (!str_empty(user))
@@ -582,12 +509,8 @@ json_object *ingress_anthropic_request(json_object *body, char **err)
 		}
 		struct buf t = BUF_INIT;
 		blocks_text(system, &t, "\n");
-		if (t.len > 0) {
-			json_object *m = json_object_new_object();
-			dialect_json_set_str(m, "role", "system");
-			dialect_json_set_strn(m, "content", t.data, t.len);
-			json_object_array_add(messages, m);
-		}
+		if (t.len > 0)
+			ingress_add_text_message(messages, "system", t.data, t.len);
 		buf_free(&t);
 	}
 	if (convert_messages(src, messages, err) || convert_params(body, r, err)) {
@@ -635,6 +558,19 @@ static char *message_id(const char *id)
 	if (str_has_prefix(id, "msg_"))
 		return xstrdup(id);
 	return xasprintf("msg_%s", id);
+}
+
+/* A tool_use content block for the canonical tool call tc (fn its
+ * "function"), with input (ownership taken); an absent id is minted as
+ * "toolu_…". Owned by the caller. */
+static json_object *tool_use_block(json_object *tc, json_object *fn, json_object *input)
+{
+	json_object *b = json_object_new_object();
+	dialect_json_set_str(b, "type", "tool_use");
+	ingress_set_id(b, "id", dialect_json_str(tc, "id"), "toolu_");
+	dialect_json_set_str(b, "name", dialect_json_str(fn, "name"));
+	json_object_object_add(b, "input", input);
+	return b;
 }
 
 /* ---------- stream encoder (wire-formats.md §4.6, OpenAI → Anthropic) ---------- */
@@ -685,9 +621,7 @@ static void emit(struct buf *out, const char *type, json_object *o)
 	json_object_object_foreach (o, k, v)
 		json_object_object_add(d, k, json_object_get(v));
 	json_object_put(o);
-	char *s = dialect_json_dump(d);
-	sse_write_event(out, type, s, strlen(s));
-	free(s);
+	ingress_write_json(out, type, d);
 	json_object_put(d);
 }
 
@@ -761,7 +695,7 @@ static void ant_text(struct ant_enc *st, enum ant_block kind, json_object *s, st
 	}
 	json_object *d = json_object_new_object();
 	dialect_json_set_str(d, "type", kind == BLK_TEXT ? "text_delta" : "thinking_delta");
-	json_object_object_add(d, field, string_of(s));
+	json_object_object_add(d, field, ingress_string_copy(s));
 	ant_delta(st->open_index, d, out);
 }
 
@@ -775,15 +709,7 @@ static void ant_tool(struct ant_enc *st, json_object *tc, size_t pos, struct buf
 		if (st->tools[i].idx == idx)
 			t = &st->tools[i];
 	if (!t) {
-		json_object *b = json_object_new_object();
-		dialect_json_set_str(b, "type", "tool_use");
-		const char *id = dialect_json_str(tc, "id");
-		char *minted = str_empty(id) ? dialect_mint_id("toolu_") : NULL;
-		dialect_json_set_str(b, "id", minted ? minted : id);
-		free(minted);
-		dialect_json_set_str(b, "name", dialect_json_str(fn, "name"));
-		json_object_object_add(b, "input", json_object_new_object());
-		int block = ant_open(st, BLK_TOOL, b, out);
+		int block = ant_open(st, BLK_TOOL, tool_use_block(tc, fn, json_object_new_object()), out);
 		st->open_tool = idx;
 		if (st->ntools == st->cap) {
 			st->cap = st->cap ? 2 * st->cap : 4;
@@ -800,7 +726,7 @@ static void ant_tool(struct ant_enc *st, json_object *tc, size_t pos, struct buf
 	 * block's index, where the SDKs accumulate by index. */
 	json_object *d = json_object_new_object();
 	dialect_json_set_str(d, "type", "input_json_delta");
-	json_object_object_add(d, "partial_json", string_of(args));
+	json_object_object_add(d, "partial_json", ingress_string_copy(args));
 	ant_delta(t->block, d, out);
 }
 
@@ -925,7 +851,7 @@ json_object *ingress_anthropic_response(json_object *completion, const char *mod
 	if (rc && json_object_get_string_len(rc) > 0) {
 		json_object *b = json_object_new_object();
 		dialect_json_set_str(b, "type", "thinking");
-		json_object_object_add(b, "thinking", string_of(rc));
+		json_object_object_add(b, "thinking", ingress_string_copy(rc));
 		dialect_json_set_str(b, "signature", "");
 		json_object_array_add(content, b);
 	}
@@ -939,7 +865,7 @@ json_object *ingress_anthropic_response(json_object *completion, const char *mod
 			blocks_text(refusal, &text, "");
 	}
 	if (text.len > 0)
-		json_object_array_add(content, text_part(text.data, text.len));
+		json_object_array_add(content, ingress_text_part(text.data, text.len));
 	buf_free(&text);
 	json_object *calls = dialect_json_get(msg, "tool_calls", json_type_array);
 	size_t nc = calls ? json_object_array_length(calls) : 0;
@@ -949,15 +875,8 @@ json_object *ingress_anthropic_response(json_object *completion, const char *mod
 		json_object *fn = dialect_json_get(tc, "function", json_type_object);
 		if (!fn)
 			continue;
-		json_object *b = json_object_new_object();
-		dialect_json_set_str(b, "type", "tool_use");
-		const char *id = dialect_json_str(tc, "id");
-		char *minted = str_empty(id) ? dialect_mint_id("toolu_") : NULL;
-		dialect_json_set_str(b, "id", minted ? minted : id);
-		free(minted);
-		dialect_json_set_str(b, "name", dialect_json_str(fn, "name"));
-		json_object_object_add(b, "input", tool_input(json_object_object_get(fn, "arguments")));
-		json_object_array_add(content, b);
+		json_object_array_add(
+		    content, tool_use_block(tc, fn, tool_input(json_object_object_get(fn, "arguments"))));
 		ntools++;
 	}
 

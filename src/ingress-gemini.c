@@ -9,7 +9,6 @@
 
 #include "buf.h"
 #include "dialect-internal.h"
-#include "sse.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -41,11 +40,6 @@ static const char *gstr(json_object *o, const char *camel, const char *snake)
 {
 	json_object *v = gget(o, camel, snake, json_type_string);
 	return v ? json_object_get_string(v) : NULL;
-}
-
-static json_object *string_of(json_object *s)
-{
-	return json_object_new_string_len(json_object_get_string(s), json_object_get_string_len(s));
 }
 
 static json_object *deep_copy(json_object *o)
@@ -133,24 +127,6 @@ static void calls_free(struct call_ids *c)
 	free(c->v);
 }
 
-static json_object *text_part(const char *s, size_t len)
-{
-	json_object *p = json_object_new_object();
-	dialect_json_set_str(p, "type", "text");
-	dialect_json_set_strn(p, "text", s, len);
-	return p;
-}
-
-static json_object *url_part(const char *url)
-{
-	json_object *iu = json_object_new_object();
-	dialect_json_set_str(iu, "url", url);
-	json_object *p = json_object_new_object();
-	dialect_json_set_str(p, "type", "image_url");
-	json_object_object_add(p, "image_url", iu);
-	return p;
-}
-
 static json_object *inline_part(json_object *inl, const char *where, char **err)
 {
 	const char *mime = gstr(inl, "mimeType", "mime_type");
@@ -162,14 +138,9 @@ static json_object *inline_part(json_object *inl, const char *where, char **err)
 	char *url = xasprintf("data:%s;base64,%s", mime, data);
 	json_object *p = NULL;
 	if (strncasecmp(mime, "image/", 6) == 0) {
-		p = url_part(url);
+		p = ingress_image_url_part(url);
 	} else if (strcasecmp(mime, "application/pdf") == 0) {
-		json_object *file = json_object_new_object();
-		dialect_json_set_str(file, "filename", "document.pdf");
-		dialect_json_set_str(file, "file_data", url);
-		p = json_object_new_object();
-		dialect_json_set_str(p, "type", "file");
-		json_object_object_add(p, "file", file);
+		p = ingress_file_part("document.pdf", url);
 	} else if (strcasecmp(mime, "audio/wav") == 0 || strcasecmp(mime, "audio/x-wav") == 0 ||
 	           strcasecmp(mime, "audio/mp3") == 0 || strcasecmp(mime, "audio/mpeg") == 0) {
 		json_object *ia = json_object_new_object();
@@ -190,7 +161,7 @@ static json_object *file_data_part(json_object *fd, const char *where, char **er
 	const char *uri = gstr(fd, "fileUri", "file_uri");
 	const char *mime = gstr(fd, "mimeType", "mime_type");
 	if (!str_empty(uri) && (str_empty(mime) || strncasecmp(mime, "image/", 6) == 0))
-		return url_part(uri);
+		return ingress_image_url_part(uri);
 	*err =
 	    xasprintf("%s: fileData parts are only supported for images; send the file as inlineData", where);
 	return NULL;
@@ -222,18 +193,7 @@ static int model_content(json_object *parts, json_object *messages, struct call_
 				json_object_put(calls);
 				return -1;
 			}
-			const char *id = gstr(fc, "id", NULL);
-			char *minted = str_empty(id) ? dialect_mint_id("call_") : NULL;
-			json_object *args = gv(fc, "args", NULL);
-			char *a = args ? dialect_json_dump(args) : xstrdup("{}");
-			json_object *fn = json_object_new_object();
-			dialect_json_set_str(fn, "name", name);
-			dialect_json_set_str(fn, "arguments", a);
-			free(a);
-			json_object *tc = json_object_new_object();
-			dialect_json_set_str(tc, "id", minted ? minted : id);
-			dialect_json_set_str(tc, "type", "function");
-			json_object_object_add(tc, "function", fn);
+			json_object *tc = ingress_tool_call(gstr(fc, "id", NULL), name, gv(fc, "args", NULL));
 			/* Gemini 3 wants the signature back on the same call; the
 			 * gemini egress replays it from here. */
 			const char *sig = gstr(part, "thoughtSignature", "thought_signature");
@@ -245,8 +205,7 @@ static int model_content(json_object *parts, json_object *messages, struct call_
 				json_object_object_add(tc, "extra_content", ec);
 			}
 			json_object_array_add(calls, tc);
-			calls_add(ids, minted ? minted : id, name);
-			free(minted);
+			calls_add(ids, dialect_json_str(tc, "id"), name);
 		} else if (t && !is_thought(part)) {
 			buf_append(&text, json_object_get_string(t), (size_t)json_object_get_string_len(t));
 		}
@@ -289,8 +248,8 @@ static int user_content(json_object *parts, json_object *messages, struct call_i
 			*err = xasprintf("%s: a part must be an object", where);
 		} else if (t) {
 			if (!is_thought(part))
-				p = text_part(json_object_get_string(t),
-				              (size_t)json_object_get_string_len(t));
+				p = ingress_text_part(json_object_get_string(t),
+				                      (size_t)json_object_get_string_len(t));
 		} else if (inl) {
 			p = inline_part(inl, where, err);
 		} else if (fd) {
@@ -300,11 +259,7 @@ static int user_content(json_object *parts, json_object *messages, struct call_i
 			json_object *resp = gv(fr, "response", NULL);
 			char *id = calls_answer(ids, gstr(fr, "id", NULL), name ? name : "");
 			char *content = resp ? dialect_json_dump(resp) : xstrdup("{}");
-			json_object *m = json_object_new_object();
-			dialect_json_set_str(m, "role", "tool");
-			dialect_json_set_str(m, "tool_call_id", id);
-			dialect_json_set_str(m, "content", content);
-			json_object_array_add(messages, m);
+			json_object_array_add(messages, ingress_tool_message(id, content, strlen(content)));
 			free(id);
 			free(content);
 		}
@@ -315,19 +270,7 @@ static int user_content(json_object *parts, json_object *messages, struct call_i
 		if (p)
 			json_object_array_add(out, p);
 	}
-	size_t np = json_object_array_length(out);
-	if (np > 0) {
-		json_object *m = json_object_new_object();
-		dialect_json_set_str(m, "role", "user");
-		json_object *only = np == 1 ? json_object_array_get_idx(out, 0) : NULL;
-		const char *ptype = dialect_json_str(only, "type");
-		json_object *text = dialect_json_get(only, "text", json_type_string);
-		if (text && ptype && strcmp(ptype, "text") == 0)
-			json_object_object_add(m, "content", string_of(text));
-		else
-			json_object_object_add(m, "content", json_object_get(out));
-		json_object_array_add(messages, m);
-	}
+	ingress_add_user_message(messages, out);
 	json_object_put(out);
 	return 0;
 }
@@ -397,17 +340,6 @@ static int copy_int(json_object *gc, const char *camel, const char *snake, json_
 	return 0;
 }
 
-static void set_json_schema(json_object *r, json_object *schema)
-{
-	json_object *js = json_object_new_object();
-	dialect_json_set_str(js, "name", "response");
-	json_object_object_add(js, "schema", schema);
-	json_object *rf = json_object_new_object();
-	dialect_json_set_str(rf, "type", "json_schema");
-	json_object_object_add(rf, "json_schema", js);
-	json_object_object_add(r, "response_format", rf);
-}
-
 static int convert_generation_config(json_object *gc, json_object *r, char **err)
 {
 	if (copy_num(gc, "temperature", NULL, r, "temperature", err) ||
@@ -425,7 +357,7 @@ static int convert_generation_config(json_object *gc, json_object *r, char **err
 		for (size_t i = 0; i < n; i++) {
 			json_object *s = json_object_array_get_idx(stop, i);
 			if (json_object_is_type(s, json_type_string))
-				json_object_array_add(arr, string_of(s));
+				json_object_array_add(arr, ingress_string_copy(s));
 		}
 		if (!json_object_is_type(stop, json_type_array) || json_object_array_length(arr) != n) {
 			json_object_put(arr);
@@ -447,9 +379,9 @@ static int convert_generation_config(json_object *gc, json_object *r, char **err
 	json_object *oschema = gget(gc, "responseSchema", "response_schema", json_type_object);
 	const char *mime = gstr(gc, "responseMimeType", "response_mime_type");
 	if (schema)
-		set_json_schema(r, deep_copy(schema));
+		ingress_set_json_schema(r, deep_copy(schema));
 	else if (oschema)
-		set_json_schema(r, schema_from_openapi(oschema));
+		ingress_set_json_schema(r, schema_from_openapi(oschema));
 	else if (mime && strcmp(mime, "application/json") == 0) {
 		json_object *rf = json_object_new_object();
 		dialect_json_set_str(rf, "type", "json_object");
@@ -513,25 +445,12 @@ static int convert_tools(json_object *tools, json_object *r, char **err)
 				*err = xasprintf("tools[%zu].functionDeclarations[%zu] needs a name", i, k);
 				goto fail;
 			}
-			json_object *fn = json_object_new_object();
-			dialect_json_set_str(fn, "name", name);
-			const char *desc = gstr(d, "description", NULL);
-			if (desc)
-				dialect_json_set_str(fn, "description", desc);
 			json_object *pj =
 			    gget(d, "parametersJsonSchema", "parameters_json_schema", json_type_object);
 			json_object *po = gget(d, "parameters", NULL, json_type_object);
 			json_object *params = pj ? deep_copy(pj) : po ? schema_from_openapi(po) : NULL;
-			if (!params) {
-				params = json_object_new_object();
-				dialect_json_set_str(params, "type", "object");
-				json_object_object_add(params, "properties", json_object_new_object());
-			}
-			json_object_object_add(fn, "parameters", params);
-			json_object *tool = json_object_new_object();
-			dialect_json_set_str(tool, "type", "function");
-			json_object_object_add(tool, "function", fn);
-			json_object_array_add(out, tool);
+			json_object *fn = ingress_function_decl(name, gstr(d, "description", NULL), params);
+			json_object_array_add(out, ingress_function(fn));
 		}
 	}
 	if (json_object_array_length(out) > 0)
@@ -561,11 +480,8 @@ static void convert_tool_config(json_object *tc, json_object *r)
 		                       : NULL;
 		if (json_object_is_type(one, json_type_string)) {
 			json_object *fn = json_object_new_object();
-			json_object_object_add(fn, "name", string_of(one));
-			json_object *c = json_object_new_object();
-			dialect_json_set_str(c, "type", "function");
-			json_object_object_add(c, "function", fn);
-			json_object_object_add(r, "tool_choice", c);
+			json_object_object_add(fn, "name", ingress_string_copy(one));
+			json_object_object_add(r, "tool_choice", ingress_function(fn));
 		} else {
 			dialect_json_set_str(r, "tool_choice", "required");
 		}
@@ -614,12 +530,8 @@ json_object *ingress_gemini_request(json_object *body, const char *model, bool s
 			buf_append(&sys, json_object_get_string(t), (size_t)json_object_get_string_len(t));
 		}
 	}
-	if (sys.len > 0) {
-		json_object *m = json_object_new_object();
-		dialect_json_set_str(m, "role", "system");
-		dialect_json_set_strn(m, "content", sys.data, sys.len);
-		json_object_array_add(messages, m);
-	}
+	if (sys.len > 0)
+		ingress_add_text_message(messages, "system", sys.data, sys.len);
 	buf_free(&sys);
 
 	int rc = convert_contents(contents, messages, err);
@@ -687,7 +599,7 @@ static const char *call_signature(json_object *tc)
 static json_object *thought_part(json_object *s)
 {
 	json_object *p = json_object_new_object();
-	json_object_object_add(p, "text", string_of(s));
+	json_object_object_add(p, "text", ingress_string_copy(s));
 	json_object_object_add(p, "thought", json_object_new_boolean(true));
 	return p;
 }
@@ -695,7 +607,7 @@ static json_object *thought_part(json_object *s)
 static json_object *plain_part(json_object *s)
 {
 	json_object *p = json_object_new_object();
-	json_object_object_add(p, "text", string_of(s));
+	json_object_object_add(p, "text", ingress_string_copy(s));
 	return p;
 }
 
@@ -807,9 +719,7 @@ static void gem_write(struct gem_enc *st, json_object *candidates, json_object *
 		json_object_object_add(o, "usageMetadata", usage);
 	dialect_json_set_str(o, "modelVersion", st->model);
 	dialect_json_set_str(o, "responseId", st->id);
-	char *s = dialect_json_dump(o);
-	sse_write_event(out, NULL, s, strlen(s));
-	free(s);
+	ingress_write_json(out, NULL, o);
 	json_object_put(o);
 }
 
@@ -1028,9 +938,6 @@ json_object *ingress_gemini_response(json_object *completion, const char *model)
 	ingress_usage_read(dialect_json_get(completion, "usage", json_type_object), &u);
 	json_object_object_add(r, "usageMetadata", usage_metadata(&u));
 	dialect_json_set_str(r, "modelVersion", model);
-	const char *id = dialect_json_str(completion, "id");
-	char *minted = str_empty(id) ? dialect_mint_id("") : NULL;
-	dialect_json_set_str(r, "responseId", minted ? minted : id);
-	free(minted);
+	ingress_set_id(r, "responseId", dialect_json_str(completion, "id"), "");
 	return r;
 }

@@ -107,6 +107,125 @@ const char *ingress_effort_for_budget(long long budget)
 	return "high";
 }
 
+json_object *ingress_string_copy(json_object *s)
+{
+	return json_object_new_string_len(json_object_get_string(s), json_object_get_string_len(s));
+}
+
+void ingress_set_id(json_object *o, const char *key, const char *id, const char *prefix)
+{
+	char *minted = str_empty(id) ? dialect_mint_id(prefix) : NULL;
+	dialect_json_set_str(o, key, minted ? minted : id);
+	free(minted);
+}
+
+json_object *ingress_text_part(const char *s, size_t len)
+{
+	json_object *p = json_object_new_object();
+	dialect_json_set_str(p, "type", "text");
+	dialect_json_set_strn(p, "text", s, len);
+	return p;
+}
+
+json_object *ingress_image_url_part(const char *url)
+{
+	json_object *iu = json_object_new_object();
+	dialect_json_set_str(iu, "url", url);
+	json_object *p = json_object_new_object();
+	dialect_json_set_str(p, "type", "image_url");
+	json_object_object_add(p, "image_url", iu);
+	return p;
+}
+
+json_object *ingress_file_part(const char *filename, const char *data_url)
+{
+	json_object *file = json_object_new_object();
+	dialect_json_set_str(file, "filename", filename);
+	dialect_json_set_str(file, "file_data", data_url);
+	json_object *p = json_object_new_object();
+	dialect_json_set_str(p, "type", "file");
+	json_object_object_add(p, "file", file);
+	return p;
+}
+
+void ingress_add_text_message(json_object *messages, const char *role, const char *text, size_t len)
+{
+	json_object *m = json_object_new_object();
+	dialect_json_set_str(m, "role", role);
+	dialect_json_set_strn(m, "content", len ? text : "", len);
+	json_object_array_add(messages, m);
+}
+
+void ingress_add_user_message(json_object *messages, json_object *parts)
+{
+	size_t np = json_object_array_length(parts);
+	if (np == 0)
+		return;
+	json_object *m = json_object_new_object();
+	dialect_json_set_str(m, "role", "user");
+	/* A lone text part reads best as plain string content, which every
+	 * OpenAI-compatible server accepts. */
+	json_object *only = np == 1 ? json_object_array_get_idx(parts, 0) : NULL;
+	const char *ptype = dialect_json_str(only, "type");
+	json_object *text = dialect_json_get(only, "text", json_type_string);
+	if (text && ptype && strcmp(ptype, "text") == 0)
+		json_object_object_add(m, "content", ingress_string_copy(text));
+	else
+		json_object_object_add(m, "content", json_object_get(parts));
+	json_object_array_add(messages, m);
+}
+
+json_object *ingress_tool_message(const char *id, const char *content, size_t len)
+{
+	json_object *m = json_object_new_object();
+	dialect_json_set_str(m, "role", "tool");
+	dialect_json_set_str(m, "tool_call_id", id);
+	dialect_json_set_strn(m, "content", len ? content : "", len);
+	return m;
+}
+
+json_object *ingress_tool_call(const char *id, const char *name, json_object *args)
+{
+	char *a = args ? dialect_json_dump(args) : xstrdup("{}");
+	json_object *tc = dialect_tool_call_new(-1, id, "call_", name, json_object_new_string(a));
+	free(a);
+	return tc;
+}
+
+json_object *ingress_function_decl(const char *name, const char *desc, json_object *params)
+{
+	json_object *fn = json_object_new_object();
+	dialect_json_set_str(fn, "name", name);
+	if (desc)
+		dialect_json_set_str(fn, "description", desc);
+	if (!params) {
+		params = json_object_new_object();
+		dialect_json_set_str(params, "type", "object");
+		json_object_object_add(params, "properties", json_object_new_object());
+	}
+	json_object_object_add(fn, "parameters", params);
+	return fn;
+}
+
+json_object *ingress_function(json_object *fn)
+{
+	json_object *f = json_object_new_object();
+	dialect_json_set_str(f, "type", "function");
+	json_object_object_add(f, "function", fn);
+	return f;
+}
+
+void ingress_set_json_schema(json_object *r, json_object *schema)
+{
+	json_object *js = json_object_new_object();
+	dialect_json_set_str(js, "name", "response");
+	json_object_object_add(js, "schema", schema);
+	json_object *rf = json_object_new_object();
+	dialect_json_set_str(rf, "type", "json_schema");
+	json_object_object_add(rf, "json_schema", js);
+	json_object_object_add(r, "response_format", rf);
+}
+
 /* ---------- errors ---------- */
 
 /* Any status the caller passes becomes one an HTTP client can act on: 0
@@ -329,7 +448,7 @@ struct stream_encoder *stream_encoder_new(enum dialect d, const char *model, boo
 	return e;
 }
 
-static void write_json(struct buf *out, const char *event, json_object *o)
+void ingress_write_json(struct buf *out, const char *event, json_object *o)
 {
 	char *s = dialect_json_dump(o);
 	sse_write_event(out, event, s, strlen(s));
@@ -362,7 +481,7 @@ static void openai_chunk(struct stream_encoder *e, json_object *chunk, struct bu
 	}
 	if (!model_set)
 		dialect_json_set_str(c, "model", e->model);
-	write_json(out, NULL, c);
+	ingress_write_json(out, NULL, c);
 	json_object_put(c);
 }
 
@@ -395,9 +514,9 @@ void stream_encoder_error(struct stream_encoder *e, int status, const char *mess
 	int hs;
 	json_object *o = error_json(e->dialect, status, NULL, message, &hs);
 	if (e->dialect == DIALECT_ANTHROPIC)
-		write_json(out, "error", o);
+		ingress_write_json(out, "error", o);
 	else
-		write_json(out, NULL, o);
+		ingress_write_json(out, NULL, o);
 	json_object_put(o);
 }
 

@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct buf;
 
@@ -94,5 +95,49 @@ void ingress_usage_read(json_object *u, struct ingress_usage *out);
 /* "reasoning_effort" for a thinking budget in tokens (Anthropic
  * budget_tokens, Gemini thinkingBudget): low, medium or high. Static. */
 const char *ingress_effort_for_budget(long long budget);
+
+/* Appends o (borrowed) serialised as one SSE event, with an "event:" line
+ * when event is not NULL, to out. */
+void ingress_write_json(struct buf *out, const char *event, json_object *o);
+
+/* Canonical pieces both request converters build (ingress.c). Every
+ * json_object returned is new and owned by the caller; strings passed in
+ * are copied. */
+
+/* A new string holding the bytes of the JSON string s (NULs and all). */
+json_object *ingress_string_copy(json_object *s);
+/* Sets key in o to id, or to a new dialect_mint_id(prefix) when id is NULL
+ * or empty. */
+void ingress_set_id(json_object *o, const char *key, const char *id, const char *prefix);
+/* {"type":"text","text":<len bytes of s>}. */
+json_object *ingress_text_part(const char *s, size_t len);
+/* {"type":"image_url","image_url":{"url":url}}. */
+json_object *ingress_image_url_part(const char *url);
+/* {"type":"file","file":{"filename":filename,"file_data":data_url}}. */
+json_object *ingress_file_part(const char *filename, const char *data_url);
+/* Appends {"role":role,"content":<len bytes of text>} to messages (text
+ * may be NULL when len is 0). */
+void ingress_add_text_message(json_object *messages, const char *role, const char *text, size_t len);
+/* Appends {"role":"user","content":parts} to messages unless parts (an
+ * array) is empty; a lone text part becomes plain string content. parts
+ * stays the caller's: the message takes a reference of its own. */
+void ingress_add_user_message(json_object *messages, json_object *parts);
+/* {"role":"tool","tool_call_id":id,"content":<len bytes of content>}
+ * (content may be NULL when len is 0). */
+json_object *ingress_tool_message(const char *id, const char *content, size_t len);
+/* A canonical tool call without "index" (dialect_tool_call_new): an empty
+ * id is minted as "call_…", and the arguments are args serialised, "{}"
+ * when args is NULL. args is borrowed. */
+json_object *ingress_tool_call(const char *id, const char *name, json_object *args);
+/* {"name":name,"description":desc,"parameters":params}: no description
+ * when desc is NULL; params (ownership taken) {"type":"object",
+ * "properties":{}} when NULL. */
+json_object *ingress_function_decl(const char *name, const char *desc, json_object *params);
+/* {"type":"function","function":fn}, as in tools and tool_choice; takes
+ * ownership of fn. */
+json_object *ingress_function(json_object *fn);
+/* Sets "response_format" in r to {"type":"json_schema","json_schema":
+ * {"name":"response","schema":schema}}; takes ownership of schema. */
+void ingress_set_json_schema(json_object *r, json_object *schema);
 
 #endif

@@ -26,6 +26,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,7 @@ struct proxy_req {
 	 * answer from the upstream's 2xx JSON */
 	json_object *(*on_json)(struct proxy_req *pr, json_object *upstream);
 	char *json_model;         /* the upstream model name */
+	bool base64;              /* embeddings: the client asked for encoding_format base64 */
 	char *auth;
 };
 
@@ -281,7 +284,7 @@ static int on_upstream_body(const char *data, size_t len, void *arg)
 {
 	struct proxy_req *pr = arg;
 	const struct http_response *resp = pr->call ? http_call_response(pr->call) : NULL;
-	if (pr->raw) {
+	if (pr->raw && pr->stream) {
 		start_stream(pr);
 		struct evbuffer *b = evbuffer_new();
 		evbuffer_add(b, data, len);
@@ -323,6 +326,11 @@ static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome
 			flush_out(pr);
 			track_send(pr->req);
 			evhttp_send_reply_end(pr->req);
+		} else if (pr->raw && pr->gc.whole.len) {
+			/* The upstream's own answer, every field of it. */
+			add_header(pr->req, "X-Arouter-Provider", pr->res.provider);
+			reply_json(pr->req, 200, buf_str(&pr->gc.whole));
+			pr->status = 200;
 		} else {
 			json_object *completion = completion_builder_result(pr->b);
 			json_object *body = ingress_response_from_canonical(pr->ingress, completion, pr->model_asked);
@@ -334,13 +342,17 @@ static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome
 			json_object_put(completion);
 		}
 	} else if (pr->started) {
-		/* Too late for a status: the dialect's in-stream error, then the end. */
-		struct stream_encoder *e = pr->enc;
-		if (pr->raw || !e)
-			e = stream_encoder_new(pr->ingress, pr->model_asked, false);
-		stream_encoder_error(e, failure_status(&pr->res), pr->res.error, &pr->out);
-		if (e != pr->enc)
-			stream_encoder_free(e);
+		/* Too late for a status: the dialect's in-stream error, then the end.
+		 * A raw stream already carried the upstream's own error event. */
+		bool forwarded = pr->raw && pr->gc.decoder_rc == STREAM_ERROR;
+		if (!forwarded) {
+			struct stream_encoder *e = pr->enc;
+			if (pr->raw || !e)
+				e = stream_encoder_new(pr->ingress, pr->model_asked, false);
+			stream_encoder_error(e, failure_status(&pr->res), pr->res.error, &pr->out);
+			if (e != pr->enc)
+				stream_encoder_free(e);
+		}
 		flush_out(pr);
 		track_send(pr->req);
 		evhttp_send_reply_end(pr->req);
@@ -351,7 +363,15 @@ static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome
 			snprintf(ra, sizeof ra, "%ld", resp->retry_after_s);
 			add_header(pr->req, "Retry-After", ra);
 		}
-		pr->status = reply_error(pr->req, pr->ingress, status, NULL, pr->res.error);
+		if (pr->raw && resp && resp->status >= 400 && resp->error_body.len && resp->content_type &&
+		    strstr(resp->content_type, "json")) {
+			/* Same dialect: the upstream's error body is already in the
+			 * client's shape, with details ours would lose. */
+			reply_json(pr->req, (int)resp->status, buf_str(&resp->error_body));
+			pr->status = (int)resp->status;
+		} else {
+			pr->status = reply_error(pr->req, pr->ingress, status, NULL, pr->res.error);
+		}
 	}
 	proxy_req_done(pr);
 }
@@ -382,15 +402,25 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 				 bool url_stream)
 {
 	struct proxy_req *pr = proxy_req_new(s, req, d);
-	json_object *canon = read_canonical(pr, url_model, url_stream);
-	if (!canon)
+	json_object *client_body = read_json_body(pr);
+	if (!client_body)
 		return;
+	char *cerr = NULL;
+	json_object *canon = ingress_request_to_canonical(d, client_body, url_model, url_stream, &cerr);
+	if (!canon) {
+		json_object_put(client_body);
+		pr->status = reply_error(req, d, 400, "invalid_request_error", cerr ? cerr : "malformed request");
+		free(cerr);
+		proxy_req_done(pr);
+		return;
+	}
 	json_object *v;
 	const char *model = json_object_object_get_ex(canon, "model", &v) && json_object_is_type(v, json_type_string)
 				    ? json_object_get_string(v)
 				    : NULL;
 	if (str_empty(model)) {
 		json_object_put(canon);
+		json_object_put(client_body);
 		pr->status = reply_error(req, d, 400, "invalid_request_error", "the request names no model");
 		proxy_req_done(pr);
 		return;
@@ -406,12 +436,28 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 	pr->gateway_ready = true;
 	if (gateway_call_prepare(&pr->gc, s->cfg, canon, model, pr->stream, on_chunk, pr, &pr->res) != EXIT_OK) {
 		json_object_put(canon);
+		json_object_put(client_body);
 		pr->status = reply_error(req, d, failure_status(&pr->res), NULL, pr->res.error);
 		proxy_req_done(pr);
 		return;
 	}
-	/* Same dialect both ways: no translation of the stream. */
-	pr->raw = pr->stream && d == DIALECT_OPENAI && pr->gc.provider->dialect == DIALECT_OPENAI && !pr->gc.is_mock;
+	/* Same dialect both ways: no translation. The response goes to the
+	 * client as it comes (the decoder only taps usage), and the request is
+	 * the client's own body; for OpenAI the canonical body already is that
+	 * (plus include_usage, which the tap needs). */
+	pr->raw = d == pr->gc.provider->dialect && !pr->gc.is_mock;
+	if (pr->raw && d != DIALECT_OPENAI) {
+		gateway_call_use_native_body(&pr->gc, client_body);
+		if (d == DIALECT_ANTHROPIC) {
+			struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+			const char *h;
+			if ((h = evhttp_find_header(in, "anthropic-version")) != NULL)
+				gateway_call_set_header(&pr->gc, "anthropic-version", h);
+			if ((h = evhttp_find_header(in, "anthropic-beta")) != NULL)
+				gateway_call_set_header(&pr->gc, "anthropic-beta", h);
+		}
+	}
+	json_object_put(client_body);
 	watch_for_close(pr);
 	if (pr->gc.is_mock) {
 		struct http_response resp;
@@ -878,7 +924,25 @@ static json_object *embeddings_from_gemini(struct proxy_req *pr, json_object *up
 		json_object *e = json_object_new_object();
 		json_object_object_add(e, "object", json_object_new_string("embedding"));
 		json_object_object_add(e, "index", json_object_new_int((int)i));
-		json_object_object_add(e, "embedding", json_object_get(values));
+		if (pr->base64 && json_object_is_type(values, json_type_array)) {
+			/* OpenAI's base64 form: little-endian float32s. */
+			size_t nv = json_object_array_length(values);
+			unsigned char *raw = xmalloc(nv * 4 + 1);
+			for (size_t j = 0; j < nv; j++) {
+				float f = (float)json_object_get_double(json_object_array_get_idx(values, j));
+				uint32_t u;
+				memcpy(&u, &f, 4);
+				for (int b = 0; b < 4; b++)
+					raw[j * 4 + (size_t)b] = (unsigned char)(u >> (8 * b));
+			}
+			char *b64 = xmalloc(4 * ((nv * 4 + 2) / 3) + 1);
+			EVP_EncodeBlock((unsigned char *)b64, raw, (int)(nv * 4));
+			json_object_object_add(e, "embedding", json_object_new_string(b64));
+			free(b64);
+			free(raw);
+		} else {
+			json_object_object_add(e, "embedding", json_object_get(values));
+		}
 		json_object_array_add(data, e);
 	}
 	json_object *o = json_object_new_object();
@@ -920,6 +984,10 @@ static void handle_embeddings(struct server *s, struct evhttp_request *req)
 		pr->on_json = embeddings_from_openai;
 		start_json_exchange(pr, p, p->embeddings_path, body);
 	} else if (p->dialect == DIALECT_GEMINI && p->embeddings_path) {
+		json_object *fmt, *dims = NULL;
+		pr->base64 = json_object_object_get_ex(body, "encoding_format", &fmt) &&
+			     strcmp(json_object_get_string(fmt), "base64") == 0;
+		json_object_object_get_ex(body, "dimensions", &dims);
 		json_object *reqs = json_object_new_array();
 		char *name = xasprintf("models/%s", t.model);
 		size_t n = json_object_is_type(input, json_type_array) ? json_object_array_length(input) : 1;
@@ -934,6 +1002,8 @@ static void handle_embeddings(struct server *s, struct evhttp_request *req)
 			json_object *r = json_object_new_object();
 			json_object_object_add(r, "model", json_object_new_string(name));
 			json_object_object_add(r, "content", content);
+			if (dims && json_object_is_type(dims, json_type_int))
+				json_object_object_add(r, "outputDimensionality", json_object_get(dims));
 			json_object_array_add(reqs, r);
 		}
 		free(name);

@@ -409,3 +409,25 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	assert_line --index 1 504
 	jq -e '.type == "error" and (.error.message | test("no response within 1 s"))' <<< "${lines[0]}"
 }
+
+@test "Anthropic to Anthropic is not translated: the client's body, version and beta header reach the upstream" {
+	run post "$PROXY_URL/v1/messages" -H 'anthropic-version: 2099-01-01' -H 'anthropic-beta: prompt-caching-2024-07-31' \
+		-d '{"model":"anthropic/claude-x","max_tokens":64,"top_k":5,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}'
+	assert_success
+	run fake_last_request
+	jq -e '.headers["anthropic-version"] == "2099-01-01" and .headers["anthropic-beta"] == "prompt-caching-2024-07-31"' <<< "$output"
+	jq -e '.body | fromjson | .model == "claude-x" and .top_k == 5 and .system[0].cache_control.type == "ephemeral"' <<< "$output"
+	fake_next 'status=529'
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d "$(anthropic_body anthropic/claude-x)"
+	assert_line --index 1 529
+	jq -e '.error.type == "overloaded_error" and .error.message == "fake error 529"' <<< "${lines[0]}"
+}
+
+@test "Gemini to Gemini is not translated: the body reaches the upstream as sent" {
+	run post "$PROXY_URL/v1beta/models/google%2Fgemini-2.5-flash:generateContent" \
+		-d '{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_NONE"}],"cachedContent":"cachedContents/abc"}'
+	assert_success
+	jq -e '.candidates[0].content.parts[0].text == "Hello from the fake upstream." and .modelVersion' <<< "$output"
+	run fake_last_request
+	jq -e '.path == "/v1beta/models/gemini-2.5-flash:generateContent" and (.body | fromjson | .cachedContent == "cachedContents/abc" and .safetySettings[0].threshold == "BLOCK_NONE")' <<< "$output"
+}

@@ -12,6 +12,7 @@
 #include "dialect-internal.h"
 #include "util.h"
 
+#include "json-test.h"
 #include "tap.h"
 
 #include <json-c/json.h>
@@ -19,105 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------- fixture helpers ---------- */
-
-static char *unq(const char *s)
-{
-	char *r = xstrdup(s);
-	for (char *p = r; *p; p++)
-		if (*p == '`')
-			*p = '"';
-	return r;
-}
-
-static json_object *J(const char *s)
-{
-	char *t = unq(s);
-	json_object *o = json_tokener_parse(t);
-	if (!o) {
-		printf("# bad fixture: %s\n", t);
-		abort();
-	}
-	free(t);
-	return o;
-}
-
-/* Looks up a dotted path ("messages.0.content.1.type"); numeric segments
- * index arrays. NULL when any step is missing. */
-static json_object *jp(json_object *o, const char *path)
-{
-	char *copy = xstrdup(path);
-	char *save = NULL;
-	for (char *seg = strtok_r(copy, ".", &save); seg && o; seg = strtok_r(NULL, ".", &save)) {
-		if (json_object_is_type(o, json_type_array)) {
-			char *end;
-			long i = strtol(seg, &end, 10);
-			o = (*end || i < 0) ? NULL : json_object_array_get_idx(o, (size_t)i);
-		} else if (json_object_is_type(o, json_type_object)) {
-			json_object *v = NULL;
-			o = json_object_object_get_ex(o, seg, &v) ? v : NULL;
-		} else {
-			o = NULL;
-		}
-	}
-	free(copy);
-	return o;
-}
-
-static const char *js(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static long long ji(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return -999999;
-}
-
-static double jd(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
-		return json_object_get_double(v);
-	return -999999;
-}
-
-static int jlen(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	if (json_object_is_type(v, json_type_array))
-		return (int)json_object_array_length(v);
-	if (json_object_is_type(v, json_type_object))
-		return json_object_object_length(v);
-	return -1;
-}
-
-static bool jhas(json_object *o, const char *path)
-{
-	char *copy = xstrdup(path);
-	char *dot = strrchr(copy, '.');
-	json_object *parent = o;
-	const char *key = copy;
-	if (dot) {
-		*dot = '\0';
-		parent = jp(o, copy);
-		key = dot + 1;
-	}
-	bool r =
-	    json_object_is_type(parent, json_type_object) && json_object_object_get_ex(parent, key, NULL);
-	free(copy);
-	return r;
-}
-
-static const char *dump(json_object *o)
-{
-	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-}
 
 /* ---------- SSE fixtures ---------- */
 
@@ -333,103 +235,6 @@ static void run_free(struct run *r)
 	json_object_put(r->chunks);
 	free(r->error);
 	memset(r, 0, sizeof *r);
-}
-
-/* What a client would assemble from the chunks of choice 0. */
-struct summary {
-	struct buf content, reasoning;
-	int roles;       /* deltas carrying "role" */
-	bool role_first; /* the first chunk carries the role */
-	char finish[32];
-	int finishes;
-	json_object *usage; /* borrowed from the run */
-	int usage_chunks;
-	bool usage_last; /* the usage chunk comes after every finish */
-	bool same_id;    /* one id and one created across the stream */
-	const char *id, *model;
-	int ntools;
-	struct {
-		char *id, *name;
-		struct buf args;
-		int ids; /* how many deltas named the id */
-	} tools[8];
-	bool ordered_tools; /* canonical tool indices are 0, 1, 2, … in order */
-};
-
-static void summarize(json_object *chunks, struct summary *s)
-{
-	memset(s, 0, sizeof *s);
-	s->same_id = true;
-	s->ordered_tools = true;
-	size_t n = json_object_array_length(chunks);
-	long long created = -1;
-	for (size_t i = 0; i < n; i++) {
-		json_object *c = json_object_array_get_idx(chunks, i);
-		if (i == 0) {
-			s->id = js(c, "id");
-			created = ji(c, "created");
-			s->role_first = js(c, "choices.0.delta.role") != NULL;
-		} else if (!s->id || !js(c, "id") || strcmp(s->id, js(c, "id")) ||
-		           created != ji(c, "created")) {
-			s->same_id = false;
-		}
-		s->model = js(c, "model");
-		if (jlen(c, "choices") == 0) {
-			s->usage_chunks++;
-			s->usage = jp(c, "usage");
-			s->usage_last = i == n - 1;
-			continue;
-		}
-		json_object *d = jp(c, "choices.0.delta");
-		if (js(d, "role"))
-			s->roles++;
-		if (js(d, "content"))
-			buf_puts(&s->content, js(d, "content"));
-		if (js(d, "reasoning_content"))
-			buf_puts(&s->reasoning, js(d, "reasoning_content"));
-		int nt = jlen(d, "tool_calls");
-		for (int t = 0; t < nt; t++) {
-			char path[32];
-			snprintf(path, sizeof path, "tool_calls.%d", t);
-			json_object *tc = jp(d, path);
-			long long idx = ji(tc, "index");
-			if (idx < 0 || idx >= 8)
-				continue;
-			if (idx > s->ntools)
-				s->ordered_tools = false;
-			if (idx >= s->ntools)
-				s->ntools = (int)idx + 1;
-			if (js(tc, "id")) {
-				s->tools[idx].ids++;
-				free(s->tools[idx].id);
-				s->tools[idx].id = xstrdup(js(tc, "id"));
-			}
-			if (js(tc, "function.name")) {
-				free(s->tools[idx].name);
-				s->tools[idx].name = xstrdup(js(tc, "function.name"));
-			}
-			if (js(tc, "function.arguments"))
-				buf_puts(&s->tools[idx].args, js(tc, "function.arguments"));
-		}
-		const char *fr = js(c, "choices.0.finish_reason");
-		if (fr) {
-			s->finishes++;
-			snprintf(s->finish, sizeof s->finish, "%s", fr);
-			if (s->usage_chunks)
-				s->usage_last = false;
-		}
-	}
-}
-
-static void summary_free(struct summary *s)
-{
-	buf_free(&s->content);
-	buf_free(&s->reasoning);
-	for (int i = 0; i < 8; i++) {
-		free(s->tools[i].id);
-		free(s->tools[i].name);
-		buf_free(&s->tools[i].args);
-	}
 }
 
 static int canon_modified; /* egress calls that changed their input */
@@ -2443,57 +2248,6 @@ static const char *const ALTERNATIVES[] = {
 };
 #define N_ALT (sizeof ALTERNATIVES / sizeof ALTERNATIVES[0])
 
-static size_t count_nodes(json_object *o)
-{
-	size_t n = 0;
-	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach (o, k, v) {
-			(void)k;
-			n += 1 + count_nodes(v);
-		}
-	} else if (json_object_is_type(o, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(o); i++)
-			n += 1 + count_nodes(json_object_array_get_idx(o, i));
-	}
-	return n;
-}
-
-/* Replaces the n-th node (pre-order, root excluded) of o with rep. */
-static bool replace_nth(json_object *o, size_t *n, json_object *rep)
-{
-	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach (o, k, v) {
-			if ((*n)-- == 0) {
-				json_object_object_add(o, k, json_object_get(rep));
-				return true;
-			}
-			if (replace_nth(v, n, rep))
-				return true;
-		}
-	} else if (json_object_is_type(o, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(o); i++) {
-			if ((*n)-- == 0) {
-				json_object_array_put_idx(o, i, json_object_get(rep));
-				return true;
-			}
-			if (replace_nth(json_object_array_get_idx(o, i), n, rep))
-				return true;
-		}
-	}
-	return false;
-}
-
-static json_object *mutated(json_object *root, size_t node, size_t alt)
-{
-	json_object *copy = NULL;
-	json_object_deep_copy(root, &copy, NULL);
-	json_object *rep = json_tokener_parse(ALTERNATIVES[alt]);
-	size_t n = node;
-	replace_nth(copy, &n, rep);
-	json_object_put(rep);
-	return copy;
-}
-
 static bool valid_rc(int rc)
 {
 	return rc == STREAM_OK || rc == STREAM_DONE || rc == STREAM_ERROR;
@@ -2511,11 +2265,11 @@ static void fuzz_stream_mutations(enum dialect d, const char *sse, const char *n
 		json_object *orig = json_tokener_parse(l.v[e].data);
 		if (!orig)
 			continue;
-		size_t nodes = count_nodes(orig);
+		size_t nodes = count_nodes(orig) - 1; /* below the root */
 		char *saved = l.v[e].data;
 		for (size_t node = 0; node < nodes; node++) {
 			for (size_t alt = 0; alt < N_ALT; alt++) {
-				json_object *m = mutated(orig, node, alt);
+				json_object *m = mutated(orig, node + 1, ALTERNATIVES[alt]);
 				l.v[e].data = (char *)dump(m);
 				struct run r;
 				run_init(&r);
@@ -2625,10 +2379,10 @@ static void fuzz_egress(void)
 	size_t runs = 0, bad = 0;
 	for (size_t c = 0; c < sizeof canons / sizeof canons[0]; c++) {
 		json_object *orig = J(canons[c]);
-		size_t nodes = count_nodes(orig);
+		size_t nodes = count_nodes(orig) - 1; /* below the root */
 		for (size_t node = 0; node < nodes; node++) {
 			for (size_t alt = 0; alt < N_ALT; alt++) {
-				json_object *m = mutated(orig, node, alt);
+				json_object *m = mutated(orig, node + 1, ALTERNATIVES[alt]);
 				for (int d = 0; d < DIALECT_COUNT; d++) {
 					struct egress_opts o = {
 					    .model = "m", .stream = (node & 1), .default_max_tokens = 0};
@@ -2684,10 +2438,10 @@ static void fuzz_responses(void)
 	size_t runs = 0, bad = 0;
 	for (size_t b = 0; b < sizeof bodies / sizeof bodies[0]; b++) {
 		json_object *orig = J(bodies[b].body);
-		size_t nodes = count_nodes(orig);
+		size_t nodes = count_nodes(orig) - 1; /* below the root */
 		for (size_t node = 0; node < nodes; node++) {
 			for (size_t alt = 0; alt < N_ALT; alt++) {
-				json_object *m = mutated(orig, node, alt);
+				json_object *m = mutated(orig, node + 1, ALTERNATIVES[alt]);
 				char *err = NULL;
 				json_object *r = dialect_response_to_canonical(bodies[b].d, m, "m", &err);
 				if ((r == NULL) == (err == NULL))

@@ -15,6 +15,7 @@
 #include "sse.h"
 #include "util.h"
 
+#include "json-test.h"
 #include "tap.h"
 
 #include <json-c/json.h>
@@ -22,118 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------- fixture helpers ---------- */
-
-static char *unq(const char *s)
-{
-	char *r = xstrdup(s);
-	for (char *p = r; *p; p++)
-		if (*p == '`')
-			*p = '"';
-	return r;
-}
-
-static json_object *J(const char *s)
-{
-	char *t = unq(s);
-	json_object *o = json_tokener_parse(t);
-	if (!o) {
-		printf("# bad fixture: %s\n", t);
-		fflush(stdout);
-		abort();
-	}
-	free(t);
-	return o;
-}
-
-/* A dotted path ("messages.0.content.1.type"); numeric segments index
- * arrays. NULL when any step is missing. */
-static json_object *jp(json_object *o, const char *path)
-{
-	char *copy = xstrdup(path);
-	char *save = NULL;
-	for (char *seg = strtok_r(copy, ".", &save); seg && o; seg = strtok_r(NULL, ".", &save)) {
-		if (json_object_is_type(o, json_type_array)) {
-			char *end;
-			long i = strtol(seg, &end, 10);
-			o = (*end || i < 0) ? NULL : json_object_array_get_idx(o, (size_t)i);
-		} else if (json_object_is_type(o, json_type_object)) {
-			json_object *v = NULL;
-			o = json_object_object_get_ex(o, seg, &v) ? v : NULL;
-		} else {
-			o = NULL;
-		}
-	}
-	free(copy);
-	return o;
-}
-
-static const char *js(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static long long ji(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return -999999;
-}
-
-static double jd(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
-		return json_object_get_double(v);
-	return -999999;
-}
-
-static int jb(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	return json_object_is_type(v, json_type_boolean) ? json_object_get_boolean(v) : -1;
-}
-
-static int jlen(json_object *o, const char *path)
-{
-	json_object *v = jp(o, path);
-	if (json_object_is_type(v, json_type_array))
-		return (int)json_object_array_length(v);
-	if (json_object_is_type(v, json_type_object))
-		return json_object_object_length(v);
-	return -1;
-}
-
-/* The key exists (even with a null value). */
-static bool jhas(json_object *o, const char *path)
-{
-	char *copy = xstrdup(path);
-	char *dot = strrchr(copy, '.');
-	json_object *parent = o;
-	const char *key = copy;
-	if (dot) {
-		*dot = '\0';
-		parent = jp(o, copy);
-		key = dot + 1;
-	}
-	bool r =
-	    json_object_is_type(parent, json_type_object) && json_object_object_get_ex(parent, key, NULL);
-	free(copy);
-	return r;
-}
-
-static bool jnull(json_object *o, const char *path)
-{
-	return jhas(o, path) && jp(o, path) == NULL;
-}
-
-static const char *dump(json_object *o)
-{
-	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-}
 
 /* ---------- request helpers ---------- */
 
@@ -250,93 +139,34 @@ static int gather_cb(json_object *chunk, void *arg)
 	return 0;
 }
 
-/* What a client assembles from canonical chunks of choice 0. */
-struct summary {
-	struct buf content, reasoning;
-	char finish[32];
-	int ntools;
-	char *ids[8], *names[8];
-	struct buf args[8];
-	json_object *usage; /* owned */
-	int rc_events, rc_finish;
-};
-
-static void summary_free(struct summary *s)
+/* Feeds the events of l to a decoder of dialect d and summarizes the
+ * chunks it emits into s. Returns the first code other than STREAM_OK the
+ * events gave (else STREAM_OK); *rc_finish (unless NULL) gets the code of
+ * stream_decoder_finish. */
+static int decode_again(enum dialect d, const struct evs *l, struct summary *s, int *rc_finish)
 {
-	buf_free(&s->content);
-	buf_free(&s->reasoning);
-	for (int i = 0; i < 8; i++) {
-		free(s->ids[i]);
-		free(s->names[i]);
-		buf_free(&s->args[i]);
-	}
-	json_object_put(s->usage);
-}
-
-static void summarize(json_object *chunks, struct summary *s)
-{
-	size_t n = json_object_array_length(chunks);
-	for (size_t i = 0; i < n; i++) {
-		json_object *c = json_object_array_get_idx(chunks, i);
-		if (jlen(c, "choices") == 0) {
-			json_object_put(s->usage);
-			s->usage = json_object_get(jp(c, "usage"));
-			continue;
-		}
-		json_object *d = jp(c, "choices.0.delta");
-		if (js(d, "content"))
-			buf_puts(&s->content, js(d, "content"));
-		if (js(d, "reasoning_content"))
-			buf_puts(&s->reasoning, js(d, "reasoning_content"));
-		int nt = jlen(d, "tool_calls");
-		for (int t = 0; t < nt; t++) {
-			char path[32];
-			snprintf(path, sizeof path, "tool_calls.%d", t);
-			json_object *tc = jp(d, path);
-			long long idx = ji(tc, "index");
-			if (idx < 0 || idx >= 8)
-				continue;
-			if (idx >= s->ntools)
-				s->ntools = (int)idx + 1;
-			if (js(tc, "id")) {
-				free(s->ids[idx]);
-				s->ids[idx] = xstrdup(js(tc, "id"));
-			}
-			if (js(tc, "function.name")) {
-				free(s->names[idx]);
-				s->names[idx] = xstrdup(js(tc, "function.name"));
-			}
-			if (js(tc, "function.arguments"))
-				buf_puts(&s->args[idx], js(tc, "function.arguments"));
-		}
-		if (js(c, "choices.0.finish_reason"))
-			snprintf(s->finish, sizeof s->finish, "%s", js(c, "choices.0.finish_reason"));
-	}
-}
-
-static void decode_again(enum dialect d, const struct evs *l, struct summary *s)
-{
-	memset(s, 0, sizeof *s);
 	json_object *chunks = json_object_new_array();
 	struct stream_decoder *sd = stream_decoder_new(d, "m", gather_cb, chunks);
-	s->rc_events = STREAM_OK;
+	int rc_events = STREAM_OK;
 	for (size_t i = 0; i < l->n; i++) {
 		int rc = stream_decoder_event(sd, l->v[i].event, l->v[i].data, strlen(l->v[i].data));
 		if (rc != STREAM_OK) {
-			s->rc_events = rc;
+			rc_events = rc;
 			break;
 		}
 	}
-	s->rc_finish = stream_decoder_finish(sd);
+	int rcf = stream_decoder_finish(sd);
+	if (rc_finish)
+		*rc_finish = rcf;
 	stream_decoder_free(sd);
 	summarize(chunks, s);
 	json_object_put(chunks);
+	return rc_events;
 }
 
 /* Summarizes canonical chunk fixtures directly, for comparison. */
 static void summarize_fixture(const char *const *chunks, struct summary *s)
 {
-	memset(s, 0, sizeof *s);
 	json_object *arr = json_object_new_array();
 	for (size_t i = 0; chunks[i]; i++)
 		json_object_array_add(arr, J(chunks[i]));
@@ -1051,17 +881,17 @@ static void test_anthropic_encoder(void)
 
 	/* The same stream decoded again gives what went in. */
 	struct summary got, want_s;
-	decode_again(DIALECT_ANTHROPIC, &l, &got);
+	int rc = decode_again(DIALECT_ANTHROPIC, &l, &got, NULL);
 	summarize_fixture(FULL_STREAM, &want_s);
-	is_int(got.rc_events, STREAM_DONE, "anthropic round trip: decoder sees message_stop");
+	is_int(rc, STREAM_DONE, "anthropic round trip: decoder sees message_stop");
 	is_str(buf_str(&got.content), buf_str(&want_s.content), "anthropic round trip: text");
 	is_str(buf_str(&got.reasoning), buf_str(&want_s.reasoning), "anthropic round trip: reasoning");
 	is_int(got.ntools, 2, "anthropic round trip: two tool calls");
 	for (int t = 0; t < 2; t++) {
-		is_str(got.ids[t], want_s.ids[t], "anthropic round trip: tool %d id", t);
-		is_str(got.names[t], want_s.names[t], "anthropic round trip: tool %d name", t);
-		is_str(buf_str(&got.args[t]), buf_str(&want_s.args[t]), "anthropic round trip: tool %d args",
-		       t);
+		is_str(got.tools[t].id, want_s.tools[t].id, "anthropic round trip: tool %d id", t);
+		is_str(got.tools[t].name, want_s.tools[t].name, "anthropic round trip: tool %d name", t);
+		is_str(buf_str(&got.tools[t].args), buf_str(&want_s.tools[t].args),
+		       "anthropic round trip: tool %d args", t);
 	}
 	is_str(got.finish, "tool_calls", "anthropic round trip: finish");
 	is_int(ji(got.usage, "prompt_tokens"), 100, "anthropic round trip: prompt_tokens");
@@ -1158,8 +988,8 @@ static void test_anthropic_encoder(void)
 	is_str(l.n == 4 ? js(l.v[3].json, "error.message") : NULL, "Overloaded",
 	       "anthropic enc: error message");
 	struct summary s;
-	decode_again(DIALECT_ANTHROPIC, &l, &s);
-	is_int(s.rc_events, STREAM_ERROR, "anthropic enc: decoder reads the error");
+	is_int(decode_again(DIALECT_ANTHROPIC, &l, &s, NULL), STREAM_ERROR,
+	       "anthropic enc: decoder reads the error");
 	summary_free(&s);
 	evs_free(&l);
 	buf_reset(&out);
@@ -1176,7 +1006,7 @@ static void test_anthropic_encoder(void)
 	json_object *md = l.n >= 2 ? l.v[l.n - 2].json : NULL;
 	is_int(ji(md, "usage.input_tokens"), 25, "anthropic enc: input excludes cache reads and writes");
 	is_int(ji(md, "usage.cache_creation_input_tokens"), 15, "anthropic enc: cache writes");
-	decode_again(DIALECT_ANTHROPIC, &l, &s);
+	decode_again(DIALECT_ANTHROPIC, &l, &s, NULL);
 	is_int(ji(s.usage, "prompt_tokens"), 50, "anthropic round trip: prompt with cache writes");
 	is_int(ji(s.usage, "prompt_tokens_details.cache_write_tokens"), 15,
 	       "anthropic round trip: cache_write");
@@ -1226,17 +1056,18 @@ static void test_gemini_encoder(void)
 		       "gemini enc: cachedContentTokenCount");
 	}
 	struct summary got, want_s;
-	decode_again(DIALECT_GEMINI, &l, &got);
+	int rc_finish = 0;
+	decode_again(DIALECT_GEMINI, &l, &got, &rc_finish);
 	summarize_fixture(FULL_STREAM, &want_s);
-	is_int(got.rc_finish, STREAM_DONE, "gemini round trip: stream ends properly");
+	is_int(rc_finish, STREAM_DONE, "gemini round trip: stream ends properly");
 	is_str(buf_str(&got.content), buf_str(&want_s.content), "gemini round trip: text");
 	is_str(buf_str(&got.reasoning), buf_str(&want_s.reasoning), "gemini round trip: reasoning");
 	is_int(got.ntools, 2, "gemini round trip: two tool calls");
 	for (int t = 0; t < 2; t++) {
-		is_str(got.ids[t], want_s.ids[t], "gemini round trip: tool %d id", t);
-		is_str(got.names[t], want_s.names[t], "gemini round trip: tool %d name", t);
-		json_object *a = json_tokener_parse(buf_str(&got.args[t]));
-		json_object *b = json_tokener_parse(buf_str(&want_s.args[t]));
+		is_str(got.tools[t].id, want_s.tools[t].id, "gemini round trip: tool %d id", t);
+		is_str(got.tools[t].name, want_s.tools[t].name, "gemini round trip: tool %d name", t);
+		json_object *a = json_tokener_parse(buf_str(&got.tools[t].args));
+		json_object *b = json_tokener_parse(buf_str(&want_s.tools[t].args));
 		ok(a && b && json_object_equal(a, b), "gemini round trip: tool %d args equal as JSON", t);
 		json_object_put(a);
 		json_object_put(b);
@@ -1333,8 +1164,8 @@ static void test_gemini_encoder(void)
 	is_str(js(l.v[0].json, "error.status"), "UNAVAILABLE", "gemini enc: UNAVAILABLE");
 	is_str(js(l.v[0].json, "error.message"), "Overloaded", "gemini enc: error message");
 	struct summary s;
-	decode_again(DIALECT_GEMINI, &l, &s);
-	is_int(s.rc_events, STREAM_ERROR, "gemini enc: decoder reads the error");
+	is_int(decode_again(DIALECT_GEMINI, &l, &s, NULL), STREAM_ERROR,
+	       "gemini enc: decoder reads the error");
 	summary_free(&s);
 	evs_free(&l);
 	buf_free(&out);
@@ -1545,63 +1376,6 @@ static const char *const ALTERNATIVES[] = {
 };
 #define N_ALT (sizeof ALTERNATIVES / sizeof ALTERNATIVES[0])
 
-static size_t count_nodes(json_object *o)
-{
-	size_t n = 1;
-	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach (o, k, v) {
-			(void)k;
-			n += count_nodes(v);
-		}
-	} else if (json_object_is_type(o, json_type_array)) {
-		size_t len = json_object_array_length(o);
-		for (size_t i = 0; i < len; i++)
-			n += count_nodes(json_object_array_get_idx(o, i));
-	}
-	return n;
-}
-
-/* Replaces the nth node below o (pre-order, o itself is 0) with rep. */
-static bool replace_nth(json_object *o, size_t *n, json_object *rep)
-{
-	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach (o, k, v) {
-			if ((*n)-- == 0) {
-				json_object_object_add(o, k, json_object_get(rep));
-				return true;
-			}
-			if (replace_nth(v, n, rep))
-				return true;
-		}
-	} else if (json_object_is_type(o, json_type_array)) {
-		size_t len = json_object_array_length(o);
-		for (size_t i = 0; i < len; i++) {
-			if ((*n)-- == 0) {
-				json_object_array_put_idx(o, i, json_object_get(rep));
-				return true;
-			}
-			if (replace_nth(json_object_array_get_idx(o, i), n, rep))
-				return true;
-		}
-	}
-	return false;
-}
-
-static json_object *mutated(json_object *root, size_t node, size_t alt)
-{
-	json_object *copy = NULL;
-	json_object_deep_copy(root, &copy, NULL);
-	json_object *rep = json_tokener_parse(ALTERNATIVES[alt]);
-	if (node == 0) {
-		json_object_put(copy);
-		return rep;
-	}
-	size_t n = node - 1;
-	replace_nth(copy, &n, rep);
-	json_object_put(rep);
-	return copy;
-}
-
 /* Every node of a request replaced by every alternative: a canonical
  * object or an error, never both or neither. */
 static void fuzz_requests(enum dialect d, const char *body_q, const char *name)
@@ -1610,7 +1384,7 @@ static void fuzz_requests(enum dialect d, const char *body_q, const char *name)
 	size_t nodes = count_nodes(orig), runs = 0, bad = 0, accepted = 0;
 	for (size_t node = 0; node < nodes; node++) {
 		for (size_t alt = 0; alt < N_ALT; alt++) {
-			json_object *m = mutated(orig, node, alt);
+			json_object *m = mutated(orig, node, ALTERNATIVES[alt]);
 			char *err = NULL;
 			json_object *r = ingress_request_to_canonical(d, m, "g", true, &err);
 			runs++;
@@ -1682,7 +1456,7 @@ static void fuzz_encoders(const char *const *chunks, const char *name)
 		size_t nodes = count_nodes(orig[target]);
 		for (size_t node = 0; node < nodes; node++) {
 			for (size_t alt = 0; alt < N_ALT; alt++) {
-				json_object *m = mutated(orig[target], node, alt);
+				json_object *m = mutated(orig[target], node, ALTERNATIVES[alt]);
 				for (int d = 0; d < DIALECT_COUNT; d++) {
 					struct buf out = BUF_INIT;
 					struct stream_encoder *e =
