@@ -15,6 +15,7 @@
 #include "ingress.h"
 #include "provider.h"
 #include "route.h"
+#include "sse.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -64,7 +65,9 @@ struct proxy_req {
 	enum dialect ingress;
 	char *model_asked;
 	bool stream;
-	bool raw;                 /* OpenAI to OpenAI: upstream bytes go to the client as they are */
+	bool raw;                 /* same dialect: upstream bytes go to the client as they are */
+	struct sse_parser *relay; /* raw OpenAI stream whose client did not ask for usage: events
+				   * are relayed one by one, the usage-only chunk left out */
 	bool started;             /* the response status line is out */
 	bool gateway_ready;       /* gc/res need clearing */
 	bool passthrough;         /* /{provider}/{path} */
@@ -195,6 +198,7 @@ static void proxy_req_free(struct proxy_req *pr)
 	gateway_result_clear(&pr->res);
 	if (pr->enc)
 		stream_encoder_free(pr->enc);
+	sse_parser_free(pr->relay);
 	completion_builder_free(pr->b);
 	buf_free(&pr->out);
 	free(pr->model_asked);
@@ -280,11 +284,35 @@ static int on_chunk(json_object *chunk, void *arg)
 	return 0;
 }
 
+/* Relays one upstream event unchanged, unless it is the usage-only chunk
+ * the proxy asked for on its own account. */
+static int relay_event(const struct sse_event *ev, void *arg)
+{
+	struct proxy_req *pr = arg;
+	if (ev->data_len > 0 && memmem(ev->data, ev->data_len, "\"usage\"", 7)) {
+		json_object *o = json_tokener_parse(ev->data);
+		json_object *choices, *usage;
+		bool usage_only = o && json_object_object_get_ex(o, "choices", &choices) &&
+				  json_object_is_type(choices, json_type_array) && json_object_array_length(choices) == 0 &&
+				  json_object_object_get_ex(o, "usage", &usage) && json_object_is_type(usage, json_type_object);
+		if (o)
+			json_object_put(o);
+		if (usage_only)
+			return 0;
+	}
+	sse_write_event(&pr->out, ev->event, ev->data, ev->data_len);
+	return 0;
+}
+
 static int on_upstream_body(const char *data, size_t len, void *arg)
 {
 	struct proxy_req *pr = arg;
 	const struct http_response *resp = pr->call ? http_call_response(pr->call) : NULL;
-	if (pr->raw && pr->stream) {
+	if (pr->relay) {
+		start_stream(pr);
+		sse_parser_feed(pr->relay, data, len);
+		flush_out(pr);
+	} else if (pr->raw && pr->stream) {
 		start_stream(pr);
 		struct evbuffer *b = evbuffer_new();
 		evbuffer_add(b, data, len);
@@ -321,6 +349,8 @@ static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome
 	if (rc == EXIT_OK) {
 		if (pr->stream) {
 			start_stream(pr);
+			if (pr->relay)
+				sse_parser_finish(pr->relay);
 			if (!pr->raw)
 				stream_encoder_finish(pr->enc, &pr->out);
 			flush_out(pr);
@@ -446,6 +476,8 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 	 * the client's own body; for OpenAI the canonical body already is that
 	 * (plus include_usage, which the tap needs). */
 	pr->raw = d == pr->gc.provider->dialect && !pr->gc.is_mock;
+	if (pr->raw && pr->stream && d == DIALECT_OPENAI && !include_usage)
+		pr->relay = sse_parser_new(relay_event, pr, 0);
 	if (pr->raw && d != DIALECT_OPENAI) {
 		gateway_call_use_native_body(&pr->gc, client_body);
 		if (d == DIALECT_ANTHROPIC) {
