@@ -121,6 +121,11 @@ void completion_builder_add(struct completion_builder *b, json_object *chunk)
 			builder_add_tool_delta(b, json_object_array_get_idx(tcs, i));
 }
 
+json_object *completion_builder_usage(const struct completion_builder *b)
+{
+	return b->usage;
+}
+
 const char *completion_builder_text(const struct completion_builder *b)
 {
 	return buf_str(&b->text);
@@ -541,6 +546,19 @@ static void finish_whole(struct gateway_call *gc)
 		upstream_error_parse(200, buf_str(&gc->whole), gc->whole.len, &ue);
 		fail(gc->res, EXIT_UPSTREAM, "%s: %s", slug, ue.message);
 		upstream_error_clear(&ue);
+		json_object_put(resp);
+		return;
+	}
+	json_object *usage;
+	if (gc->tap_only && gc->provider->dialect == DIALECT_OPENAI) {
+		/* The body goes to the client as it is; only usage is needed. */
+		if (json_object_object_get_ex(resp, "usage", &usage) && json_object_is_type(usage, json_type_object)) {
+			json_object *chunk = json_object_new_object();
+			json_object_object_add(chunk, "choices", json_object_new_array());
+			json_object_object_add(chunk, "usage", json_object_get(usage));
+			deliver(chunk, gc);
+			json_object_put(chunk);
+		}
 		json_object_put(resp);
 		return;
 	}

@@ -64,6 +64,8 @@ struct gateway_call {
 	struct stream_decoder *dec;
 	struct buf whole;              /* a non-streamed body */
 	bool is_sse, decided, done, delivered;
+	bool tap_only;                 /* the caller forwards the body itself; whole OpenAI
+					* answers are read for usage only */
 	int decoder_rc;
 };
 
@@ -102,6 +104,8 @@ struct completion_builder *completion_builder_new(void);
 void completion_builder_add(struct completion_builder *b, json_object *chunk);
 /* The completion so far; the returned object is owned by the caller. */
 json_object *completion_builder_result(const struct completion_builder *b);
+/* The usage seen so far, or NULL. Borrowed, valid until the next add. */
+json_object *completion_builder_usage(const struct completion_builder *b);
 /* The text so far (borrowed, valid until the next add). */
 const char *completion_builder_text(const struct completion_builder *b);
 void completion_builder_free(struct completion_builder *b);

@@ -13,7 +13,17 @@
 
 #define ERROR_BODY_CAP (64 * 1024)
 
+#define HANDLE_POOL 64
+
+/* Easy handles kept for reuse by an event loop: creating one per request
+ * is a measurable share of the proxy's cost. */
+struct handle_pool {
+	CURL *h[HANDLE_POOL];
+	int n;
+};
+
 struct transfer {
+	struct handle_pool *pool; /* where the handle goes back to, or NULL */
 	struct http_response *resp;
 	http_body_cb cb;
 	void *arg;
@@ -151,7 +161,12 @@ static bool transfer_setup(struct transfer *t, const struct http_request *req, b
 	path = path ? strchr(path + 3, '/') : NULL;
 	if (path)
 		*path = '\0';
-	CURL *curl = t->curl = http_client_init() ? curl_easy_init() : NULL;
+	CURL *curl = NULL;
+	if (t->pool && t->pool->n > 0)
+		curl = t->pool->h[--t->pool->n]; /* reset when it was returned */
+	else if (http_client_init())
+		curl = curl_easy_init();
+	t->curl = curl;
 	if (!curl) {
 		t->resp->error = xstrdup("cannot create an HTTP handle");
 		return false;
@@ -206,7 +221,12 @@ static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 	struct http_response *resp = t->resp;
 	if (t->curl) {
 		curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-		curl_easy_cleanup(t->curl);
+		if (t->pool && t->pool->n < HANDLE_POOL) {
+			curl_easy_reset(t->curl);
+			t->pool->h[t->pool->n++] = t->curl;
+		} else {
+			curl_easy_cleanup(t->curl);
+		}
 		t->curl = NULL;
 	}
 	curl_slist_free_all(t->headers);
@@ -258,6 +278,7 @@ enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, 
 struct http_loop {
 	struct event_base *base;
 	CURLM *multi;
+	struct handle_pool pool;
 	struct event *timer;
 	struct http_call *calls; /* in flight, doubly linked */
 };
@@ -335,11 +356,13 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 		w = xcalloc(1, sizeof *w);
 		w->loop = loop;
 		w->fd = fd;
+		w->ev = event_new(loop->base, fd, kind, on_socket_event, w);
 		curl_multi_assign(loop->multi, fd, w);
 	} else {
-		event_free(w->ev);
+		/* Same socket, new interest: re-arm the event we have. */
+		event_del(w->ev);
+		event_assign(w->ev, loop->base, fd, kind, on_socket_event, w);
 	}
-	w->ev = event_new(loop->base, fd, kind, on_socket_event, w);
 	event_add(w->ev, NULL);
 	return 0;
 }
@@ -384,6 +407,7 @@ struct http_call *http_call_start(struct http_loop *loop, const struct http_requ
 {
 	struct http_call *call = xcalloc(1, sizeof *call);
 	call->t.resp = &call->resp;
+	call->t.pool = &loop->pool;
 	call->t.cb = cb;
 	call->t.arg = arg;
 	call->loop = loop;
@@ -425,6 +449,8 @@ void http_loop_free(struct http_loop *loop)
 		return;
 	while (loop->calls)
 		http_call_cancel(loop->calls);
+	while (loop->pool.n > 0)
+		curl_easy_cleanup(loop->pool.h[--loop->pool.n]);
 	curl_multi_cleanup(loop->multi);
 	event_free(loop->timer);
 	free(loop);

@@ -162,15 +162,12 @@ static void access_log(struct proxy_req *pr)
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	long long prompt = -1, completion = -1;
-	if (pr->b) {
-		json_object *r = completion_builder_result(pr->b), *u, *v;
-		if (json_object_object_get_ex(r, "usage", &u)) {
-			if (json_object_object_get_ex(u, "prompt_tokens", &v))
-				prompt = json_object_get_int64(v);
-			if (json_object_object_get_ex(u, "completion_tokens", &v))
-				completion = json_object_get_int64(v);
-		}
-		json_object_put(r);
+	json_object *u = pr->b ? completion_builder_usage(pr->b) : NULL, *v;
+	if (u) {
+		if (json_object_object_get_ex(u, "prompt_tokens", &v))
+			prompt = json_object_get_int64(v);
+		if (json_object_object_get_ex(u, "completion_tokens", &v))
+			completion = json_object_get_int64(v);
 	}
 	const char *method = pr->method ? pr->method : "-";
 	fprintf(f, "%s - %s %s model=%s served=%s/%s status=%d ms=%lld tokens=%lld+%lld\n", when,
@@ -476,6 +473,7 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 	 * the client's own body; for OpenAI the canonical body already is that
 	 * (plus include_usage, which the tap needs). */
 	pr->raw = d == pr->gc.provider->dialect && !pr->gc.is_mock;
+	pr->gc.tap_only = pr->raw;
 	if (pr->raw && pr->stream && d == DIALECT_OPENAI && !include_usage)
 		pr->relay = sse_parser_new(relay_event, pr, 0);
 	if (pr->raw && d != DIALECT_OPENAI) {
