@@ -32,7 +32,7 @@ hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$out/h.json" \
 	-n 'arouter chat --no-stream' "$AROUTER chat --no-save --no-stream -m openai/gpt-4o-mini hi" \
 	-n 'arouter chat (stream)' "$AROUTER chat --no-save -m openai/gpt-4o-mini hi" >&2
 
-peak() { { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1; }
+peak() { /usr/bin/time -o "$out/rss" -f '%M' "$@" >/dev/null 2>&1; cat "$out/rss"; }
 rss=$(peak "$AROUTER" chat --no-save --no-stream -m openai/gpt-4o-mini hi)
 rss_curl=$(peak curl -s -H 'Content-Type: application/json' -d "$body" "$url/v1/chat/completions")
 rss_version=$(peak "$AROUTER" --version)
