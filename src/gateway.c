@@ -444,9 +444,13 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
 	res->display = xstrdup(gc->target.display);
 	res->mock_fallback = gc->target.mock_fallback;
 
-	/* The canonical body plus model-string parameters the caller left unset. */
+	/* The canonical body plus model-string parameters the caller left
+	 * unset; without parameters the body is only read, never copied. */
 	json_object *canon = NULL;
-	json_object_deep_copy(body, &canon, NULL);
+	if (!gc->target.params)
+		canon = json_object_get(body);
+	else
+		json_object_deep_copy(body, &canon, NULL);
 	if (gc->target.params) {
 		json_object_object_foreach(gc->target.params, k, v)
 		{
