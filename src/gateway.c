@@ -432,7 +432,9 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
 	gc->on_chunk = on_chunk;
 	gc->arg = arg;
 	char *err = NULL;
-	if (route_resolve(config, model, &gc->target, &err) < 0) {
+	int rrc = route_resolve(config, model, &gc->target, &err);
+	if (rrc < 0) {
+		res->unknown_provider = rrc == ROUTE_UNKNOWN_PROVIDER;
 		fail(res, EXIT_CONFIG, "%s", err);
 		free(err);
 		return res->exit_code;
@@ -586,6 +588,7 @@ int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, cons
 	if (outcome == XFER_CANCELLED) {
 		fail(res, EXIT_INTERRUPTED, "%s: cancelled", slug);
 	} else if (outcome == XFER_TIMEOUT || outcome == XFER_NETWORK) {
+		res->timed_out = outcome == XFER_TIMEOUT;
 		fail(res, EXIT_NETWORK, "%s: %s", slug, resp->error ? resp->error : "network error");
 	} else if (resp->status < 200 || resp->status >= 300) {
 		struct upstream_error ue;

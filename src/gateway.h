@@ -35,6 +35,8 @@ struct gateway_result {
 	char *display;       /* "provider/model" as resolved; owned */
 	bool mock_fallback;  /* answered by mock because no key exists */
 	bool partial;        /* some output was delivered before the failure */
+	bool unknown_provider; /* the model string names no provider */
+	bool timed_out;      /* an upstream timeout, not a refusal */
 };
 
 /* One upstream call, independent of how its bytes travel: prepare builds

@@ -298,7 +298,7 @@ int route_resolve(const struct config *c, const char *model_string, struct route
 		free(prefix);
 		model_ref_clear(&ref);
 		route_target_clear(out);
-		return -1;
+		return ROUTE_UNKNOWN_PROVIDER;
 	}
 	struct provider *p = provider_find(reg, ref.provider);
 	out->display = xasprintf("%s/%s", ref.provider, ref.model);

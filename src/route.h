@@ -48,10 +48,16 @@ json_object *route_parse_params(const char *query);
 /* Types one value the same way ("0.7" → double, "{...}" → object). */
 json_object *route_typed_value(const char *s);
 
+enum {
+	ROUTE_ERROR = -1,            /* malformed, missing key, bad backend */
+	ROUTE_UNKNOWN_PROVIDER = -2, /* no provider serves the model (HTTP 404) */
+};
+
 /* Resolves a model string (NULL or "" for the default) to a target using
  * the config's aliases, default model and default_backend (auto, direct,
- * gateway or a provider slug). On failure returns -1 with *err set to a
- * one-line message naming what to set (caller frees). */
+ * gateway or a provider slug). On failure returns ROUTE_ERROR or
+ * ROUTE_UNKNOWN_PROVIDER with *err set to a one-line message naming what
+ * to set (caller frees). */
 int route_resolve(const struct config *c, const char *model_string, struct route_target *out, char **err);
 void route_target_clear(struct route_target *t);
 

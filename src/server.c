@@ -328,13 +328,13 @@ static int failure_status(const struct gateway_result *res)
 	switch (res->exit_code) {
 	case EXIT_USAGE:
 	case EXIT_CONFIG:
-		return strstr(res->error ? res->error : "", "unknown provider") ? 404 : 400;
+		return res->unknown_provider ? 404 : 400;
 	case EXIT_AUTH:
 		return 401;
 	case EXIT_RATELIMIT:
 		return 429;
 	case EXIT_NETWORK:
-		return res->error && strstr(res->error, "no ") ? 504 : 502;
+		return res->timed_out ? 504 : 502;
 	default:
 		return 502;
 	}
@@ -815,8 +815,9 @@ static bool resolve_for(struct proxy_req *pr, const char *model, struct route_ta
 		return false;
 	}
 	pr->model_asked = xstrdup(model);
-	if (route_resolve(pr->srv->cfg, model, t, &err) < 0) {
-		pr->status = reply_error(pr->req, pr->ingress, strstr(err, "unknown provider") ? 404 : 400, NULL, err);
+	int rc = route_resolve(pr->srv->cfg, model, t, &err);
+	if (rc < 0) {
+		pr->status = reply_error(pr->req, pr->ingress, rc == ROUTE_UNKNOWN_PROVIDER ? 404 : 400, NULL, err);
 		free(err);
 		proxy_req_done(pr);
 		return false;

@@ -259,8 +259,9 @@ ANSWER='Hello from the fake upstream.'
 
 @test "SIGHUP reloads the config without dropping the listener" {
 	write_config <<< '{"model_aliases": [{"pattern": "^fast$", "replacement": "mock/echo"}]}'
+	# Before the reload no provider serves "fast": 404, as for an unknown model.
 	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/chat/completions" -d "$(chat_body fast)"
-	assert_line --index 1 400
+	assert_line --index 1 404
 	kill -HUP "$PROXY_PID"
 	for _ in $(seq 50); do grep -q reloaded "$PROXY_ERR" && break; sleep 0.1; done
 	run curl -sS "$PROXY_URL/v1/chat/completions" -d "$(chat_body fast 'after reload')"
