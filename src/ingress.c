@@ -31,12 +31,9 @@ static json_object *openai_request(json_object *body, char **err)
 		*err = xstrdup("\"messages\" must be an array");
 		return NULL;
 	}
-	json_object *copy = NULL;
-	if (json_object_deep_copy(body, &copy, NULL) != 0 || !copy) {
-		*err = xstrdup("cannot copy the request");
-		return NULL;
-	}
-	return copy;
+	/* The body already is canonical: share it rather than copy it (the
+	 * caller owns a reference; nothing downstream modifies it). */
+	return json_object_get(body);
 }
 
 json_object *ingress_request_to_canonical(enum dialect d, json_object *body, const char *url_model,

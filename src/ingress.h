@@ -17,9 +17,10 @@
 
 struct buf;
 
-/* Client request body in dialect d → canonical request (new object, caller
- * owns; release with json_object_put) or NULL with *err (a one-line message,
- * caller frees with free()). body is not modified. For Gemini, model and
+/* Client request body in dialect d → canonical request (a reference the
+ * caller owns; release with json_object_put; treat it as read-only, since
+ * for OpenAI it is body itself, shared rather than copied) or NULL with *err
+ * (a one-line message, caller frees with free()). body is not modified. For Gemini, model and
  * stream come from the URL and are passed in; for the others they are read
  * from the body (model copied to "model", stream to "stream"). */
 json_object *ingress_request_to_canonical(enum dialect d, json_object *body, const char *url_model,

@@ -921,8 +921,9 @@ static void handle_count_tokens(struct server *s, struct evhttp_request *req, en
 		if (up)
 			json_object_put(up);
 	} else {
-		json_object_object_del(canon, "model");
-		long long n = (long long)((prompt_chars(canon) + 3) / 4);
+		/* The model name is not part of the prompt. */
+		size_t chars = prompt_chars(canon) - strlen("model") - strlen(model);
+		long long n = (long long)((chars + 3) / 4);
 		json_object *answer = count_answer(d, n);
 		add_header(req, "X-Arouter-Token-Estimate", "chars/4");
 		reply_object(pr, 200, answer);
