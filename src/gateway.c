@@ -535,9 +535,51 @@ int gateway_call_feed(struct gateway_call *gc, const char *content_type, const c
 }
 
 /* Finishes a whole (non-SSE) body: parse, convert, deliver as chunks. */
+/* The "usage" object of an OpenAI answer without parsing the whole body:
+ * an unescaped "usage" followed by ':' can only be a key (inside a string
+ * its quotes would be escaped). The last one is the top-level one. NULL if
+ * absent. The returned object is owned by the caller. */
+static json_object *usage_of_text(const char *s, size_t len)
+{
+	const char *hit = NULL;
+	for (const char *p = s; (p = memmem(p, len - (size_t)(p - s), "\"usage\"", 7)) != NULL; p += 7)
+		hit = p;
+	if (!hit)
+		return NULL;
+	const char *p = hit + 7;
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	if (*p++ != ':')
+		return NULL;
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	if (*p != '{')
+		return NULL;
+	json_tokener *tok = json_tokener_new();
+	json_object *u = json_tokener_parse_ex(tok, p, (int)(len - (size_t)(p - s)));
+	json_tokener_free(tok);
+	if (u && !json_object_is_type(u, json_type_object)) {
+		json_object_put(u);
+		u = NULL;
+	}
+	return u;
+}
+
 static void finish_whole(struct gateway_call *gc)
 {
 	const char *slug = gc->provider->slug;
+	if (gc->tap_only && gc->provider->dialect == DIALECT_OPENAI) {
+		/* The body goes to the client as it is; only usage is needed. */
+		json_object *usage = usage_of_text(buf_str(&gc->whole), gc->whole.len);
+		if (usage) {
+			json_object *chunk = json_object_new_object();
+			json_object_object_add(chunk, "choices", json_object_new_array());
+			json_object_object_add(chunk, "usage", usage);
+			deliver(chunk, gc);
+			json_object_put(chunk);
+		}
+		return;
+	}
 	json_object *resp = json_tokener_parse(buf_str(&gc->whole));
 	if (!resp || !json_object_is_type(resp, json_type_object)) {
 		if (resp)
@@ -552,19 +594,6 @@ static void finish_whole(struct gateway_call *gc)
 		upstream_error_parse(200, buf_str(&gc->whole), gc->whole.len, &ue);
 		fail(gc->res, EXIT_UPSTREAM, "%s: %s", slug, ue.message);
 		upstream_error_clear(&ue);
-		json_object_put(resp);
-		return;
-	}
-	json_object *usage;
-	if (gc->tap_only && gc->provider->dialect == DIALECT_OPENAI) {
-		/* The body goes to the client as it is; only usage is needed. */
-		if (json_object_object_get_ex(resp, "usage", &usage) && json_object_is_type(usage, json_type_object)) {
-			json_object *chunk = json_object_new_object();
-			json_object_object_add(chunk, "choices", json_object_new_array());
-			json_object_object_add(chunk, "usage", json_object_get(usage));
-			deliver(chunk, gc);
-			json_object_put(chunk);
-		}
 		json_object_put(resp);
 		return;
 	}

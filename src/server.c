@@ -52,6 +52,8 @@ struct server {
 	struct proxy_req *reqs;   /* in flight */
 	bool stopping;
 	int sending;              /* final responses evhttp has not finished writing */
+	json_tokener *tok;        /* one for every request body: the loop is single-threaded,
+				   * and making one costs as much as parsing a small body */
 	struct event *sigs[3];
 	struct event *deadline;
 };
@@ -770,11 +772,11 @@ static json_object *read_json_body(struct proxy_req *pr)
 {
 	size_t len;
 	char *text = request_body(pr->req, &len);
-	json_tokener *tok = json_tokener_new();
+	json_tokener *tok = pr->srv->tok;
+	json_tokener_reset(tok);
 	json_object *body = json_tokener_parse_ex(tok, text, (int)len);
 	bool bad = !body || json_tokener_get_error(tok) != json_tokener_success ||
 		   json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object);
-	json_tokener_free(tok);
 	free(text);
 	if (bad) {
 		if (body)
@@ -1370,6 +1372,7 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 		goto out_config;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	s.tok = json_tokener_new();
 	s.base = event_base_new();
 	s.http = evhttp_new(s.base);
 	s.loop = http_loop_new(s.base);
@@ -1428,6 +1431,8 @@ out:
 		evhttp_free(s.http);
 	if (s.base)
 		event_base_free(s.base);
+	if (s.tok)
+		json_tokener_free(s.tok);
 	for (size_t i = 0; i < s.n_retired; i++) {
 		config_free(s.retired[i]);
 		free(s.retired[i]);

@@ -272,6 +272,12 @@ ANSWER='Hello from the fake upstream.'
 	post "$PROXY_URL/v1/chat/completions" -d "$(chat_body anthropic/claude-x 'UNIQUE-PROMPT-MARKER')" > /dev/null
 	run cat "$PROXY_LOG"
 	assert_line --regexp 'openai POST model=anthropic/claude-x served=anthropic/claude-x status=200 ms=[0-9]+ tokens=12\+5$'
+	# Same dialect, not streamed: the answer is forwarded as it came and
+	# its usage still read (a decoy "usage" inside the echoed text must not count).
+	run post "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o '[[fake:echo]] \"usage\": {\"prompt_tokens\": 99}')"
+	jq -e '.choices[0].message.content | contains("\"prompt_tokens\": 99")' <<< "$output"
+	run cat "$PROXY_LOG"
+	assert_line --regexp 'openai POST model=openai/gpt-4o served=openai/gpt-4o status=200 ms=[0-9]+ tokens=12\+5$'
 	refute_output --partial UNIQUE-PROMPT-MARKER
 	refute_output --partial SECRET
 }
