@@ -126,11 +126,6 @@ json_object *completion_builder_usage(const struct completion_builder *b)
 	return b->usage;
 }
 
-const char *completion_builder_text(const struct completion_builder *b)
-{
-	return buf_str(&b->text);
-}
-
 json_object *completion_builder_result(const struct completion_builder *b)
 {
 	json_object *o = json_object_new_object();

@@ -108,8 +108,6 @@ void completion_builder_add(struct completion_builder *b, json_object *chunk);
 json_object *completion_builder_result(const struct completion_builder *b);
 /* The usage seen so far, or NULL. Borrowed, valid until the next add. */
 json_object *completion_builder_usage(const struct completion_builder *b);
-/* The text so far (borrowed, valid until the next add). */
-const char *completion_builder_text(const struct completion_builder *b);
 void completion_builder_free(struct completion_builder *b);
 
 /* Feeds a canonical "chat.completion" to cb as the chunks a stream of it

@@ -26,11 +26,6 @@ const char *term_dim(FILE *f)
 	return term_color(f) ? "\033[2m" : "";
 }
 
-const char *term_bold(FILE *f)
-{
-	return term_color(f) ? "\033[1m" : "";
-}
-
 const char *term_reset(FILE *f)
 {
 	return term_color(f) ? "\033[0m" : "";

@@ -1,5 +1,5 @@
 /* term.h - terminal output for the CLI: whether colour may be used, a
- * spinner on stderr until the first token, and dim/bold styling. Nothing
+ * spinner on stderr until the first token, and dim styling. Nothing
  * here writes escape codes unless the stream is a terminal and NO_COLOR is
  * unset. */
 #ifndef AROUTER_TERM_H
@@ -17,7 +17,6 @@ void term_spinner_start(const char *label);
 void term_spinner_stop(void);
 /* Escape sequences, or "" when colour is off for f. Static strings. */
 const char *term_dim(FILE *f);
-const char *term_bold(FILE *f);
 const char *term_reset(FILE *f);
 
 #endif
