@@ -230,6 +230,23 @@ ANSWER='Hello from the fake upstream.'
 	assert_equal "$(fake_request_count)" 0
 }
 
+@test "headers over the limit get 431 in the client's dialect and never reach the upstream" {
+	local big
+	big=$(head -c 70000 /dev/zero | tr '\0' 'b')
+	run curl -sS -w '\n%{http_code}' -H "X-Padding: $big" "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o hi)"
+	assert_line --index 1 431
+	assert_line --index 0 --partial '"type":"invalid_request_error"'
+	assert_line --index 0 --partial 'headers are larger'
+	run curl -sS -w '\n%{http_code}' -H "X-Padding: $big" "$PROXY_URL/v1/messages" -d '{}'
+	assert_line --index 1 431
+	assert_line --index 0 --partial '"type":"error"'
+	assert_equal "$(fake_request_count)" 0
+	# Just under the limit is fine.
+	big=$(head -c 60000 /dev/zero | tr '\0' 'b')
+	run curl -sS -o /dev/null -w '%{http_code}' -H "X-Padding: $big" "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o hi)"
+	assert_output 200
+}
+
 @test "a client that disconnects mid-stream aborts the upstream transfer at once" {
 	fake_next 'drip=500'
 	curl -sS -N "$PROXY_URL/v1/chat/completions" -d "$(chat_body anthropic/claude-x hi ',"stream":true')" > "$BATS_TEST_TMPDIR/partial" &
