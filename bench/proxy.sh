@@ -26,7 +26,8 @@
 # run, default 10), STREAMS (default 1000), RESULTS (default
 # bench/RESULTS.md; /dev/null to only print), PROFILE=1 (afterwards, run the
 # proxy under callgrind for a short 1-connection load and print the top
-# functions; needs valgrind; adds about 30 s), KEEP=1 (keep the temp dir:
+# functions; needs valgrind; adds about 30 s; PROFILE=only skips the
+# measurements and only profiles), KEEP=1 (keep the temp dir:
 # wrk output, nginx config, callgrind.out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -206,6 +207,7 @@ run() {
 # At one connection, a wake-up across CPUs costs more than the work when the
 # other CPU is idle (tens of µs under KVM), so latency is measured twice:
 # all on one CPU (the proxy's own cost; the targets) and unpinned.
+if [ "$PROFILE" != only ]; then
 PIN=1 run lat_direct 1 1 "$up/v1/chat/completions" "$body_direct"
 PIN=1 run lat_proxy 1 1 "$px/v1/chat/completions" "$body_proxy"
 run lat_direct_unpinned 1 1 "$up/v1/chat/completions" "$body_direct"
@@ -421,6 +423,9 @@ EOF
 cat "$tmp/section.md"
 [ "$RESULTS" = /dev/null ] || cat "$tmp/section.md" >>"$RESULTS"
 
+else
+	stop_proxy
+fi # PROFILE=only
 # ---- optional: where the proxy's time goes ----
 if [ "$PROFILE" != 0 ]; then
 	echo "bench: profiling the proxy under callgrind (1 connection, 5 s)" >&2
