@@ -64,26 +64,22 @@ static void open_now(struct breaker *b, int64_t now_ms)
 
 bool breaker_allow(struct breaker *b, int64_t now_ms)
 {
-	switch (b->state) {
-	case BREAKER_CLOSED:
+	if (b->state == BREAKER_CLOSED)
 		return true;
-	case BREAKER_OPEN:
+	if (b->state == BREAKER_OPEN) {
 		if (now_ms < b->open_until)
 			return false;
+		/* The cooldown is over: this caller is the probe. */
 		b->state = BREAKER_HALF_OPEN;
 		b->probe_out = false;
-		/* this caller is the probe */
-		/* fall through */
-	case BREAKER_HALF_OPEN:
-		/* A probe whose caller forgot to report must not hold the
-		 * breaker half-open forever. */
-		if (b->probe_out && now_ms < b->probe_at + b->cfg.probe_timeout_ms)
-			return false;
-		b->probe_out = true;
-		b->probe_at = now_ms;
-		return true;
 	}
-	return false;
+	/* A probe whose caller forgot to report must not hold the breaker
+	 * half-open forever. */
+	if (b->probe_out && now_ms < b->probe_at + b->cfg.probe_timeout_ms)
+		return false;
+	b->probe_out = true;
+	b->probe_at = now_ms;
+	return true;
 }
 
 void breaker_success(struct breaker *b, int64_t now_ms)
