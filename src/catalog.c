@@ -235,12 +235,12 @@ static void apply_entry(struct catalog_model *m, json_object *e, struct problems
 	json_object *v;
 	char *p;
 
-	/* "name" is also Gemini's "models/x" id: only a display name counts. */
+	/* In a list without "id" (Gemini's, Cohere's), "name" is the id. */
+	bool name_is_id = !member(e, "id");
 	for (size_t i = 0; i < sizeof name_keys / sizeof name_keys[0]; i++) {
-		v = member(e, name_keys[i]);
-		if (i == 0 && v && json_object_is_type(v, json_type_string) &&
-		    str_has_prefix(json_object_get_string(v), "models/"))
+		if (i == 0 && name_is_id)
 			continue;
+		v = member(e, name_keys[i]);
 		p = sub(path, name_keys[i]);
 		take_text(v, &m->name, pr, p);
 		free(p);
@@ -374,17 +374,16 @@ static void check_entry_keys(struct problems *pr, json_object *e, const char *pa
 	free(p);
 }
 
-/* The id an entry gives: "id", else a Gemini "name" without "models/". */
+/* The id an entry gives: "id", else "name" (Gemini's without "models/"). */
 static const char *entry_id(json_object *e)
 {
 	json_object *v = member(e, "id");
-	if (v && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	v = member(e, "name");
-	if (v && json_object_is_type(v, json_type_string) &&
-	    str_has_prefix(json_object_get_string(v), "models/"))
-		return json_object_get_string(v) + 7;
-	return NULL;
+	if (!v)
+		v = member(e, "name");
+	if (!v || !json_object_is_type(v, json_type_string))
+		return NULL;
+	const char *s = json_object_get_string(v);
+	return str_has_prefix(s, "models/") ? s + 7 : s;
 }
 
 /* Adds or overrides one config or built-in entry at path; provider is the

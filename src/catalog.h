@@ -55,7 +55,8 @@ void catalog_free(struct catalog *cat);
  * with input_cache_read, architecture.*_modalities, top_provider), an
  * OpenAI or Anthropic models-list entry ({"id", "display_name"}) or a
  * Gemini one ({"name": "models/x", "displayName", "inputTokenLimit",
- * "outputTokenLimit"}). With provider set, the entry's id is that
+ * "outputTokenLimit"}) or a Cohere one ({"name", "context_length"}): without
+ * an "id", "name" is the id. With provider set, the entry's id is that
  * provider's model name and the catalog id is "provider/id"; with provider
  * NULL the id is taken whole. Fields the entry has override those of a
  * model with the same id; the others stay as they were (unknown for a new

@@ -346,7 +346,7 @@ wait_for_requests() {
 @test "anthropic: models list when the request has anthropic-version" {
 	run curl -sS -H 'anthropic-version: 2023-06-01' "$FAKE_URL/v1/models"
 	assert_success
-	assert_equal "$(jq -c . <<<"$output")" '{"data":[{"type":"model","id":"claude-fake","display_name":"Claude Fake","created_at":"2025-01-01T00:00:00Z"}],"has_more":false,"first_id":"claude-fake","last_id":"claude-fake"}'
+	assert_equal "$(jq -c . <<<"$output")" '{"data":[{"type":"model","id":"claude-fake","display_name":"Claude Fake","created_at":"2025-01-01T00:00:00Z"},{"type":"model","id":"claude-sonnet-4-5-20250929","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":"claude-fake","last_id":"claude-sonnet-4-5-20250929"}'
 }
 
 # ---- Gemini ----

@@ -1510,19 +1510,31 @@ static void anthropic_stream_error(struct reply *r)
 	free(json);
 }
 
+/* Anthropic lists dated snapshot ids; the second one is a real model's,
+ * so that a client can be seen to match it to its undated name. */
 static void anthropic_models(struct reply *r)
 {
-	json_object *o = jobj(), *data = jarr(), *m = jobj();
+	static const struct {
+		const char *id, *display, *created;
+	} models[] = {
+		{"claude-fake", "Claude Fake", "2025-01-01T00:00:00Z"},
+		{"claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"},
+	};
+	json_object *o = jobj(), *data = jarr();
 
-	jset(m, "type", jstr("model"));
-	jset(m, "id", jstr("claude-fake"));
-	jset(m, "display_name", jstr("Claude Fake"));
-	jset(m, "created_at", jstr("2025-01-01T00:00:00Z"));
-	jpush(data, m);
+	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
+		json_object *m = jobj();
+
+		jset(m, "type", jstr("model"));
+		jset(m, "id", jstr(models[i].id));
+		jset(m, "display_name", jstr(models[i].display));
+		jset(m, "created_at", jstr(models[i].created));
+		jpush(data, m);
+	}
 	jset(o, "data", data);
 	jset(o, "has_more", jbool(false));
-	jset(o, "first_id", jstr("claude-fake"));
-	jset(o, "last_id", jstr("claude-fake"));
+	jset(o, "first_id", jstr(models[0].id));
+	jset(o, "last_id", jstr(models[sizeof(models) / sizeof(models[0]) - 1].id));
 	reply_json(r, 200, o);
 }
 

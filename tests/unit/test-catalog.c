@@ -427,6 +427,12 @@ static void test_listings(void)
 	json_object_put(e);
 	ok(m && strcmp(m->provider, "") == 0 && m->context_length == 0 && m->price_prompt < 0,
 	   "wrong types in a listing are ignored, an id without a provider kept");
+	e = J("{`name`: `command-a-03-2025`, `endpoints`: [`chat`], `context_length`: 256000}");
+	m = catalog_add_listing(cat, e, "cohere");
+	json_object_put(e);
+	ok(m && strcmp(m->id, "cohere/command-a-03-2025") == 0 &&
+	       strcmp(m->name, "cohere/command-a-03-2025") == 0 && m->context_length == 256000,
+	   "a Cohere models entry, named by \"name\"");
 	e = J("{`object`: `model`}");
 	ok(catalog_add_listing(cat, e, "openai") == NULL, "an entry without an id is skipped");
 	json_object_put(e);
