@@ -29,7 +29,8 @@ complete -c arouter -n "__fish_seen_subcommand_from chat" -s u -l usage
 complete -c arouter -n "__fish_seen_subcommand_from chat" -s c -l continue
 complete -c arouter -n "__fish_seen_subcommand_from chat" -l show-reasoning
 complete -c arouter -n "__fish_seen_subcommand_from chat" -l no-save
-complete -c arouter -n "__fish_seen_subcommand_from models" -l provider -x
+complete -c arouter -n "__fish_seen_subcommand_from models" -s p -l provider -x -a 'openai anthropic google deepseek xai kimi minimax mistral groq cohere nvidia dashscope openrouter ollama azure mock' -d 'only this provider'
+complete -c arouter -n "__fish_seen_subcommand_from models" -l live -d 'ask each provider with a key'
 complete -c arouter -n "__fish_seen_subcommand_from models balance" -l json
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l listen -x
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l log -r -F -d 'access log'

@@ -4,6 +4,7 @@
 
 #include "conf.h"
 #include "buf.h"
+#include "catalog.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -519,6 +520,8 @@ int config_check(const struct config *c, char **report_out)
 		free(msg);
 		problems++;
 	}
+	/* The model entries ("models", "providers.*.models") are the catalog's. */
+	problems += catalog_check_config(c, &report);
 	*report_out = buf_steal(&report);
 	return problems;
 }

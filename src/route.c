@@ -241,6 +241,15 @@ static char *fallback_default_model(const struct config *c)
 	return xstrdup("mock/echo");
 }
 
+bool route_default_is_gateway(const struct config *c)
+{
+	const char *backend = c->default_backend.value ? c->default_backend.value : "auto";
+	if (strcmp(backend, "gateway") == 0)
+		return true;
+	const struct provider *gw = provider_find(&c->providers, "arouter");
+	return strcmp(backend, "auto") == 0 && gw && provider_has_key(gw);
+}
+
 int route_resolve(const struct config *c, const char *model_string, struct route_target *out, char **err)
 {
 	const char *model_string_in = model_string;
@@ -311,7 +320,7 @@ int route_resolve(const struct config *c, const char *model_string, struct route
 		out->model = xstrdup(ref.model);
 		/* Nothing named and nothing keyed: the fresh-install default. */
 		out->mock_fallback = str_empty(model_string_in) && str_empty(c->default_model.value) && !any_key(c);
-	} else if (strcmp(backend, "gateway") == 0 || (strcmp(backend, "auto") == 0 && provider_has_key(gw))) {
+	} else if (route_default_is_gateway(c)) {
 		if (!provider_has_key(gw)) {
 			*err = xstrdup("default_backend is gateway but no gateway key is set (set AROUTER_API_KEY)");
 			goto fail;

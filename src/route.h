@@ -59,6 +59,11 @@ enum {
  * ROUTE_UNKNOWN_PROVIDER with *err set to a one-line message naming what
  * to set (caller frees). */
 int route_resolve(const struct config *c, const char *model_string, struct route_target *out, char **err);
+
+/* True when a model string without a backend goes to the gateway:
+ * default_backend is "gateway", or "auto" and a gateway key is set. */
+bool route_default_is_gateway(const struct config *c);
+
 void route_target_clear(struct route_target *t);
 
 #endif

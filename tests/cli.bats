@@ -107,7 +107,7 @@ setup() {
 }
 
 @test "commands not built yet say so and fail with 1, never fake success" {
-	for c in models balance keys; do
+	for c in balance keys; do
 		run "$AROUTER" "$c"
 		assert_failure 1
 		assert_output --partial "not available in this build yet"
@@ -145,6 +145,12 @@ complete_words() {
 	run complete_words arouter chat -m anth
 	assert_line anthropic/
 	assert_line anthropic/claude-sonnet-4-6
+	run complete_words arouter models --l
+	assert_output --live
+	run complete_words arouter models --provider dee
+	assert_output deepseek
+	run complete_words arouter models -p ol
+	assert_output ollama
 }
 
 @test "zsh and fish completion files are syntactically valid where the shells exist" {
@@ -155,4 +161,6 @@ complete_words() {
 	if command -v fish >/dev/null; then run fish -n "$dir/arouter.fish"; assert_success; fi
 	grep -q -- '--show-reasoning' "$dir/_arouter"
 	grep -q -- 'show-reasoning' "$dir/arouter.fish"
+	grep -q -- '--live' "$dir/_arouter"
+	grep -q -- '-l live' "$dir/arouter.fish"
 }

@@ -287,6 +287,23 @@ wait_for_requests() {
 		and all(.data[]; .object == "model" and .owned_by == "fake")' <<<"$output"
 }
 
+@test "catalog: a models list in the OpenRouter/ARouter gateway shape, from the queue or the header" {
+	fake_next catalog
+	run curl -sS "$FAKE_URL/v1/models"
+	assert_success
+	jq -e '.object == "list" and (.data | map(.id)) == ["openai/gpt-4o-mini", "anthropic/claude-gateway-only", "auto"]
+		and .data[0].name == "OpenAI: GPT-4o-mini (gateway)" and .data[0].context_length == 128000
+		and .data[0].pricing == {"prompt":"0.0000002","completion":"0.0000008","input_cache_read":"0.0000001"}
+		and .data[0].architecture == {"input_modalities":["text","image"],"output_modalities":["text"]}
+		and .data[0].top_provider == {"context_length":128000,"max_completion_tokens":16384}
+		and .data[0].supported_parameters == ["max_tokens","tools"]
+		and .data[1] == {"id":"anthropic/claude-gateway-only"}' <<<"$output"
+	run curl -sS -H 'X-Fake: catalog' "$FAKE_URL/api/v1/models"
+	jq -e '.data[0].id == "openai/gpt-4o-mini"' <<<"$output"
+	run curl -sS "$FAKE_URL/v1/models"
+	jq -e '.data[0].id == "fake-model"' <<<"$output"
+}
+
 # ---- Anthropic ----
 
 @test "anthropic: message JSON with the request's model and the usage" {
@@ -329,7 +346,7 @@ wait_for_requests() {
 @test "anthropic: models list when the request has anthropic-version" {
 	run curl -sS -H 'anthropic-version: 2023-06-01' "$FAKE_URL/v1/models"
 	assert_success
-	assert_equal "$(jq -c . <<<"$output")" '{"data":[{"type":"model","id":"claude-fake","display_name":"Claude Fake","created_at":"2025-01-01T00:00:00Z"}],"has_more":false,"first_id":"claude-fake","last_id":"claude-fake"}'
+	assert_equal "$(jq -c . <<<"$output")" '{"data":[{"type":"model","id":"claude-fake","display_name":"Claude Fake","created_at":"2025-01-01T00:00:00Z"},{"type":"model","id":"claude-sonnet-4-5-20250929","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":"claude-fake","last_id":"claude-sonnet-4-5-20250929"}'
 }
 
 # ---- Gemini ----

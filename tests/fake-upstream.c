@@ -13,7 +13,7 @@
  * [[fake:...]] markers in the body (applied in that order, later wins per
  * key): "key=value;key2=value2;flag".  Keys: status, retry_after, stall,
  * drip, cut, garbage, html, stream_error, tool[=N], reasoning, reply, echo,
- * nousage.  Unknown keys are ignored.
+ * nousage, catalog.  Unknown keys are ignored.
  *
  * Everything is event driven: a stalled or dripping response is a timer, so
  * one slow request never holds up another connection.
@@ -261,6 +261,7 @@ struct directive {
 	int tools; /* 0: answer with text */
 	char *reply; /* NULL: the default text */
 	bool garbage, html, stream_error, reasoning, echo, nousage;
+	bool catalog; /* GET .../models answers like an OpenRouter or ARouter gateway */
 };
 
 static void directive_init(struct directive *d)
@@ -342,6 +343,8 @@ static void directive_set(struct directive *d, const char *key, const char *val)
 		d->echo = parse_flag(val);
 	} else if (strcmp(key, "nousage") == 0) {
 		d->nousage = parse_flag(val);
+	} else if (strcmp(key, "catalog") == 0) {
+		d->catalog = parse_flag(val);
 	}
 	/* Unknown keys are ignored so that tests can carry notes. */
 }
@@ -1186,6 +1189,51 @@ static void openai_embeddings(struct reply *r, const struct request *rq, const s
 	reply_json(r, 200, o);
 }
 
+/* A gateway's list (OpenRouter, ARouter): "provider/model" ids with names,
+ * context lengths, per-token prices as strings, modalities and parameters.
+ * The second entry knows nothing but its id; the third has no provider. */
+static void gateway_models(struct reply *r)
+{
+	json_object *o = jobj(), *data = jarr(), *m, *v;
+
+	m = jobj();
+	jset(m, "id", jstr("openai/gpt-4o-mini"));
+	jset(m, "object", jstr("model"));
+	jset(m, "created", jint(CREATED));
+	jset(m, "name", jstr("OpenAI: GPT-4o-mini (gateway)"));
+	jset(m, "context_length", jint(128000));
+	v = jobj();
+	jset(v, "prompt", jstr("0.0000002"));
+	jset(v, "completion", jstr("0.0000008"));
+	jset(v, "input_cache_read", jstr("0.0000001"));
+	jset(m, "pricing", v);
+	v = jobj();
+	jset(v, "input_modalities", jarr());
+	jpush(jget(v, "input_modalities"), jstr("text"));
+	jpush(jget(v, "input_modalities"), jstr("image"));
+	jset(v, "output_modalities", jarr());
+	jpush(jget(v, "output_modalities"), jstr("text"));
+	jset(m, "architecture", v);
+	v = jobj();
+	jset(v, "context_length", jint(128000));
+	jset(v, "max_completion_tokens", jint(16384));
+	jset(m, "top_provider", v);
+	jset(m, "supported_parameters", jarr());
+	jpush(jget(m, "supported_parameters"), jstr("max_tokens"));
+	jpush(jget(m, "supported_parameters"), jstr("tools"));
+	jpush(data, m);
+	m = jobj();
+	jset(m, "id", jstr("anthropic/claude-gateway-only"));
+	jpush(data, m);
+	m = jobj();
+	jset(m, "id", jstr("auto"));
+	jset(m, "name", jstr("Auto"));
+	jpush(data, m);
+	jset(o, "object", jstr("list"));
+	jset(o, "data", data);
+	reply_json(r, 200, o);
+}
+
 static void openai_models(struct reply *r)
 {
 	static const char *const ids[] = {"fake-model", "fake-model-mini", "fake-embedding"};
@@ -1462,19 +1510,31 @@ static void anthropic_stream_error(struct reply *r)
 	free(json);
 }
 
+/* Anthropic lists dated snapshot ids; the second one is a real model's,
+ * so that a client can be seen to match it to its undated name. */
 static void anthropic_models(struct reply *r)
 {
-	json_object *o = jobj(), *data = jarr(), *m = jobj();
+	static const struct {
+		const char *id, *display, *created;
+	} models[] = {
+		{"claude-fake", "Claude Fake", "2025-01-01T00:00:00Z"},
+		{"claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"},
+	};
+	json_object *o = jobj(), *data = jarr();
 
-	jset(m, "type", jstr("model"));
-	jset(m, "id", jstr("claude-fake"));
-	jset(m, "display_name", jstr("Claude Fake"));
-	jset(m, "created_at", jstr("2025-01-01T00:00:00Z"));
-	jpush(data, m);
+	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
+		json_object *m = jobj();
+
+		jset(m, "type", jstr("model"));
+		jset(m, "id", jstr(models[i].id));
+		jset(m, "display_name", jstr(models[i].display));
+		jset(m, "created_at", jstr(models[i].created));
+		jpush(data, m);
+	}
 	jset(o, "data", data);
 	jset(o, "has_more", jbool(false));
-	jset(o, "first_id", jstr("claude-fake"));
-	jset(o, "last_id", jstr("claude-fake"));
+	jset(o, "first_id", jstr(models[0].id));
+	jset(o, "last_id", jstr(models[sizeof(models) / sizeof(models[0]) - 1].id));
 	reply_json(r, 200, o);
 }
 
@@ -1859,7 +1919,10 @@ static void reply_answer(struct reply *r, const struct request *rq, const struct
 		openai_embeddings(r, rq, d);
 		break;
 	case EP_OPENAI_MODELS:
-		openai_models(r);
+		if (d->catalog)
+			gateway_models(r);
+		else
+			openai_models(r);
 		break;
 	case EP_ANTHROPIC_COUNT: {
 		json_object *o = jobj();

@@ -170,14 +170,20 @@ static void test_resolve(void)
 		   "auto with a gateway key: the gateway, full name");
 	resolve_ok("gpt-4o", "arouter", "openai/gpt-4o", true, "bare names are qualified for the gateway");
 	resolve_ok("openai:gpt-4o", "openai", "gpt-4o", false, "a backend prefix wins over the gateway");
+	ok(route_default_is_gateway(&cfg), "auto with a gateway key is the gateway");
 	config_free(&cfg);
 
 	load("{\"default_backend\": \"direct\"}");
 	resolve_ok("gpt-4o", "openai", "gpt-4o", false, "direct ignores the gateway key");
+	ok(!route_default_is_gateway(&cfg), "direct is not the gateway");
 	config_free(&cfg);
 	unsetenv("AROUTER_API_KEY");
+	load("{}");
+	ok(!route_default_is_gateway(&cfg), "auto without a gateway key is not the gateway");
+	config_free(&cfg);
 	load("{\"default_backend\": \"gateway\"}");
 	resolve_err("gpt-4o", "AROUTER_API_KEY", "gateway without its key");
+	ok(route_default_is_gateway(&cfg), "default_backend gateway is the gateway, key or not");
 	config_free(&cfg);
 	setenv("OPENROUTER_API_KEY", "sk-or-000000000000000000", 1);
 	load("{\"default_backend\": \"openrouter\", \"default_model\": \"anthropic/claude-3-5-sonnet\"}");
