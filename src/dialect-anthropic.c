@@ -472,11 +472,29 @@ struct anthropic_state {
 	int tools;
 	const char *stop; /* canonical finish reason from message_delta; static */
 	struct anthropic_usage usage;
+	/* Where the client of a passed-through stream is: blocks started,
+	 * and the one open (-1 none), for continuing it elsewhere. */
+	int64_t next_index, open_index;
+	enum block_kind open_kind;
 };
 
 static void *anthropic_state_new(void)
 {
-	return xcalloc(1, sizeof(struct anthropic_state));
+	struct anthropic_state *st = xcalloc(1, sizeof(struct anthropic_state));
+	st->open_index = -1;
+	return st;
+}
+
+bool stream_decoder_block_position(const struct stream_decoder *sd, int64_t *next_index, int64_t *open_index,
+				   bool *open_is_text)
+{
+	if (!sd || sd->dialect != DIALECT_ANTHROPIC || !sd->state)
+		return false;
+	const struct anthropic_state *st = sd->state;
+	*next_index = st->next_index;
+	*open_index = st->open_index;
+	*open_is_text = st->open_index >= 0 && st->open_kind == BLOCK_TEXT;
+	return true;
 }
 
 static void anthropic_state_free(void *p)
@@ -533,6 +551,11 @@ static int on_block_start(struct stream_decoder *sd, struct anthropic_state *st,
 	const char *type = dialect_json_str(cb, "type");
 	if (!type)
 		type = "";
+	if (index >= st->next_index && index < INT32_MAX)
+		st->next_index = index + 1;
+	st->open_index = index;
+	st->open_kind = strcmp(type, "text") == 0 ? BLOCK_TEXT : strcmp(type, "thinking") == 0 ? BLOCK_THINKING
+					     : strcmp(type, "tool_use") == 0 ? BLOCK_TOOL : BLOCK_OTHER;
 	if (strcmp(type, "text") == 0) {
 		block_add(st, index, BLOCK_TEXT);
 		return emit_string(sd, "content", dialect_json_get(cb, "text", json_type_string));
@@ -634,6 +657,8 @@ static int anthropic_event(struct stream_decoder *sd, const char *event, const c
 		usage_update(&st->usage, dialect_json_get(o, "usage", json_type_object));
 	} else if (strcmp(type, "message_stop") == 0) {
 		rc = on_message_stop(sd, st);
+	} else if (strcmp(type, "content_block_stop") == 0) {
+		st->open_index = -1;
 	} else if (strcmp(type, "error") == 0) {
 		rc = dialect_fail_event(sd, o);
 	}

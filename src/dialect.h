@@ -28,6 +28,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 enum dialect {
@@ -104,6 +105,11 @@ const char *stream_decoder_error(const struct stream_decoder *sd);
 int stream_decoder_error_status(const struct stream_decoder *sd);
 
 void stream_decoder_free(struct stream_decoder *sd);
+/* For an Anthropic stream: how many content blocks the upstream started
+ * (*next_index), the one open now (*open_index, -1 if none) and whether it
+ * is text. False for the other dialects. */
+bool stream_decoder_block_position(const struct stream_decoder *sd, int64_t *next_index, int64_t *open_index,
+				   bool *open_is_text);
 
 /* An upstream error, normalised. */
 struct upstream_error {

@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include "gateway.h"
+#include "attempt.h"
+#include "health.h"
 #include "buf.h"
 #include "http-client.h"
 #include "route.h"
@@ -419,21 +421,17 @@ static void add_header(struct gateway_call *gc, const char *name, const char *va
 }
 
 int gateway_call_prepare(struct gateway_call *gc, const struct config *config, json_object *body,
-			 const char *model, bool stream, chunk_cb on_chunk, void *arg, struct gateway_result *res)
+			 const struct route_target *target, const char *key, bool stream, chunk_cb on_chunk, void *arg,
+			 struct gateway_result *res)
 {
+	(void)config;
 	memset(gc, 0, sizeof *gc);
-	memset(res, 0, sizeof *res);
+	gateway_result_clear(res);
 	gc->res = res;
 	gc->on_chunk = on_chunk;
 	gc->arg = arg;
 	char *err = NULL;
-	int rrc = route_resolve(config, model, &gc->target, &err);
-	if (rrc < 0) {
-		res->unknown_provider = rrc == ROUTE_UNKNOWN_PROVIDER;
-		fail(res, EXIT_CONFIG, "%s", err);
-		free(err);
-		return res->exit_code;
-	}
+	route_target_copy(&gc->target, target);
 	struct provider *p = gc->target.provider;
 	gc->provider = p;
 	res->provider = xstrdup(p->slug);
@@ -481,7 +479,7 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
 	add_header(gc, "Content-Type", "application/json");
 	add_header(gc, "Accept", stream ? "text/event-stream" : "application/json");
 	const char *auth_name;
-	if ((gc->auth_value = provider_auth_header(p, &auth_name)) != NULL)
+	if ((gc->auth_value = provider_auth_header_with(p, key, &auth_name)) != NULL)
 		add_header(gc, auth_name, gc->auth_value);
 	for (size_t i = 0; i < p->n_headers; i++)
 		add_header(gc, p->headers[i].name, p->headers[i].value);
@@ -692,6 +690,165 @@ enum http_outcome gateway_call_run_mock(struct gateway_call *gc, json_object *bo
 	return outcome;
 }
 
+/* ---- continuing a broken stream on another candidate ---- */
+
+static bool provider_takes_prefix_flag(const struct provider *p)
+{
+	/* OpenAI-dialect servers that continue a trailing assistant message
+	 * when it is marked {"prefix": true}. */
+	return strcmp(p->slug, "deepseek") == 0 || strcmp(p->slug, "mistral") == 0;
+}
+
+json_object *gateway_continuation_body(json_object *canon, json_object *so_far, const struct provider *next,
+				       char **pending_ws)
+{
+	*pending_ws = NULL;
+	json_object *msg = NULL, *choices, *v;
+	if (json_object_object_get_ex(so_far, "choices", &choices) && json_object_array_length(choices) > 0)
+		json_object_object_get_ex(json_object_array_get_idx(choices, 0), "message", &msg);
+	if (msg && json_object_object_get_ex(msg, "tool_calls", &v) && json_object_array_length(v) > 0)
+		return NULL; /* a call cannot be resumed half-way */
+	const char *text = msg && json_object_object_get_ex(msg, "content", &v) ? json_object_get_string(v) : NULL;
+	json_object *body = NULL;
+	if (json_object_deep_copy(canon, &body, NULL) != 0 || !body)
+		return NULL;
+	if (str_empty(text))
+		return body; /* nothing but reasoning so far: ask again */
+	/* Anthropic refuses a prefill ending in whitespace; the client has
+	 * that whitespace already, so it is taken off the next answer. */
+	size_t len = strlen(text), keep = len;
+	while (keep > 0 && strchr(" \t\r\n", text[keep - 1]))
+		keep--;
+	if (keep < len)
+		*pending_ws = xstrdup(text + keep);
+	json_object *messages;
+	if (!json_object_object_get_ex(body, "messages", &messages) || !json_object_is_type(messages, json_type_array)) {
+		json_object_put(body);
+		free(*pending_ws);
+		*pending_ws = NULL;
+		return NULL;
+	}
+	json_object *prefill = json_object_new_object();
+	json_object_object_add(prefill, "role", json_object_new_string("assistant"));
+	json_object_object_add(prefill, "content", json_object_new_string_len(text, (int)keep));
+	json_object_array_add(messages, prefill);
+	if (next->dialect == DIALECT_OPENAI && provider_takes_prefix_flag(next)) {
+		json_object_object_add(prefill, "prefix", json_object_new_boolean(1));
+	} else if (next->dialect == DIALECT_OPENAI) {
+		/* No prefill: the nearest equivalent is to ask for the rest. */
+		json_object *ask = json_object_new_object();
+		json_object_object_add(ask, "role", json_object_new_string("user"));
+		json_object_object_add(ask, "content",
+				       json_object_new_string(GATEWAY_CONTINUE_PROMPT));
+		json_object_array_add(messages, ask);
+	}
+	return body;
+}
+
+static long long usage_field(json_object *u, const char *obj, const char *key)
+{
+	json_object *v;
+	if (obj && !json_object_object_get_ex(u, obj, &u))
+		return 0;
+	return json_object_object_get_ex(u, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static void usage_set(json_object *u, const char *obj, const char *key, long long n)
+{
+	if (obj) {
+		json_object *d;
+		if (!json_object_object_get_ex(u, obj, &d) || !json_object_is_type(d, json_type_object)) {
+			if (n == 0)
+				return;
+			d = json_object_new_object();
+			json_object_object_add(u, obj, d);
+		}
+		u = d;
+	}
+	json_object_object_add(u, key, json_object_new_int64(n));
+}
+
+void gateway_usage_add(json_object *usage, json_object *prior)
+{
+	if (!usage || !prior)
+		return;
+	static const struct {
+		const char *obj, *key;
+	} f[] = {{NULL, "prompt_tokens"},
+		 {NULL, "completion_tokens"},
+		 {NULL, "total_tokens"},
+		 {"prompt_tokens_details", "cached_tokens"},
+		 {"completion_tokens_details", "reasoning_tokens"}};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		long long add = usage_field(prior, f[i].obj, f[i].key);
+		if (add)
+			usage_set(usage, f[i].obj, f[i].key, usage_field(usage, f[i].obj, f[i].key) + add);
+	}
+}
+
+void gateway_resume_start(struct gateway_resume *r, json_object *usage_so_far, char *pending_ws)
+{
+	free(r->pending_ws);
+	r->pending_ws = pending_ws;
+	if (usage_so_far) {
+		if (!r->prior_usage)
+			r->prior_usage = json_object_new_object();
+		gateway_usage_add(r->prior_usage, usage_so_far);
+	}
+	r->active = true;
+	r->continued++;
+}
+
+int gateway_resume_filter(struct gateway_resume *r, json_object *chunk)
+{
+	if (!r->active)
+		return 0;
+	json_object *choices, *usage;
+	if (r->prior_usage && json_object_object_get_ex(chunk, "usage", &usage) &&
+	    json_object_is_type(usage, json_type_object))
+		gateway_usage_add(usage, r->prior_usage);
+	if (!json_object_object_get_ex(chunk, "choices", &choices) || json_object_array_length(choices) == 0)
+		return 0;
+	json_object *ch = json_object_array_get_idx(choices, 0), *delta, *content, *fr;
+	if (!json_object_object_get_ex(ch, "delta", &delta))
+		return 0;
+	bool has_content = json_object_object_get_ex(delta, "content", &content) &&
+			   json_object_is_type(content, json_type_string) && json_object_get_string_len(content) > 0;
+	bool has_other = json_object_object_get_ex(delta, "tool_calls", NULL) ||
+			 json_object_object_get_ex(delta, "reasoning_content", NULL) ||
+			 (json_object_object_get_ex(ch, "finish_reason", &fr) && fr) ||
+			 json_object_object_get_ex(chunk, "usage", NULL);
+	if (has_content && r->pending_ws) {
+		/* Whitespace the client already has: leave it out once. */
+		const char *t = json_object_get_string(content);
+		size_t wl = strlen(r->pending_ws), tl = (size_t)json_object_get_string_len(content), cut = 0;
+		while (cut < wl && cut < tl && t[cut] == r->pending_ws[cut])
+			cut++;
+		if (cut == tl && cut < wl) {
+			/* All of this delta was whitespace we had: keep waiting. */
+			memmove(r->pending_ws, r->pending_ws + cut, wl - cut + 1);
+			return has_other ? 0 : 1;
+		}
+		if (cut > 0)
+			json_object_set_string_len(content, t + cut, (int)(tl - cut));
+		free(r->pending_ws);
+		r->pending_ws = NULL;
+	}
+	/* The new answer's opening (a role with nothing in it) is not news to
+	 * a client that is in the middle of one. */
+	return has_content || has_other ? 0 : 1;
+}
+
+void gateway_resume_clear(struct gateway_resume *r)
+{
+	free(r->pending_ws);
+	if (r->prior_usage)
+		json_object_put(r->prior_usage);
+	memset(r, 0, sizeof *r);
+}
+
+/* ---- the command line's attempt loop: blocking transfers and sleeps ---- */
+
 struct blocking {
 	struct gateway_call *gc;
 	const struct http_response *resp;
@@ -703,41 +860,174 @@ static int blocking_body(const char *data, size_t len, void *arg)
 	return gateway_call_feed(b->gc, b->resp->content_type, data, len);
 }
 
+struct chat_tap {
+	const struct gateway_request *req;
+	struct completion_builder *b; /* what reached the caller */
+	struct gateway_resume resume;
+};
+
+static int chat_tap_chunk(json_object *chunk, void *arg)
+{
+	struct chat_tap *t = arg;
+	if (gateway_resume_filter(&t->resume, chunk))
+		return 0;
+	completion_builder_add(t->b, chunk);
+	return t->req->on_chunk ? t->req->on_chunk(chunk, t->req->arg) : 0;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps ms unless *cancel becomes set; false when cancelled. */
+static bool nap(int64_t ms, volatile sig_atomic_t *cancel)
+{
+	while (ms > 0) {
+		if (cancel && *cancel)
+			return false;
+		int64_t step = ms < 50 ? ms : 50;
+		struct timespec ts = {0, (long)step * 1000000L};
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+	return !(cancel && *cancel);
+}
+
+/* One attempt with a blocking transfer (or the mock). */
+static enum http_outcome chat_attempt(const struct gateway_request *req, struct gateway_call *gc,
+				      json_object *body, struct http_response *resp)
+{
+	memset(resp, 0, sizeof *resp);
+	if (gc->is_mock) {
+		resp->status = 200;
+		return gateway_call_run_mock(gc, body, req->cancel);
+	}
+	verbose("%s: POST %s (model %s)", gc->provider->slug, gc->url, gc->target.model);
+	struct http_request hr = {
+		.method = "POST",
+		.url = gc->url,
+		.headers = gc->headers,
+		.n_headers = gc->n_headers,
+		.body = gc->body_text,
+		.body_len = strlen(gc->body_text),
+		.idle_timeout_ms = req->idle_timeout_ms,
+		.total_timeout_ms = req->total_timeout_ms,
+		.cancel = req->cancel,
+	};
+	/* The body callback reads the content type from the response as
+	 * http_perform fills it in. */
+	struct blocking b = {gc, resp};
+	return http_perform(&hr, blocking_body, &b, resp);
+}
+
 int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 {
-	struct gateway_call gc;
-	if (gateway_call_prepare(&gc, req->config, req->body, req->model, req->stream, req->on_chunk, req->arg,
-				 res) != EXIT_OK) {
-		gateway_call_clear(&gc);
+	memset(res, 0, sizeof *res);
+	struct route_plan plan;
+	char *err = NULL;
+	int rrc = route_plan_build(req->config, req->model, req->models, &plan, &err);
+	if (rrc < 0) {
+		res->unknown_provider = rrc == ROUTE_UNKNOWN_PROVIDER;
+		fail(res, EXIT_CONFIG, "%s", err);
+		free(err);
 		return res->exit_code;
 	}
-	struct http_response resp;
-	memset(&resp, 0, sizeof resp);
-	enum http_outcome outcome;
-	if (gc.is_mock) {
-		resp.status = 200;
-		outcome = gateway_call_run_mock(&gc, req->body, req->cancel);
-	} else {
-		verbose("%s: POST %s (model %s)", gc.provider->slug, gc.url, gc.target.model);
-		struct http_request hr = {
-			.method = "POST",
-			.url = gc.url,
-			.headers = gc.headers,
-			.n_headers = gc.n_headers,
-			.body = gc.body_text,
-			.body_len = strlen(gc.body_text),
-			.idle_timeout_ms = req->idle_timeout_ms,
-			.total_timeout_ms = req->total_timeout_ms,
-			.cancel = req->cancel,
-		};
-		/* The body callback reads the content type from the response as
-		 * http_perform fills it in. */
-		struct blocking b = {&gc, &resp};
-		outcome = http_perform(&hr, blocking_body, &b, &resp);
+	for (size_t i = 0; i < plan.n_skipped; i++)
+		verbose("route: skipping %s", plan.skipped[i]);
+	struct health *h = health_new(NULL);
+	struct attempt_policy pol = attempt_policy_from_config(req->config->root);
+	struct attempt at;
+	attempt_init(&at, &plan, h, &pol, NULL, mono_ms());
+	struct chat_tap tap = {.req = req, .b = completion_builder_new()};
+	json_object *body = json_object_get(req->body);
+	bool have_result = false;
+	for (;;) {
+		const struct route_target *cand;
+		const char *key;
+		int64_t delay;
+		enum attempt_step step = attempt_next(&at, mono_ms(), &cand, &key, &delay);
+		if (step == ATTEMPT_WAIT) {
+			verbose("retrying in %lld ms", (long long)delay);
+			if (!nap(delay, req->cancel)) {
+				fail(res, EXIT_INTERRUPTED, "cancelled");
+				have_result = true;
+				break;
+			}
+			continue;
+		}
+		if (step == ATTEMPT_NONE) {
+			if (!have_result)
+				fail(res, at.note_status == 401 ? EXIT_AUTH : EXIT_UPSTREAM, "%s",
+				     attempt_note(&at) ? attempt_note(&at) : "no model could be tried");
+			break;
+		}
+		struct gateway_call gc;
+		int64_t t0 = mono_ms();
+		if (gateway_call_prepare(&gc, req->config, body, cand, key, req->stream, chat_tap_chunk, &tap, res) !=
+		    EXIT_OK) {
+			attempt_abandon(&at, t0);
+			gateway_call_clear(&gc);
+			have_result = true;
+			break;
+		}
+		struct http_response resp;
+		enum http_outcome outcome = chat_attempt(req, &gc, body, &resp);
+		gateway_call_finish(&gc, outcome, &resp);
+		have_result = true;
+		bool delivered = gc.delivered;
+		char *line = NULL;
+		enum attempt_verdict v = attempt_report(&at, mono_ms(), wall_ms(), outcome, resp.status, &resp,
+							delivered, mono_ms() - t0, &line);
+		if (line) {
+			/* With one key the error says it all; with a pool, which
+			 * key went is news. */
+			if (keypool_size(health_keypool(h, gc.provider)) > 1)
+				warnx_("%s: %s", gc.provider->slug, line);
+			else
+				verbose("%s: %s", gc.provider->slug, line);
+			free(line);
+		}
+		http_response_clear(&resp);
+		if (v == ATTEMPT_DONE || v == ATTEMPT_FATAL || res->exit_code == EXIT_INTERRUPTED) {
+			gateway_call_clear(&gc);
+			break;
+		}
+		verbose("%s; trying again", res->error ? res->error : "failed");
+		if (delivered) {
+			/* Go on from what the caller already has. */
+			json_object *so_far = completion_builder_result(tap.b);
+			const struct route_target *next = &plan.v[at.order[at.pos]];
+			char *ws = NULL;
+			json_object *cont = gateway_continuation_body(req->body, so_far, next->provider, &ws);
+			if (!cont) {
+				json_object_put(so_far);
+				gateway_call_clear(&gc);
+				break;
+			}
+			gateway_resume_start(&tap.resume, completion_builder_usage(tap.b), ws);
+			json_object_put(so_far);
+			json_object_put(body);
+			body = cont;
+			warnx_("%s; continuing on %s", res->error, next->display);
+		}
+		gateway_call_clear(&gc);
 	}
-	gateway_call_finish(&gc, outcome, &resp);
-	http_response_clear(&resp);
-	gateway_call_clear(&gc);
+	json_object_put(body);
+	completion_builder_free(tap.b);
+	gateway_resume_clear(&tap.resume);
+	attempt_clear(&at);
+	health_free(h);
+	route_plan_clear(&plan);
 	return res->exit_code;
 }
 

@@ -17,7 +17,8 @@
 struct gateway_request {
 	const struct config *config;
 	json_object *body;              /* canonical request (OpenAI chat JSON); borrowed, not modified */
-	const char *model;              /* model string; NULL or "" for the configured default */
+	const char *model;              /* model string or route name; NULL or "" for the configured default */
+	json_object *models;            /* a fallback list of model strings, or NULL; borrowed */
 	bool stream;
 	chunk_cb on_chunk;              /* receives every canonical chunk, streamed or not */
 	void *arg;
@@ -71,10 +72,13 @@ struct gateway_call {
 	int decoder_rc;
 };
 
-/* Returns EXIT_OK, or the failure (also in res) when the route or the body
- * cannot be built. gc and res must be cleared either way. */
+/* Prepares a call to target (copied) with key (NULL: none; from the
+ * provider's key pool). res is cleared first, so it must be zeroed or
+ * hold an earlier result. Returns EXIT_OK, or the failure (also in res)
+ * when the body cannot be built. gc and res must be cleared either way. */
 int gateway_call_prepare(struct gateway_call *gc, const struct config *config, json_object *body,
-			 const char *model, bool stream, chunk_cb on_chunk, void *arg, struct gateway_result *res);
+			 const struct route_target *target, const char *key, bool stream, chunk_cb on_chunk,
+			 void *arg, struct gateway_result *res);
 /* Same dialect in and out: the upstream is sent the client's own body
  * (deep-copied, only "model" rewritten; a Gemini body names no model), so
  * nothing the canonical form cannot hold is lost (cache_control, thinking
@@ -92,7 +96,46 @@ void gateway_call_clear(struct gateway_call *gc);
  * (to the canonical request body) in small pieces, as a network would. */
 enum http_outcome gateway_call_run_mock(struct gateway_call *gc, json_object *body, volatile sig_atomic_t *cancel);
 
-/* Sends the request with a blocking transfer (the CLI). Returns
+/* What a client that has part of an answer is told to go on from, for an
+ * upstream that cannot continue a trailing assistant message. */
+#define GATEWAY_CONTINUE_PROMPT                                                                         \
+	"Your previous answer was cut off. Continue it exactly where it stopped, without repeating any " \
+	"of it and without any preamble."
+
+/* The canonical request to send to next so that it continues an answer of
+ * which so_far (a canonical chat.completion) reached the client: the text
+ * so far as a trailing assistant message (a prefill for Anthropic and
+ * Gemini, {"prefix": true} for DeepSeek and Mistral, else followed by
+ * GATEWAY_CONTINUE_PROMPT). Trailing whitespace is taken off the prefill
+ * and returned in *pending_ws (caller frees; NULL if none). Returns a new
+ * object owned by the caller, or NULL when the answer cannot be continued
+ * (a tool call had started). */
+json_object *gateway_continuation_body(json_object *canon, json_object *so_far, const struct provider *next,
+				       char **pending_ws);
+
+/* Adds the token counts of prior into usage (both canonical usage
+ * objects), in place. */
+void gateway_usage_add(json_object *usage, json_object *prior);
+
+/* The seam between a broken attempt and the one that continues it. */
+struct gateway_resume {
+	bool active;
+	int continued;           /* how many times the answer was continued */
+	char *pending_ws;        /* whitespace the client has that the prefill lacked */
+	json_object *prior_usage; /* what the broken attempts reported; owned */
+};
+/* Starts a continuation: usage_so_far (borrowed, may be NULL) is added to
+ * the prior usage; pending_ws is taken over. */
+void gateway_resume_start(struct gateway_resume *r, json_object *usage_so_far, char *pending_ws);
+/* Adjusts a chunk of the continuing answer in place (prior usage added,
+ * whitespace the client has taken off); returns 1 when the chunk carries
+ * nothing new for the client and is to be dropped. */
+int gateway_resume_filter(struct gateway_resume *r, json_object *chunk);
+void gateway_resume_clear(struct gateway_resume *r);
+
+/* Sends the request with a blocking transfer (the CLI): the route plan's
+ * candidates in turn with retries, key rotation and mid-stream
+ * continuation (attempt.h). Returns
  * res->exit_code; res must be cleared with gateway_result_clear in every
  * case. */
 int gateway_chat(const struct gateway_request *req, struct gateway_result *res);

@@ -69,6 +69,8 @@ const char *http_user_agent(void)
 	return "arouter/" PACKAGE_VERSION;
 }
 
+static void http_response_clear_limits(struct http_response *resp);
+
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *t = arg;
@@ -79,6 +81,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 		free(t->resp->content_type);
 		t->resp->content_type = NULL;
 		t->resp->retry_after_s = -1;
+		http_response_clear_limits(t->resp);
 		return len;
 	}
 	const char *colon = memchr(data, ':', len);
@@ -96,7 +99,17 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	if (nlen == 12 && strncasecmp(data, "content-type", 12) == 0) {
 		free(t->resp->content_type);
 		t->resp->content_type = xstrndup(v, vlen);
-	} else if (nlen == 11 && strncasecmp(data, "retry-after", 11) == 0) {
+	}
+	if (t->resp->n_limits < sizeof t->resp->limits / sizeof t->resp->limits[0] &&
+	    ((nlen >= 11 && strncasecmp(data, "retry-after", 11) == 0) ||
+	     (nlen > 12 && strncasecmp(data, "x-ratelimit-", 12) == 0) ||
+	     (nlen > 20 && strncasecmp(data, "anthropic-ratelimit-", 20) == 0) ||
+	     (nlen == 19 && strncasecmp(data, "x-ms-retry-after-ms", 19) == 0))) {
+		struct http_header *h = &t->resp->limits[t->resp->n_limits++];
+		h->name = xstrndup(data, nlen);
+		h->value = xstrndup(v, vlen);
+	}
+	if (nlen == 11 && strncasecmp(data, "retry-after", 11) == 0) {
 		char *tmp = xstrndup(v, vlen);
 		char *end;
 		long s = strtol(tmp, &end, 10);
@@ -456,8 +469,18 @@ void http_loop_free(struct http_loop *loop)
 	free(loop);
 }
 
+static void http_response_clear_limits(struct http_response *resp)
+{
+	for (size_t i = 0; i < resp->n_limits; i++) {
+		free((char *)resp->limits[i].name);
+		free((char *)resp->limits[i].value);
+	}
+	resp->n_limits = 0;
+}
+
 void http_response_clear(struct http_response *resp)
 {
+	http_response_clear_limits(resp);
 	free(resp->content_type);
 	free(resp->error);
 	buf_free(&resp->error_body);

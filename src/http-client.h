@@ -47,6 +47,10 @@ struct http_response {
 	struct buf error_body;   /* a non-2xx body (capped at 64 KiB); owned */
 	bool body_started;       /* some body bytes reached the callback */
 	char *error;             /* one-line reason for a non-XFER_OK outcome; owned */
+	/* Rate-limit headers as sent (Retry-After, retry-after-ms,
+	 * x-ratelimit-*, anthropic-ratelimit-*), for retry.h; owned. */
+	struct http_header limits[12];
+	size_t n_limits;
 };
 
 /* Performs the request. 2xx bodies go to cb; other bodies are collected in

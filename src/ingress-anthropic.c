@@ -753,6 +753,20 @@ static void ant_end(struct ant_enc *st, struct buf *out)
 	emit(out, "message_stop", json_object_new_object());
 }
 
+static void ant_resume(void *p, int64_t next_index, int64_t open_index, bool open_is_text, struct buf *out)
+{
+	struct ant_enc *st = p;
+	st->started = true;
+	st->next_index = (int)next_index;
+	if (open_index >= 0) {
+		/* Text goes on in the open block; anything else is closed. */
+		st->open = open_is_text ? BLK_TEXT : BLK_THINKING;
+		st->open_index = (int)open_index;
+		if (!open_is_text)
+			ant_close(st, out);
+	}
+}
+
 static void ant_chunk(void *p, json_object *chunk, struct buf *out)
 {
 	struct ant_enc *st = p;
@@ -808,6 +822,7 @@ static void ant_finish(void *p, struct buf *out)
 
 const struct ingress_encoder_ops ingress_anthropic_encoder = {
     .state_new = ant_new,
+    .resume = ant_resume,
     .chunk = ant_chunk,
     .finish = ant_finish,
     .state_free = ant_free,

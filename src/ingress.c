@@ -517,6 +517,13 @@ void stream_encoder_error(struct stream_encoder *e, int status, const char *mess
 	json_object_put(o);
 }
 
+void stream_encoder_resume(struct stream_encoder *e, int64_t next_index, int64_t open_index, bool open_is_text,
+			   struct buf *out)
+{
+	if (e->ops && e->ops->resume)
+		e->ops->resume(e->state, next_index, open_index, open_is_text, out);
+}
+
 void stream_encoder_free(struct stream_encoder *e)
 {
 	if (!e)

@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 struct buf;
@@ -52,6 +53,12 @@ void stream_encoder_error(struct stream_encoder *e, int status, const char *mess
 
 /* NULL is allowed. */
 void stream_encoder_free(struct stream_encoder *e);
+/* Takes over a stream whose start the client already has from a passed-
+ * through upstream (Anthropic: message_start sent, next_index blocks
+ * started, open_index open and whether it is text; see
+ * stream_decoder_block_position), so that what follows continues it. */
+void stream_encoder_resume(struct stream_encoder *e, int64_t next_index, int64_t open_index, bool open_is_text,
+			   struct buf *out);
 
 /* Canonical "chat.completion" → the client's whole-response JSON (new
  * object, caller owns; release with json_object_put). completion is
@@ -76,6 +83,8 @@ char *ingress_error_body(enum dialect d, int status, const char *kind, const cha
 struct ingress_encoder_ops {
 	void *(*state_new)(const char *model);
 	void (*chunk)(void *state, json_object *chunk, struct buf *out);
+	/* optional: take over a stream the client got from elsewhere */
+	void (*resume)(void *state, int64_t next_index, int64_t open_index, bool open_is_text, struct buf *out);
 	void (*finish)(void *state, struct buf *out);
 	void (*state_free)(void *state);
 };

@@ -104,6 +104,22 @@ enum keypool_pick keypool_pick(struct keypool *pool, int64_t now_ms, size_t *ind
 	return any_alive ? KEYPOOL_WAIT : KEYPOOL_DEAD;
 }
 
+enum keypool_pick keypool_pick_resting(struct keypool *pool, int64_t now_ms, size_t *index)
+{
+	size_t best = pool->n;
+	for (size_t i = 0; i < pool->n; i++) {
+		const struct pool_key *k = &pool->keys[i];
+		if (k->dead || k->rest_until <= now_ms)
+			continue;
+		if (best == pool->n || k->rest_until < pool->keys[best].rest_until)
+			best = i;
+	}
+	if (best == pool->n || !breaker_allow(pool->keys[best].breaker, now_ms))
+		return KEYPOOL_WAIT;
+	*index = best;
+	return KEYPOOL_PICKED;
+}
+
 static int64_t key_available_at(const struct pool_key *k, int64_t now_ms)
 {
 	int64_t at = breaker_next_allow_ms(k->breaker, now_ms);
@@ -121,6 +137,16 @@ int64_t keypool_available_at(const struct keypool *pool, int64_t now_ms)
 			best = at;
 	}
 	return best;
+}
+
+bool keypool_rate_limited(const struct keypool *pool, int64_t now_ms)
+{
+	for (size_t i = 0; i < pool->n; i++) {
+		const struct pool_key *k = &pool->keys[i];
+		if (!k->dead && k->rest_until <= now_ms)
+			return false; /* usable, or held back by its breaker only */
+	}
+	return true;
 }
 
 static size_t alive(const struct keypool *pool)

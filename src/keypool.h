@@ -15,12 +15,13 @@
 #include "breaker.h"
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* How long a 429 rests a key when the response said nothing about when
  * its limit resets. */
-#define KEYPOOL_DEFAULT_COOLDOWN_MS 60000
+#define KEYPOOL_DEFAULT_COOLDOWN_MS 5000
 
 /* Returns a pool of copies of keys[0..n-1], owned by the caller (free with
  * keypool_free). A pool of no keys (a keyless provider: ollama, a local
@@ -51,6 +52,16 @@ enum keypool_pick keypool_pick(struct keypool *pool, int64_t now_ms, size_t *ind
 /* The earliest time at or after now_ms when keypool_pick may pick a key:
  * now_ms when one is usable now, -1 when every key is dead. */
 int64_t keypool_available_at(const struct keypool *pool, int64_t now_ms);
+
+/* The resting key whose rest ends first, for a request with nowhere else
+ * to go: a provider's limits are often per model, so its 429 for one
+ * model says little about the next request. KEYPOOL_WAIT when no key
+ * rests or that key's breaker is open. Report it like any pick. */
+enum keypool_pick keypool_pick_resting(struct keypool *pool, int64_t now_ms, size_t *index);
+
+/* Whether every live key is resting after a 429 (rather than held back by
+ * an open breaker). */
+bool keypool_rate_limited(const struct keypool *pool, int64_t now_ms);
 
 /* What a report did to the key. */
 enum keypool_outcome {

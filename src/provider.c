@@ -32,7 +32,11 @@ const char *provider_auth_name(enum provider_auth a)
 
 char *provider_auth_header(const struct provider *p, const char **name)
 {
-	const char *key = provider_key(p);
+	return provider_auth_header_with(p, provider_key(p), name);
+}
+
+char *provider_auth_header_with(const struct provider *p, const char *key, const char **name)
+{
 	if (!key)
 		return NULL;
 	switch (p->auth) {

@@ -83,6 +83,8 @@ const char *provider_auth_name(enum provider_auth a);
  * sets *name (static) and returns the value, owned by the caller (free()).
  * Returns NULL when the provider has no key or uses no auth. */
 char *provider_auth_header(const struct provider *p, const char **name);
+/* The same for a given key (one of a pool's); NULL when key is NULL. */
+char *provider_auth_header_with(const struct provider *p, const char *key, const char **name);
 
 /* Expands {model} and {api_version} in a path template and prefixes the base
  * URL. The returned string is owned by the caller (free()). */

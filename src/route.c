@@ -369,3 +369,167 @@ fail:
 	route_target_clear(out);
 	return -1;
 }
+
+/* ---- plans: the candidates one request may be answered by ---- */
+
+void route_target_copy(struct route_target *dst, const struct route_target *src)
+{
+	*dst = *src;
+	dst->model = src->model ? xstrdup(src->model) : NULL;
+	dst->display = src->display ? xstrdup(src->display) : NULL;
+	dst->params = src->params ? json_object_get(src->params) : NULL;
+}
+
+/* The built-in "auto" route: each provider's default model, in this order,
+ * for the providers that have a key. Documented in arouter-config(5). */
+static const char *const auto_order[] = {
+	"anthropic", "openai", "google", "xai", "deepseek", "mistral", "kimi",
+	"dashscope", "minimax", "groq", "cohere", "nvidia", "openrouter", "arouter",
+};
+
+static void plan_add(struct route_plan *plan, const struct route_target *t)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->v[i].provider == t->provider && strcmp(plan->v[i].model, t->model) == 0)
+			return; /* listed twice: the first place counts */
+	plan->v = xrealloc(plan->v, (plan->n + 1) * sizeof *plan->v);
+	route_target_copy(&plan->v[plan->n++], t);
+}
+
+static void plan_skip(struct route_plan *plan, const char *member, const char *why)
+{
+	plan->skipped = xrealloc(plan->skipped, (plan->n_skipped + 1) * sizeof *plan->skipped);
+	plan->skipped[plan->n_skipped++] = xasprintf("%s: %s", member, why);
+}
+
+/* Resolves one member of a list; a member that cannot be served is left
+ * out (and said why), so that the others still answer. */
+static int plan_member(const struct config *c, struct route_plan *plan, const char *member, int *first_rc,
+		       char **first_err)
+{
+	struct route_target t;
+	char *err = NULL;
+	int rc = route_resolve(c, member, &t, &err);
+	if (rc < 0) {
+		plan_skip(plan, member, err ? err : "cannot be resolved");
+		if (!*first_err) {
+			*first_err = err;
+			*first_rc = rc;
+		} else {
+			free(err);
+		}
+		return rc;
+	}
+	plan_add(plan, &t);
+	route_target_clear(&t);
+	return 0;
+}
+
+/* The route named s in the config, or NULL. */
+static json_object *config_route(const struct config *c, const char *s)
+{
+	json_object *routes, *r;
+	if (!s || !json_object_object_get_ex(c->root, "routes", &routes) ||
+	    !json_object_is_type(routes, json_type_object) || !json_object_object_get_ex(routes, s, &r))
+		return NULL;
+	return r;
+}
+
+int route_plan_build(const struct config *c, const char *model_string, json_object *models,
+		     struct route_plan *out, char **err)
+{
+	memset(out, 0, sizeof *out);
+	out->strategy = STRATEGY_FALLBACK;
+	int first_rc = 0;
+	char *first_err = NULL;
+	json_object *route = config_route(c, model_string);
+	bool list = models && json_object_is_type(models, json_type_array) && json_object_array_length(models) > 0;
+
+	if (route) {
+		/* {"models": [...], "strategy": "..."} or just [...] */
+		json_object *members = route, *v;
+		if (json_object_is_type(route, json_type_object)) {
+			members = json_object_object_get_ex(route, "models", &v) ? v : NULL;
+			if (json_object_object_get_ex(route, "strategy", &v) &&
+			    strategy_parse(json_object_get_string(v), &out->strategy, err) != 0) {
+				char *why = *err;
+				*err = xasprintf("routes.%s.strategy: %s", model_string, why);
+				free(why);
+				route_plan_clear(out);
+				return ROUTE_ERROR;
+			}
+		}
+		if (!members || !json_object_is_type(members, json_type_array) ||
+		    json_object_array_length(members) == 0) {
+			*err = xasprintf("routes.%s needs a non-empty \"models\" list", model_string);
+			route_plan_clear(out);
+			return ROUTE_ERROR;
+		}
+		out->name = xstrdup(model_string);
+		for (size_t i = 0; i < json_object_array_length(members); i++) {
+			const char *m = json_object_get_string(json_object_array_get_idx(members, i));
+			if (!str_empty(m))
+				plan_member(c, out, m, &first_rc, &first_err);
+		}
+	} else if (model_string && strcmp(model_string, "auto") == 0 && !list) {
+		out->name = xstrdup("auto");
+		for (size_t i = 0; i < sizeof auto_order / sizeof auto_order[0]; i++) {
+			struct provider *p = provider_find(&c->providers, auto_order[i]);
+			if (!p || !provider_has_key(p) || str_empty(p->default_model))
+				continue;
+			char *m = xasprintf("%s/%s", p->slug, p->default_model);
+			plan_member(c, out, m, &first_rc, &first_err);
+			free(m);
+		}
+		if (out->n == 0 && !first_err) {
+			first_rc = ROUTE_ERROR;
+			first_err = xstrdup("auto: no provider has a key (set ANTHROPIC_API_KEY, OPENAI_API_KEY, "
+					    "GEMINI_API_KEY or another provider's key)");
+		}
+	} else if (list) {
+		/* OpenRouter's fallback list: "model" first when given, then "models". */
+		if (!str_empty(model_string))
+			plan_member(c, out, model_string, &first_rc, &first_err);
+		for (size_t i = 0; i < json_object_array_length(models); i++) {
+			json_object *m = json_object_array_get_idx(models, i);
+			if (!json_object_is_type(m, json_type_string) || str_empty(json_object_get_string(m))) {
+				*err = xasprintf("\"models\" must be a list of model names (item %zu is not)", i);
+				free(first_err);
+				route_plan_clear(out);
+				return ROUTE_ERROR;
+			}
+			plan_member(c, out, json_object_get_string(m), &first_rc, &first_err);
+		}
+	} else {
+		/* One model: exactly route_resolve's answer and errors. */
+		struct route_target t;
+		int rc = route_resolve(c, model_string, &t, err);
+		if (rc < 0) {
+			route_plan_clear(out);
+			return rc;
+		}
+		plan_add(out, &t);
+		route_target_clear(&t);
+		return 0;
+	}
+	if (out->n == 0) {
+		*err = first_err ? first_err : xstrdup("no model to try");
+		int rc = first_rc ? first_rc : ROUTE_ERROR;
+		route_plan_clear(out);
+		return rc;
+	}
+	free(first_err);
+	return 0;
+}
+
+void route_plan_clear(struct route_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		route_target_clear(&p->v[i]);
+	free(p->v);
+	for (size_t i = 0; i < p->n_skipped; i++)
+		free(p->skipped[i]);
+	free(p->skipped);
+	free(p->name);
+	memset(p, 0, sizeof *p);
+}

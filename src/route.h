@@ -8,6 +8,7 @@
 #define AROUTER_ROUTE_H
 
 #include "conf.h"
+#include "strategy.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -65,5 +66,34 @@ int route_resolve(const struct config *c, const char *model_string, struct route
 bool route_default_is_gateway(const struct config *c);
 
 void route_target_clear(struct route_target *t);
+/* Copies src into dst (strings duplicated, params referenced); dst is then
+ * the caller's to clear. */
+void route_target_copy(struct route_target *dst, const struct route_target *src);
+
+/* The candidates one request may be answered by, in the order given (the
+ * caller applies the strategy; see strategy.h). Owned by the plan. */
+struct route_plan {
+	struct route_target *v;
+	size_t n;
+	char *name;            /* the route that expanded it ("auto", a config route), or NULL */
+	enum strategy strategy;
+	char **skipped;        /* "member: why" for members that cannot be served */
+	size_t n_skipped;
+};
+
+/* Builds the plan for a request:
+ *   - model_string names a route in the config's "routes" ({"models":
+ *     [...], "strategy": ...} or a bare list) → its members;
+ *   - "auto" (unless the config defines a route of that name) → the
+ *     default model of each provider with a key, in a fixed order;
+ *   - models, a non-empty array (the request's OpenRouter-style fallback
+ *     list) → model_string first when given, then each of models;
+ *   - else the one model route_resolve gives, with its errors.
+ * Members that cannot be resolved (no key, unknown provider) are left out
+ * and listed in skipped; duplicates count once. Returns 0, or ROUTE_ERROR /
+ * ROUTE_UNKNOWN_PROVIDER with *err (caller frees) when nothing is left. */
+int route_plan_build(const struct config *c, const char *model_string, json_object *models,
+		     struct route_plan *out, char **err);
+void route_plan_clear(struct route_plan *p);
 
 #endif

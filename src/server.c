@@ -10,7 +10,9 @@
 #include "server.h"
 #include "buf.h"
 #include "dialect.h"
+#include "attempt.h"
 #include "gateway.h"
+#include "health.h"
 #include "http-client.h"
 #include "ingress.h"
 #include "provider.h"
@@ -30,6 +32,7 @@
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -56,6 +59,8 @@ struct server {
 				   * and making one costs as much as parsing a small body */
 	struct event *sigs[3];
 	struct event *deadline;
+	struct health *health;    /* key pools and breakers: outlive requests and reloads */
+	struct attempt_policy policy;
 };
 
 /* One client request on its way through the pipeline. */
@@ -89,7 +94,39 @@ struct proxy_req {
 	char *json_model;         /* the upstream model name */
 	bool base64;              /* embeddings: the client asked for encoding_format base64 */
 	char *auth;
+	/* the attempt loop (attempt.h) */
+	json_object *canon;       /* the canonical request; a continuation replaces it */
+	json_object *client_body; /* the client's own body, for a same-dialect upstream */
+	struct route_plan plan;
+	struct attempt at;
+	struct gateway_resume resume;
+	struct event *retry_ev;
+	long long attempt_t0;
+	bool include_usage;
+	bool drop_usage;          /* raw OpenAI stream: the client did not ask for the usage chunk */
+	struct buf held;          /* a raw stream's terminator, held while it may be continued */
 };
+
+static long long wall_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A line about upstream health (a key taken out, a failover) on stderr,
+ * where the proxy's warnings go; never a key or prompt text. */
+static void logx(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logx(struct server *s, const char *fmt, ...)
+{
+	(void)s;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	warnx_("proxy: %s", msg);
+	free(msg);
+}
 
 static long long now_ms(void)
 {
@@ -195,6 +232,17 @@ static void proxy_req_free(struct proxy_req *pr)
 	if (pr->gateway_ready)
 		gateway_call_clear(&pr->gc);
 	gateway_result_clear(&pr->res);
+	attempt_abandon(&pr->at, now_ms());
+	attempt_clear(&pr->at);
+	route_plan_clear(&pr->plan);
+	gateway_resume_clear(&pr->resume);
+	if (pr->retry_ev)
+		event_free(pr->retry_ev);
+	if (pr->canon)
+		json_object_put(pr->canon);
+	if (pr->client_body)
+		json_object_put(pr->client_body);
+	buf_free(&pr->held);
 	if (pr->enc)
 		stream_encoder_free(pr->enc);
 	sse_parser_free(pr->relay);
@@ -274,6 +322,8 @@ static void watch_for_close(struct proxy_req *pr)
 static int on_chunk(json_object *chunk, void *arg)
 {
 	struct proxy_req *pr = arg;
+	if (gateway_resume_filter(&pr->resume, chunk))
+		return 0;
 	completion_builder_add(pr->b, chunk);
 	if (pr->stream && !pr->raw) {
 		start_stream(pr);
@@ -301,6 +351,29 @@ static int relay_event(const struct sse_event *ev, void *arg)
 	}
 	sse_write_event(&pr->out, ev->event, ev->data, ev->data_len);
 	return 0;
+}
+
+/* A passed-through stream ends on the upstream's terminator, which must
+ * not reach the client while the answer may still be continued
+ * elsewhere: events are then relayed one by one and the terminator held. */
+static bool terminal_event(const struct proxy_req *pr, const struct sse_event *ev)
+{
+	if (pr->ingress == DIALECT_OPENAI)
+		return ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0;
+	if (pr->ingress == DIALECT_ANTHROPIC)
+		return ev->event && strcmp(ev->event, "message_stop") == 0;
+	return false;
+}
+
+static int relay_guarded(const struct sse_event *ev, void *arg)
+{
+	struct proxy_req *pr = arg;
+	if (terminal_event(pr, ev)) {
+		buf_reset(&pr->held);
+		sse_write_event(&pr->held, ev->event, ev->data, ev->data_len);
+		return 0;
+	}
+	return pr->drop_usage ? relay_event(ev, arg) : (sse_write_event(&pr->out, ev->event, ev->data, ev->data_len), 0);
 }
 
 static int on_upstream_body(const char *data, size_t len, void *arg)
@@ -342,38 +415,61 @@ static int failure_status(const struct gateway_result *res)
 	}
 }
 
-static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome, const struct http_response *resp)
+static void add_served_headers(struct proxy_req *pr)
 {
-	int rc = gateway_call_finish(&pr->gc, outcome, resp);
-	if (rc == EXIT_OK) {
-		if (pr->stream) {
-			start_stream(pr);
-			if (pr->relay)
-				sse_parser_finish(pr->relay);
-			if (!pr->raw)
-				stream_encoder_finish(pr->enc, &pr->out);
-			flush_out(pr);
-			track_send(pr->req);
-			evhttp_send_reply_end(pr->req);
-		} else if (pr->raw && pr->gc.whole.len) {
-			/* The upstream's own answer, every field of it. */
-			add_header(pr->req, "X-Arouter-Provider", pr->res.provider);
-			reply_json(pr->req, 200, buf_str(&pr->gc.whole));
-			pr->status = 200;
-		} else {
-			json_object *completion = completion_builder_result(pr->b);
-			json_object *body = ingress_response_from_canonical(pr->ingress, completion, pr->model_asked);
-			add_header(pr->req, "X-Arouter-Provider", pr->res.provider);
-			reply_json(pr->req, 200,
-				   json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-			pr->status = 200;
-			json_object_put(body);
-			json_object_put(completion);
-		}
-	} else if (pr->started) {
+	if (pr->res.provider)
+		add_header(pr->req, "X-Arouter-Provider", pr->res.provider);
+	if (pr->res.display)
+		add_header(pr->req, "X-Arouter-Model", pr->res.display);
+	char n[16];
+	snprintf(n, sizeof n, "%d", pr->at.total);
+	add_header(pr->req, "X-Arouter-Attempts", n);
+}
+
+/* The model name a translated answer reports: what was asked, unless a
+ * fallback list or route chose among several. */
+static const char *answer_model(const struct proxy_req *pr)
+{
+	return pr->plan.n > 1 || pr->plan.name ? pr->res.display : pr->model_asked;
+}
+
+static void finish_ok(struct proxy_req *pr)
+{
+	if (pr->stream) {
+		start_stream(pr);
+		if (pr->relay)
+			sse_parser_finish(pr->relay);
+		if (pr->held.len)
+			buf_append(&pr->out, pr->held.data, pr->held.len);
+		if (!pr->raw)
+			stream_encoder_finish(pr->enc, &pr->out);
+		flush_out(pr);
+		track_send(pr->req);
+		evhttp_send_reply_end(pr->req);
+	} else if (pr->raw && pr->gc.whole.len) {
+		/* The upstream's own answer, every field of it. */
+		add_served_headers(pr);
+		reply_json(pr->req, 200, buf_str(&pr->gc.whole));
+		pr->status = 200;
+	} else {
+		json_object *completion = completion_builder_result(pr->b);
+		json_object *body = ingress_response_from_canonical(pr->ingress, completion, answer_model(pr));
+		add_served_headers(pr);
+		reply_json(pr->req, 200,
+			   json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		pr->status = 200;
+		json_object_put(body);
+		json_object_put(completion);
+	}
+	proxy_req_done(pr);
+}
+
+static void finish_failed(struct proxy_req *pr, const struct http_response *resp)
+{
+	if (pr->started) {
 		/* Too late for a status: the dialect's in-stream error, then the end.
 		 * A raw stream already carried the upstream's own error event. */
-		bool forwarded = pr->raw && pr->gc.decoder_rc == STREAM_ERROR;
+		bool forwarded = pr->raw && pr->gc.decoder_rc == STREAM_ERROR && pr->gateway_ready;
 		if (!forwarded) {
 			struct stream_encoder *e = pr->enc;
 			if (pr->raw || !e)
@@ -405,12 +501,181 @@ static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome
 	proxy_req_done(pr);
 }
 
+static void start_attempt(struct proxy_req *pr);
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	start_attempt(arg);
+}
+
+/* Output reached the client and the upstream broke: continue the answer
+ * on the next candidate. False when it cannot be continued. */
+static bool continue_elsewhere(struct proxy_req *pr)
+{
+	const struct route_target *next = &pr->plan.v[pr->at.order[pr->at.pos]];
+	json_object *so_far = completion_builder_result(pr->b);
+	char *ws = NULL;
+	json_object *cont = gateway_continuation_body(pr->canon, so_far, next->provider, &ws);
+	json_object_put(so_far);
+	if (!cont)
+		return false;
+	if (pr->raw) {
+		/* From here on the client's stream is ours to write: take it
+		 * over where the passed-through upstream left it. */
+		int64_t next_index, open_index;
+		bool open_is_text;
+		if (stream_decoder_block_position(pr->gc.dec, &next_index, &open_index, &open_is_text))
+			stream_encoder_resume(pr->enc, next_index, open_index, open_is_text, &pr->out);
+		pr->raw = false;
+	}
+	gateway_resume_start(&pr->resume, completion_builder_usage(pr->b), ws);
+	json_object_put(pr->canon);
+	pr->canon = cont;
+	buf_reset(&pr->held);
+	logx(pr->srv, "%s: %s; continuing on %s", pr->res.provider, pr->res.error ? pr->res.error : "failed",
+	     next->display);
+	return true;
+}
+
+static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome, const struct http_response *resp)
+{
+	gateway_call_finish(&pr->gc, outcome, resp);
+	bool delivered = pr->started;
+	char *line = NULL;
+	enum attempt_verdict v = attempt_report(&pr->at, now_ms(), wall_now_ms(), outcome, resp ? resp->status : 0, resp,
+						delivered, now_ms() - pr->attempt_t0, &line);
+	if (line) {
+		logx(pr->srv, "%s: %s", pr->res.provider, line);
+		free(line);
+	}
+	if (v == ATTEMPT_DONE) {
+		finish_ok(pr);
+		return;
+	}
+	if (v == ATTEMPT_AGAIN && delivered && !continue_elsewhere(pr))
+		v = ATTEMPT_FATAL;
+	if (v == ATTEMPT_FATAL) {
+		finish_failed(pr, resp);
+		return;
+	}
+	if (!delivered) {
+		/* Nothing went out: whatever the failed attempt produced goes. */
+		completion_builder_free(pr->b);
+		pr->b = completion_builder_new();
+	}
+	start_attempt(pr);
+}
+
 static void on_upstream_done(struct http_call *call, enum http_outcome outcome, const struct http_response *resp,
 			     void *arg)
 {
 	struct proxy_req *pr = arg;
 	pr->call = NULL;
 	finish_model_request(pr, outcome, resp);
+}
+
+static void start_attempt(struct proxy_req *pr)
+{
+	struct server *s = pr->srv;
+	const struct route_target *cand;
+	const char *key;
+	int64_t delay;
+	enum attempt_step step = attempt_next(&pr->at, now_ms(), &cand, &key, &delay);
+	if (step == ATTEMPT_WAIT) {
+		if (!pr->retry_ev)
+			pr->retry_ev = evtimer_new(s->base, on_retry_timer, pr);
+		struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+		evtimer_add(pr->retry_ev, &tv);
+		return;
+	}
+	if (step == ATTEMPT_NONE) {
+		if (pr->at.total == 0 || !pr->gateway_ready) {
+			/* Nothing could even be tried: every key refused or resting. */
+			const char *note = attempt_note(&pr->at);
+			if (pr->at.note_wait_ms > 0) {
+				char ra[32];
+				snprintf(ra, sizeof ra, "%lld", (long long)((pr->at.note_wait_ms + 999) / 1000));
+				add_header(pr->req, "Retry-After", ra);
+			}
+			if (pr->started) {
+				free(pr->res.error);
+				pr->res.error = xstrdup(note ? note : "no upstream is available");
+				finish_failed(pr, NULL);
+				return;
+			}
+			pr->status = reply_error(pr->req, pr->ingress, pr->at.note_status ? pr->at.note_status : 503,
+						 NULL, note ? note : "no upstream is available");
+			proxy_req_done(pr);
+		} else {
+			finish_failed(pr, NULL);
+		}
+		return;
+	}
+	if (pr->gateway_ready)
+		gateway_call_clear(&pr->gc);
+	pr->gateway_ready = true;
+	pr->attempt_t0 = now_ms();
+	if (gateway_call_prepare(&pr->gc, s->cfg, pr->canon, cand, key, pr->stream, on_chunk, pr, &pr->res) !=
+	    EXIT_OK) {
+		attempt_abandon(&pr->at, now_ms());
+		finish_failed(pr, NULL);
+		return;
+	}
+	if (pr->stream && !pr->started) {
+		/* A fresh stream names the model this attempt asks. */
+		stream_encoder_free(pr->enc);
+		pr->enc = stream_encoder_new(pr->ingress, answer_model(pr), pr->include_usage);
+	}
+	/* Same dialect both ways: no translation. The response goes to the
+	 * client as it comes (the decoder only taps usage), and the request is
+	 * the client's own body; for OpenAI the canonical body already is that
+	 * (plus include_usage, which the tap needs). A continued answer is
+	 * ours to write, so it is translated whatever the dialect. */
+	pr->raw = pr->ingress == pr->gc.provider->dialect && !pr->gc.is_mock && !pr->resume.active;
+	pr->gc.tap_only = pr->raw;
+	sse_parser_free(pr->relay);
+	pr->relay = NULL;
+	buf_reset(&pr->held);
+	if (pr->raw && pr->stream) {
+		/* With another candidate to continue on, the terminator is held
+		 * back until the stream is known to be whole. */
+		pr->drop_usage = pr->ingress == DIALECT_OPENAI && !pr->include_usage;
+		if (attempt_has_next_candidate(&pr->at))
+			pr->relay = sse_parser_new(relay_guarded, pr, 0);
+		else if (pr->drop_usage)
+			pr->relay = sse_parser_new(relay_event, pr, 0);
+	}
+	if (pr->raw && pr->ingress != DIALECT_OPENAI) {
+		gateway_call_use_native_body(&pr->gc, pr->client_body);
+		if (pr->ingress == DIALECT_ANTHROPIC) {
+			struct evkeyvalq *in = evhttp_request_get_input_headers(pr->req);
+			const char *h;
+			if ((h = evhttp_find_header(in, "anthropic-version")) != NULL)
+				gateway_call_set_header(&pr->gc, "anthropic-version", h);
+			if ((h = evhttp_find_header(in, "anthropic-beta")) != NULL)
+				gateway_call_set_header(&pr->gc, "anthropic-beta", h);
+		}
+	}
+	if (pr->gc.is_mock) {
+		struct http_response resp;
+		memset(&resp, 0, sizeof resp);
+		resp.status = 200;
+		enum http_outcome outcome = gateway_call_run_mock(&pr->gc, pr->canon, NULL);
+		finish_model_request(pr, outcome, &resp);
+		return;
+	}
+	struct http_request hr = {
+		.method = "POST",
+		.url = pr->gc.url,
+		.headers = pr->gc.headers,
+		.n_headers = pr->gc.n_headers,
+		.body = pr->gc.body_text,
+		.body_len = strlen(pr->gc.body_text),
+		.connect_timeout_ms = s->opt.connect_timeout_ms,
+		.idle_timeout_ms = s->opt.idle_timeout_ms,
+		.total_timeout_ms = s->opt.total_timeout_ms,
+	};
+	pr->call = http_call_start(s->loop, &hr, on_upstream_body, on_upstream_done, pr);
 }
 
 static char *request_body(struct evhttp_request *req, size_t *len)
@@ -426,6 +691,32 @@ static char *request_body(struct evhttp_request *req, size_t *len)
 static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *req, enum dialect d);
 static json_object *read_json_body(struct proxy_req *pr);
 static json_object *read_canonical(struct proxy_req *pr, const char *url_model, bool url_stream);
+
+/* The fallback list of a request: OpenRouter's "models" in an OpenAI
+ * body, or the X-Arouter-Models header (comma-separated) for any dialect.
+ * A new reference owned by the caller, or NULL. */
+static json_object *request_models(struct proxy_req *pr, json_object *canon)
+{
+	json_object *m;
+	if (json_object_object_get_ex(canon, "models", &m) && json_object_is_type(m, json_type_array))
+		return json_object_get(m);
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(pr->req), "X-Arouter-Models");
+	if (str_empty(h))
+		return NULL;
+	json_object *list = json_object_new_array();
+	char *copy = xstrdup(h), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t);
+		while (n && t[n - 1] == ' ')
+			t[--n] = '\0';
+		if (*t)
+			json_object_array_add(list, json_object_new_string(t));
+	}
+	free(copy);
+	return list;
+}
 
 static void handle_model_request(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model,
 				 bool url_stream)
@@ -443,76 +734,45 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 		proxy_req_done(pr);
 		return;
 	}
+	pr->canon = canon;
+	pr->client_body = client_body;
 	json_object *v;
 	const char *model = json_object_object_get_ex(canon, "model", &v) && json_object_is_type(v, json_type_string)
 				    ? json_object_get_string(v)
 				    : NULL;
-	if (str_empty(model)) {
-		json_object_put(canon);
-		json_object_put(client_body);
+	json_object *models = request_models(pr, canon);
+	if (str_empty(model) && !models) {
 		pr->status = reply_error(req, d, 400, "invalid_request_error", "the request names no model");
 		proxy_req_done(pr);
 		return;
 	}
-	pr->model_asked = xstrdup(model);
-	pr->stream = json_object_object_get_ex(canon, "stream", &v) && json_object_get_boolean(v);
-	bool include_usage = false;
-	if (json_object_object_get_ex(canon, "stream_options", &v) && json_object_object_get_ex(v, "include_usage", &v))
-		include_usage = json_object_get_boolean(v);
-	pr->b = completion_builder_new();
-	if (pr->stream)
-		pr->enc = stream_encoder_new(d, pr->model_asked, include_usage);
-	pr->gateway_ready = true;
-	if (gateway_call_prepare(&pr->gc, s->cfg, canon, model, pr->stream, on_chunk, pr, &pr->res) != EXIT_OK) {
-		json_object_put(canon);
-		json_object_put(client_body);
-		pr->status = reply_error(req, d, failure_status(&pr->res), NULL, pr->res.error);
+	pr->model_asked = xstrdup(str_empty(model) ? json_object_get_string(json_object_array_get_idx(models, 0)) : model);
+	char *err = NULL;
+	int rrc = route_plan_build(s->cfg, str_empty(model) ? NULL : model, models, &pr->plan, &err);
+	if (models)
+		json_object_put(models);
+	/* The routing fields are ours: no upstream is sent them. */
+	json_object_object_del(canon, "models");
+	json_object_object_del(canon, "route");
+	if (canon != client_body) {
+		json_object_object_del(client_body, "models");
+		json_object_object_del(client_body, "route");
+	}
+	if (rrc < 0) {
+		pr->status = reply_error(req, d, rrc == ROUTE_UNKNOWN_PROVIDER ? 404 : 400, NULL, err);
+		free(err);
 		proxy_req_done(pr);
 		return;
 	}
-	/* Same dialect both ways: no translation. The response goes to the
-	 * client as it comes (the decoder only taps usage), and the request is
-	 * the client's own body; for OpenAI the canonical body already is that
-	 * (plus include_usage, which the tap needs). */
-	pr->raw = d == pr->gc.provider->dialect && !pr->gc.is_mock;
-	pr->gc.tap_only = pr->raw;
-	if (pr->raw && pr->stream && d == DIALECT_OPENAI && !include_usage)
-		pr->relay = sse_parser_new(relay_event, pr, 0);
-	if (pr->raw && d != DIALECT_OPENAI) {
-		gateway_call_use_native_body(&pr->gc, client_body);
-		if (d == DIALECT_ANTHROPIC) {
-			struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-			const char *h;
-			if ((h = evhttp_find_header(in, "anthropic-version")) != NULL)
-				gateway_call_set_header(&pr->gc, "anthropic-version", h);
-			if ((h = evhttp_find_header(in, "anthropic-beta")) != NULL)
-				gateway_call_set_header(&pr->gc, "anthropic-beta", h);
-		}
-	}
-	json_object_put(client_body);
+	for (size_t i = 0; i < pr->plan.n_skipped; i++)
+		logx(s, "route %s: skipping %s", pr->model_asked, pr->plan.skipped[i]);
+	pr->stream = json_object_object_get_ex(canon, "stream", &v) && json_object_get_boolean(v);
+	if (json_object_object_get_ex(canon, "stream_options", &v) && json_object_object_get_ex(v, "include_usage", &v))
+		pr->include_usage = json_object_get_boolean(v);
+	pr->b = completion_builder_new();
+	attempt_init(&pr->at, &pr->plan, s->health, &s->policy, NULL, now_ms());
 	watch_for_close(pr);
-	if (pr->gc.is_mock) {
-		struct http_response resp;
-		memset(&resp, 0, sizeof resp);
-		resp.status = 200;
-		enum http_outcome outcome = gateway_call_run_mock(&pr->gc, canon, NULL);
-		json_object_put(canon);
-		finish_model_request(pr, outcome, &resp);
-		return;
-	}
-	json_object_put(canon);
-	struct http_request hr = {
-		.method = "POST",
-		.url = pr->gc.url,
-		.headers = pr->gc.headers,
-		.n_headers = pr->gc.n_headers,
-		.body = pr->gc.body_text,
-		.body_len = strlen(pr->gc.body_text),
-		.connect_timeout_ms = s->opt.connect_timeout_ms,
-		.idle_timeout_ms = s->opt.idle_timeout_ms,
-		.total_timeout_ms = s->opt.total_timeout_ms,
-	};
-	pr->call = http_call_start(s->loop, &hr, on_upstream_body, on_upstream_done, pr);
+	start_attempt(pr);
 }
 
 /* ---- the provider passthrough: /{provider}/{path} ---- */
@@ -1337,6 +1597,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		s->retired = xrealloc(s->retired, (s->n_retired + 1) * sizeof *s->retired);
 		s->retired[s->n_retired++] = s->cfg;
 		s->cfg = fresh;
+		s->policy = attempt_policy_from_config(fresh->root);
 		warnx_("configuration reloaded from %s", fresh->path);
 		return;
 	}
@@ -1397,6 +1658,9 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 	}
 	signal(SIGPIPE, SIG_IGN);
 	s.tok = json_tokener_new();
+	s.policy = attempt_policy_from_config(s.cfg->root);
+	struct breaker_config bc = attempt_breaker_config(s.cfg->root);
+	s.health = health_new(&bc);
 	s.base = event_base_new();
 	s.http = evhttp_new(s.base);
 	s.loop = http_loop_new(s.base);
@@ -1460,6 +1724,7 @@ out:
 		event_base_free(s.base);
 	if (s.tok)
 		json_tokener_free(s.tok);
+	health_free(s.health);
 	for (size_t i = 0; i < s.n_retired; i++) {
 		config_free(s.retired[i]);
 		free(s.retired[i]);

@@ -94,6 +94,8 @@ ANSWER='Hello from the fake upstream.'
 }
 
 @test "an upstream HTML error page becomes a readable 502" {
+	# A 5xx is retried once (routing.retries), so both tries fail.
+	fake_next html
 	fake_next html
 	run curl -sS -w '\n%{http_code}' -H 'Content-Type: application/json' "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)"
 	assert_line --index 1 502
@@ -342,6 +344,7 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 
 @test "Anthropic in, Anthropic upstream: errors keep the Anthropic shape and status" {
 	fake_next 'status=529'
+	fake_next 'status=529'
 	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d "$(anthropic_body anthropic/claude-x)"
 	assert_line --index 1 529
 	jq -e '.type == "error" and .error.type == "overloaded_error"' <<< "${lines[0]}"
@@ -369,6 +372,7 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 }
 
 @test "Gemini in: errors in Google's shape" {
+	fake_next 'status=429'
 	fake_next 'status=429'
 	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1beta/models/openai%2Fgpt-4o:generateContent" -d '{"contents":[{"parts":[{"text":"hi"}]}]}'
 	assert_line --index 1 429
@@ -429,8 +433,10 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	write_config <<< '{"proxy": {"idle_timeout": 1}}'
 	proxy_start
 	fake_next 'stall=4000'
+	fake_next 'stall=4000'
 	run timeout 10 curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d "$(anthropic_body openai/gpt-4o)"
 	assert_line --index 1 504
+	assert_equal "$(fake_request_count)" 2
 	jq -e '.type == "error" and (.error.message | test("no response within 1 s"))' <<< "${lines[0]}"
 }
 
@@ -441,6 +447,7 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	run fake_last_request
 	jq -e '.headers["anthropic-version"] == "2099-01-01" and .headers["anthropic-beta"] == "prompt-caching-2024-07-31"' <<< "$output"
 	jq -e '.body | fromjson | .model == "claude-x" and .top_k == 5 and .system[0].cache_control.type == "ephemeral"' <<< "$output"
+	fake_next 'status=529'
 	fake_next 'status=529'
 	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d "$(anthropic_body anthropic/claude-x)"
 	assert_line --index 1 529

@@ -133,13 +133,13 @@ static void test_resting(void)
 	ok(keypool_pick(p, 10000, &i) == KEYPOOL_PICKED, "picked at that time");
 	keypool_report(p, i, 10000, 200, -1, NULL);
 	is_int(keypool_available_at(p, 10001), 10001, "a usable key: available now");
-	ok(keypool_pick(p, 66999, &i) == KEYPOOL_PICKED && i == 1,
-	   "a 429 without a reset rests the default 60 s...");
-	keypool_report(p, i, 66999, 200, -1, NULL);
-	ok(keypool_pick(p, 66999, &i) == KEYPOOL_PICKED && i == 1, "... not less");
-	keypool_report(p, i, 66999, 200, -1, NULL);
-	ok(keypool_pick(p, 67000, &i) == KEYPOOL_PICKED && i == 0, "back at 7000 + 60000");
-	keypool_report(p, i, 67000, 200, -1, NULL);
+	ok(keypool_pick(p, 11999, &i) == KEYPOOL_PICKED && i == 1,
+	   "a 429 without a reset rests the default 5 s...");
+	keypool_report(p, i, 11999, 200, -1, NULL);
+	ok(keypool_pick(p, 11999, &i) == KEYPOOL_PICKED && i == 1, "... not less");
+	keypool_report(p, i, 11999, 200, -1, NULL);
+	ok(keypool_pick(p, 12000, &i) == KEYPOOL_PICKED && i == 0, "back at 7000 + 5000");
+	keypool_report(p, i, 12000, 200, -1, NULL);
 	keypool_free(p);
 }
 
