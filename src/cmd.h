@@ -24,7 +24,9 @@ struct command {
 	int (*exec)(struct context *ctx, int argc, char **argv);
 };
 
-extern const struct command cmd_chat, cmd_models, cmd_balance, cmd_keys, cmd_proxy, cmd_config, cmd_help;
+/* `arouter usage` is cmd_usage_report: cmd_usage prints a command's usage. */
+extern const struct command cmd_chat, cmd_models, cmd_balance, cmd_keys, cmd_usage_report, cmd_proxy, cmd_config,
+	cmd_help;
 
 /* Loads the configuration on first use; exits with EXIT_CONFIG and a
  * one-line message if it is malformed. Returns ctx's config. */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 const struct command *const commands[] = {
-	&cmd_chat, &cmd_models, &cmd_balance, &cmd_keys, &cmd_proxy, &cmd_config, &cmd_help,
+	&cmd_chat, &cmd_models, &cmd_balance, &cmd_keys, &cmd_usage_report, &cmd_proxy, &cmd_config, &cmd_help,
 };
 const size_t n_commands = sizeof commands / sizeof commands[0];
 
