@@ -147,6 +147,29 @@ complete_words() {
 	assert_line anthropic/claude-sonnet-4-6
 }
 
+@test "bash completion: keys subcommands and options, usage groups, balance options" {
+	run complete_words arouter u
+	assert_output usage
+	run complete_words arouter keys c
+	assert_output create
+	run complete_words arouter keys create --bu
+	assert_output --budget
+	run complete_words arouter keys create --m
+	assert_output --models
+	run complete_words arouter keys list --
+	assert_line --all
+	refute_line --budget
+	run complete_words arouter keys create --
+	assert_line --expires
+	refute_line --all
+	run complete_words arouter usage --by m
+	assert_output model
+	run complete_words arouter usage --s
+	assert_output --since
+	run complete_words arouter balance --l
+	assert_output --local
+}
+
 @test "zsh and fish completion files are syntactically valid where the shells exist" {
 	local dir=${AROUTER_SRCDIR:-$BATS_TEST_DIRNAME/..}/completions
 	run bash -n "$dir/arouter"
@@ -155,4 +178,9 @@ complete_words() {
 	if command -v fish >/dev/null; then run fish -n "$dir/arouter.fish"; assert_success; fi
 	grep -q -- '--show-reasoning' "$dir/_arouter"
 	grep -q -- 'show-reasoning' "$dir/arouter.fish"
+	local w
+	for w in usage --since --by --budget --rpm --tpm --models --expires --local revoke; do
+		grep -q -- "${w#--}" "$dir/_arouter" || fail "_arouter lacks $w"
+		grep -q -- "${w#--}" "$dir/arouter.fish" || fail "arouter.fish lacks $w"
+	done
 }
