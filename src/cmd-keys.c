@@ -184,28 +184,30 @@ static char *models_text(json_object *k)
 	return s;
 }
 
+static void pair(struct table *t, const char *name, const char *value)
+{
+	table_add(t, (const char *const[]){name, value});
+}
+
 static void print_key(json_object *k)
 {
 	char b[48], s[48], r[48], rpm[32], tpm[32];
 	char *models = models_text(k);
 	struct table t;
 	table_init(&t, 2, 0);
-	table_add(&t, (const char *const[]){"id", str_or_dash(k, "id")});
-	table_add(&t, (const char *const[]){"name", str_or_dash(k, "name")});
-	table_add(&t, (const char *const[]){"status", status_of(k)});
-	table_add(&t, (const char *const[]){"budget", account_money(json_object_object_get(k, "budget"), b)});
-	table_add(&t, (const char *const[]){"spend", account_money(json_object_object_get(k, "spend"), s)});
-	table_add(
-	    &t, (const char *const[]){"remaining", account_money(json_object_object_get(k, "remaining"), r)});
-	table_add(&t,
-	          (const char *const[]){"rpm", account_count(json_object_object_get(k, "rpm"), true, rpm)});
-	table_add(&t,
-	          (const char *const[]){"tpm", account_count(json_object_object_get(k, "tpm"), true, tpm)});
-	table_add(&t, (const char *const[]){"models", models});
-	table_add(&t, (const char *const[]){"expires", str_or_dash(k, "expires_at")});
-	table_add(&t, (const char *const[]){"created", str_or_dash(k, "created_at")});
+	pair(&t, "id", str_or_dash(k, "id"));
+	pair(&t, "name", str_or_dash(k, "name"));
+	pair(&t, "status", status_of(k));
+	pair(&t, "budget", account_money(json_object_object_get(k, "budget"), b));
+	pair(&t, "spend", account_money(json_object_object_get(k, "spend"), s));
+	pair(&t, "remaining", account_money(json_object_object_get(k, "remaining"), r));
+	pair(&t, "rpm", account_count(json_object_object_get(k, "rpm"), true, rpm));
+	pair(&t, "tpm", account_count(json_object_object_get(k, "tpm"), true, tpm));
+	pair(&t, "models", models);
+	pair(&t, "expires", str_or_dash(k, "expires_at"));
+	pair(&t, "created", str_or_dash(k, "created_at"));
 	if (json_object_get_boolean(json_object_object_get(k, "revoked")))
-		table_add(&t, (const char *const[]){"revoked", str_or_dash(k, "revoked_at")});
+		pair(&t, "revoked", str_or_dash(k, "revoked_at"));
 	table_print(&t, stdout);
 	table_free(&t);
 	free(models);

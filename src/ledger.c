@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -523,6 +524,48 @@ out:
 int ledger_record(struct ledger *l, const struct ledger_row *row, char **err)
 {
 	return ledger_record_many(l, row, 1, err);
+}
+
+/* A non-negative integer at key in o (or in o[sub][key]), else -1. */
+static long usage_count(json_object *o, const char *sub, const char *key)
+{
+	json_object *v;
+	if (sub && !json_object_object_get_ex(o, sub, &o))
+		return -1;
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+		return -1;
+	long long n = json_object_get_int64(v);
+	return n >= 0 && n <= LONG_MAX ? (long)n : -1;
+}
+
+void ledger_row_set_usage(struct ledger_row *row, json_object *usage)
+{
+	row->prompt_tokens = row->completion_tokens = row->cached_tokens = row->reasoning_tokens = -1;
+	row->usage_known = false;
+	if (!json_object_is_type(usage, json_type_object))
+		return;
+	row->prompt_tokens = usage_count(usage, NULL, "prompt_tokens");
+	row->completion_tokens = usage_count(usage, NULL, "completion_tokens");
+	row->usage_known = row->prompt_tokens >= 0 || row->completion_tokens >= 0;
+	if (!row->usage_known)
+		return;
+	/* Absent details are zero: the provider counted and found none. */
+	row->cached_tokens = usage_count(usage, "prompt_tokens_details", "cached_tokens");
+	row->reasoning_tokens = usage_count(usage, "completion_tokens_details", "reasoning_tokens");
+	if (row->cached_tokens < 0)
+		row->cached_tokens = 0;
+	if (row->reasoning_tokens < 0)
+		row->reasoning_tokens = 0;
+	if (row->prompt_tokens < 0)
+		row->prompt_tokens = 0;
+	if (row->completion_tokens < 0)
+		row->completion_tokens = 0;
+	json_object *cost;
+	if (json_object_object_get_ex(usage, "cost", &cost) &&
+	    (json_object_is_type(cost, json_type_double) || json_object_is_type(cost, json_type_int)) &&
+	    json_object_get_double(cost) >= 0)
+		row->cost_usd = json_object_get_double(cost);
 }
 
 static char *col_str(sqlite3_stmt *st, int i)
@@ -1164,6 +1207,23 @@ const char *ledger_auth_reason(enum ledger_auth a)
 		return "key budget exhausted";
 	}
 	return "?";
+}
+
+int ledger_auth_http_status(enum ledger_auth a)
+{
+	switch (a) {
+	case LEDGER_AUTH_OK:
+		return 200;
+	case LEDGER_AUTH_MODEL_FORBIDDEN:
+		return 403;
+	case LEDGER_AUTH_BUDGET_EXHAUSTED:
+		return 402;
+	case LEDGER_AUTH_UNKNOWN:
+	case LEDGER_AUTH_REVOKED:
+	case LEDGER_AUTH_EXPIRED:
+		break;
+	}
+	return 401;
 }
 
 static void entries_free(struct keyring_entry *e, size_t n)

@@ -68,6 +68,15 @@ struct ledger_row {
 	int attempts; /* upstream attempts, failover included */
 };
 
+/* Fills a row's token counts (and its cost, when the usage carries one, as
+ * gateways report it) from a canonical OpenAI usage object: prompt_tokens,
+ * completion_tokens, prompt_tokens_details.cached_tokens and
+ * completion_tokens_details.reasoning_tokens. NULL, or an object with
+ * neither count, leaves the usage unknown (-1 counts, usage_known false)
+ * rather than guessed; cost_usd is left alone when there is no "cost". */
+struct json_object;
+void ledger_row_set_usage(struct ledger_row *row, struct json_object *usage);
+
 /* Records one row synchronously (the CLI), and adds its cost to its key's
  * spend in the same transaction. 0 on success; -1 and *err (owned by the
  * caller; err may be NULL) on failure. */
@@ -210,6 +219,8 @@ enum ledger_auth {
 };
 /* A short lower-case reason for a log line or an error message. Static. */
 const char *ledger_auth_reason(enum ledger_auth a);
+/* The HTTP status to answer with: 200, 401, 403 or 402. */
+int ledger_auth_http_status(enum ledger_auth a);
 
 struct ledger_keyring;
 

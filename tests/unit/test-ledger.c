@@ -146,6 +146,34 @@ static void test_time(void)
 	ok(ledger_parse_time("2024-02-29", now, -1, &t) == 0, "a leap day");
 }
 
+static void test_row_usage(void)
+{
+	struct ledger_row r = {.cost_usd = -1};
+	json_object *u = J("{`prompt_tokens`:12,`completion_tokens`:8,`total_tokens`:20,"
+	                   "`prompt_tokens_details`:{`cached_tokens`:2},`completion_tokens_details`:{`"
+	                   "reasoning_tokens`:3}}");
+	ledger_row_set_usage(&r, u);
+	ok(r.usage_known, "usage with counts is known");
+	is_int(r.prompt_tokens, 12, "prompt");
+	is_int(r.completion_tokens, 8, "completion");
+	is_int(r.cached_tokens, 2, "cached from prompt_tokens_details");
+	is_int(r.reasoning_tokens, 3, "reasoning from completion_tokens_details");
+	ok(r.cost_usd < 0, "no cost field leaves the cost unknown");
+	json_object_put(u);
+	u = J("{`prompt_tokens`:5,`completion_tokens`:1,`cost`:0.0125}");
+	ledger_row_set_usage(&r, u);
+	is_int(r.cached_tokens, 0, "absent details are zero");
+	ok(r.cost_usd == 0.0125, "a gateway's cost is taken");
+	json_object_put(u);
+	ledger_row_set_usage(&r, NULL);
+	ok(!r.usage_known && r.prompt_tokens == -1 && r.completion_tokens == -1 && r.cached_tokens == -1,
+	   "no usage object: unknown, not zero");
+	u = J("{`total_tokens`:9}");
+	ledger_row_set_usage(&r, u);
+	ok(!r.usage_known && r.prompt_tokens == -1, "no prompt or completion count: unknown");
+	json_object_put(u);
+}
+
 /* ---- opening ---- */
 
 static void test_open(void)
@@ -558,6 +586,13 @@ static void test_keyring(void)
 	       "the secret minus a character");
 	free(longer);
 	is_str(ledger_auth_reason(LEDGER_AUTH_BUDGET_EXHAUSTED), "key budget exhausted", "reasons for logs");
+	ok(ledger_auth_http_status(LEDGER_AUTH_OK) == 200 &&
+	       ledger_auth_http_status(LEDGER_AUTH_UNKNOWN) == 401 &&
+	       ledger_auth_http_status(LEDGER_AUTH_REVOKED) == 401 &&
+	       ledger_auth_http_status(LEDGER_AUTH_EXPIRED) == 401 &&
+	       ledger_auth_http_status(LEDGER_AUTH_MODEL_FORBIDDEN) == 403 &&
+	       ledger_auth_http_status(LEDGER_AUTH_BUDGET_EXHAUSTED) == 402,
+	   "statuses: 401 unknown, revoked, expired; 403 model; 402 budget");
 
 	/* Budget: 1 dollar; spend goes up in memory as rows are submitted. */
 	ledger_keyring_add_spend(kr, keys[0].id, 0.6);
@@ -1032,6 +1067,7 @@ int main(void)
 	setenv("XDG_DATA_HOME", data, 1);
 	test_money();
 	test_time();
+	test_row_usage();
 	test_open();
 	test_rows();
 	test_aggregation();
