@@ -659,14 +659,25 @@ static int one_key(struct ledger *l, const char *method, const char *id, const c
 
 bool account_path(const char *path)
 {
-	return path && str_has_prefix(path, API_PREFIX);
+	if (!path || !str_has_prefix(path, API_PREFIX))
+		return false;
+	/* Only the account endpoints: OpenRouter-style clients also use
+	 * /api/v1/chat/completions, which is not ours. */
+	static const char *const names[] = {"balance", "transactions", "usage", "keys"};
+	const char *rest = path + strlen(API_PREFIX);
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		size_t n = strlen(names[i]);
+		if (strncmp(rest, names[i], n) == 0 && (rest[n] == '\0' || rest[n] == '/'))
+			return true;
+	}
+	return false;
 }
 
 int account_handle(struct ledger *l, const char *method, const char *path, const char *query,
                    const char *body, size_t body_len, json_object **response)
 {
 	*response = NULL;
-	if (!account_path(path))
+	if (!path || !str_has_prefix(path, API_PREFIX))
 		return fail(response, 404, "not_found", "no such endpoint: %s", path ? path : "");
 	const char *rest = path + strlen(API_PREFIX);
 	size_t n = strlen(rest);

@@ -28,7 +28,8 @@
 
 #define ACCOUNT_ADMIN_PREFIX "ar-admin-"
 
-/* True for the paths account_handle serves ("/api/v1/" and below). */
+/* True for the paths account_handle serves: /api/v1/balance, transactions,
+ * usage, keys and keys/... (not /api/v1/chat/completions, say). */
 bool account_path(const char *path);
 
 /* Answers one request. path is as sent (percent-encoded), query the raw

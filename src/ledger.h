@@ -171,11 +171,11 @@ struct ledger_key {
 	long long revoked_ms; /* 0: active */
 };
 void ledger_key_clear(struct ledger_key *k);
+void ledger_keys_free(struct ledger_key *k, size_t n);
 
 /* A fresh secret: prefix followed by 40 base62 characters from RAND_bytes
  * (238 bits). Owned by the caller; NULL if OpenSSL has no randomness. */
 char *ledger_new_secret(const char *prefix);
-void ledger_keys_free(struct ledger_key *k, size_t n);
 
 /* Creates a key. The secret (LEDGER_SECRET_PREFIX + 40 base62 characters
  * from RAND_bytes) is returned once in *secret_out, owned by the caller;

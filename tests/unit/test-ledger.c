@@ -824,8 +824,13 @@ static void test_account(void)
 	struct ledger *l = ledger_open(path, &err);
 	json_object *o = NULL;
 
-	ok(account_path("/api/v1/keys") && !account_path("/v1/chat/completions") && !account_path(NULL),
-	   "account_path");
+	ok(account_path("/api/v1/keys") && account_path("/api/v1/keys/abc") &&
+	       account_path("/api/v1/balance") && account_path("/api/v1/transactions") &&
+	       account_path("/api/v1/usage") && account_path("/api/v1/keys/"),
+	   "account_path: the account endpoints");
+	ok(!account_path("/v1/chat/completions") && !account_path("/api/v1/chat/completions") &&
+	       !account_path("/api/v1/keysmith") && !account_path("/api/v1/") && !account_path(NULL),
+	   "account_path: nothing else");
 
 	/* Keys. */
 	int s = call(
