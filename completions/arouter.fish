@@ -1,10 +1,11 @@
 # fish completion for arouter
-set -l cmds chat models balance keys proxy config help
+set -l cmds chat models balance keys usage proxy config help
 complete -c arouter -f
 complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a chat -d 'chat with any model'
 complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a models -d 'list models'
 complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a balance -d 'show balance and spend'
 complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a keys -d 'manage keys'
+complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a usage -d 'requests, tokens and cost'
 complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a proxy -d 'run the local gateway'
 complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a config -d 'show and check the config'
 complete -c arouter -n "not __fish_seen_subcommand_from $cmds" -a help -d 'show help'
@@ -31,7 +32,19 @@ complete -c arouter -n "__fish_seen_subcommand_from chat" -l show-reasoning
 complete -c arouter -n "__fish_seen_subcommand_from chat" -l no-save
 complete -c arouter -n "__fish_seen_subcommand_from models" -s p -l provider -x -a 'openai anthropic google deepseek xai kimi minimax mistral groq cohere nvidia dashscope openrouter ollama azure mock' -d 'only this provider'
 complete -c arouter -n "__fish_seen_subcommand_from models" -l live -d 'ask each provider with a key'
-complete -c arouter -n "__fish_seen_subcommand_from models balance" -l json
+complete -c arouter -n "__fish_seen_subcommand_from models balance keys usage" -l json
+complete -c arouter -n "__fish_seen_subcommand_from balance keys usage" -l local -d 'use the local ledger'
+set -l keysubs list create show update revoke
+complete -c arouter -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $keysubs" -a "$keysubs"
+complete -c arouter -n "__fish_seen_subcommand_from create update" -l name -x -d 'key name'
+complete -c arouter -n "__fish_seen_subcommand_from create update" -l budget -x -d 'spend limit in USD, or none'
+complete -c arouter -n "__fish_seen_subcommand_from create update" -l rpm -x -d 'requests per minute'
+complete -c arouter -n "__fish_seen_subcommand_from create update" -l tpm -x -d 'tokens per minute'
+complete -c arouter -n "__fish_seen_subcommand_from create update" -l models -x -d 'allowed model globs, or all'
+complete -c arouter -n "__fish_seen_subcommand_from create update" -l expires -x -d 'expiry date or duration, or never'
+complete -c arouter -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list" -l all -d 'revoked keys too'
+complete -c arouter -n "__fish_seen_subcommand_from usage" -l since -x -d 'start: YYYY-MM-DD, ISO 8601 or 7d'
+complete -c arouter -n "__fish_seen_subcommand_from usage" -l by -x -a 'day model provider key' -d 'grouping'
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l listen -x
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l log -r -F -d 'access log'
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l port-file -r -F -d 'write the port here'

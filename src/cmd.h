@@ -24,7 +24,9 @@ struct command {
 	int (*exec)(struct context *ctx, int argc, char **argv);
 };
 
-extern const struct command cmd_chat, cmd_models, cmd_balance, cmd_keys, cmd_proxy, cmd_config, cmd_help;
+/* `arouter usage` is cmd_usage_report: cmd_usage prints a command's usage. */
+extern const struct command cmd_chat, cmd_models, cmd_balance, cmd_keys, cmd_usage_report, cmd_proxy, cmd_config,
+	cmd_help;
 
 /* Loads the configuration on first use; exits with EXIT_CONFIG and a
  * one-line message if it is malformed. Returns ctx's config. */
@@ -54,10 +56,6 @@ void cmd_usage(const struct command *cmd, int status) __attribute__((noreturn));
 void cmd_die_usage(const struct command *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
-/* For a command whose engine a later issue builds: parses the options
- * (so help works), then fails with exit 1 naming the issue. */
-int cmd_not_built(struct context *ctx, const struct command *cmd, int argc, char **argv, int issue)
-	__attribute__((noreturn));
 
 /* The command table, for help and completion. */
 extern const struct command *const commands[];

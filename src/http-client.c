@@ -215,6 +215,9 @@ static bool transfer_setup(struct transfer *t, const struct http_request *req, b
 		curl_easy_setopt(curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		curl_easy_setopt(curl, copy_body ? CURLOPT_COPYPOSTFIELDS : CURLOPT_POSTFIELDS, req->body);
+		/* PATCH and PUT send a body the way POST does. */
+		if (req->method && strcmp(req->method, "POST") != 0)
+			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	} else if (req->method && strcmp(req->method, "GET") != 0) {
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	}

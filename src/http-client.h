@@ -16,7 +16,7 @@ struct http_header {
 };
 
 struct http_request {
-	const char *method;               /* "GET" or "POST" */
+	const char *method;               /* "GET", "POST", "PATCH", "DELETE", ... */
 	const char *url;
 	const struct http_header *headers; /* borrowed */
 	size_t n_headers;

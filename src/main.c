@@ -12,7 +12,7 @@
 #include <string.h>
 
 const struct command *const commands[] = {
-	&cmd_chat, &cmd_models, &cmd_balance, &cmd_keys, &cmd_proxy, &cmd_config, &cmd_help,
+	&cmd_chat, &cmd_models, &cmd_balance, &cmd_keys, &cmd_usage_report, &cmd_proxy, &cmd_config, &cmd_help,
 };
 const size_t n_commands = sizeof commands / sizeof commands[0];
 
@@ -204,13 +204,6 @@ int cmd_getopt(struct context *ctx, const struct command *cmd, int argc, char **
 			continue;
 		return c;
 	}
-}
-
-int cmd_not_built(struct context *ctx, const struct command *cmd, int argc, char **argv, int issue)
-{
-	while (cmd_getopt(ctx, cmd, argc, argv) != -1)
-		;
-	die(EXIT_FAILURE_GENERIC, "%s: not available in this build yet (tracked as issue #%d)", cmd->name, issue);
 }
 
 static const char *const help_usage[] = {

@@ -836,3 +836,43 @@ wait_for_requests() {
 	run ! grep -q usageMetadata "$BATS_TEST_TMPDIR/body"
 	assert_equal "$(sse_json | jq -s -r '.[-1].candidates[0].finishReason')" STOP
 }
+
+# acct METHOD PATH [curl options...]: one account API call; prints the status.
+acct() {
+	local method=$1 path=$2
+	shift 2
+	curl -sS -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' -X "$method" -H 'Authorization: Bearer ar-admin-test' "$@" \
+		"$FAKE_URL$path"
+}
+
+@test "account API: fixed balance, usage, transactions and keys; requests recorded; directives apply" {
+	run acct GET /api/v1/balance
+	assert_output 200
+	body | jq -e '.data.total_credits == 25 and .data.total_usage == 3.5 and .data.balance == 21.5
+		and .data.keys == [{"id":"gw000001","name":"hosted","budget":10,"spend":3.5,"remaining":6.5}]'
+	fake_last_request | jq -e '.method == "GET" and .path == "/api/v1/balance" and .headers.authorization == "Bearer ar-admin-test"'
+	run acct GET '/api/v1/usage?by=day&since=2026-01-01T00%3A00%3A00Z'
+	assert_output 200
+	body | jq -e '.data[0].group == "2026-01-01" and .totals.cost == 0.75 and (.totals | has("group") | not)'
+	fake_last_request | jq -e '.query == "by=day&since=2026-01-01T00%3A00%3A00Z"'
+	run acct GET /api/v1/transactions
+	body | jq -e '.data == [] and .has_more == false and .next_cursor == null'
+	run acct GET /api/v1/keys
+	body | jq -e '.data | length == 1 and .[0].id == "gw000001" and .[0].revoked == false'
+	run acct POST /api/v1/keys --data-binary '{"name":"ci"}'
+	assert_output 201
+	body | jq -e '.data.name == "ci" and .key == "ar-fake-0123456789abcdefghijklmnop"'
+	fake_last_request | jq -e '.body == "{\"name\":\"ci\"}"'
+	run acct PATCH /api/v1/keys/gw000001 --data-binary '{"rpm":5}'
+	assert_output 200
+	fake_last_request | jq -e '.method == "PATCH" and .body == "{\"rpm\":5}"'
+	run acct DELETE /api/v1/keys/gw000001
+	body | jq -e '.data.revoked == true and .data.revoked_at != null'
+	run acct PUT /api/v1/keys
+	assert_output 404
+	body | jq -e '.error.message | startswith("fake upstream: no account endpoint PUT")'
+	fake_next 'status=401'
+	run acct GET /api/v1/keys
+	assert_output 401
+	body | jq -e '.error.message == "fake error 401"'
+}

@@ -9,6 +9,10 @@
  * with garbage, HTML, tool calls or reasoning.  tests/fake.bash drives it from
  * bats and tests/fake-upstream.bats pins down every behaviour.
  *
+ * It also answers the ARouter account API (/api/v1/balance, /transactions,
+ * /usage, /keys and /keys/{id}) with fixed JSON, so that `arouter keys`,
+ * `balance` and `usage` can be tested against a gateway.
+ *
  * Directive syntax, from the /_fake/next queue, an X-Fake header and
  * [[fake:...]] markers in the body (applied in that order, later wins per
  * key): "key=value;key2=value2;flag".  Keys: status, retry_after, stall,
@@ -540,6 +544,7 @@ enum endpoint {
 	EP_GEMINI_EMBED,
 	EP_GEMINI_BATCH_EMBED,
 	EP_GEMINI_MODELS,
+	EP_ACCOUNT,
 };
 
 struct request {
@@ -575,6 +580,8 @@ static enum dialect endpoint_dialect(enum endpoint ep)
 	case EP_GEMINI_BATCH_EMBED:
 	case EP_GEMINI_MODELS:
 		return D_GEMINI;
+	case EP_ACCOUNT:
+		return D_OPENAI;
 	case EP_UNKNOWN:
 		break;
 	}
@@ -590,6 +597,18 @@ static void route(struct request *rq)
 	bool get = strcmp(rq->method, "GET") == 0, post = strcmp(rq->method, "POST") == 0;
 
 	rq->ep = EP_UNKNOWN;
+	{
+		/* OpenRouter serves chat under /api/v1/ too; only these are the
+		 * account API. */
+		const char *api = strstr(p, "/api/v1/");
+		const char *rest = api ? api + strlen("/api/v1/") : "";
+
+		if (strcmp(rest, "balance") == 0 || strcmp(rest, "transactions") == 0 || strcmp(rest, "usage") == 0 ||
+		    (strncmp(rest, "keys", 4) == 0 && (rest[4] == '\0' || rest[4] == '/'))) {
+			rq->ep = EP_ACCOUNT;
+			return;
+		}
+	}
 	if (post) {
 		static const struct {
 			const char *name;
@@ -1787,6 +1806,106 @@ static void gemini_models(struct reply *r)
 	reply_json(r, 200, o);
 }
 
+/* ---- the ARouter account API: fixed answers ---- */
+
+static void reply_error(struct reply *r, enum dialect d, int status, const char *message);
+
+static json_object *account_key(const char *name, bool revoked)
+{
+	json_object *k = jobj();
+
+	jset(k, "id", jstr("gw000001"));
+	jset(k, "name", jstr(name));
+	jset(k, "budget", jdbl(10.0));
+	jset(k, "spend", jdbl(3.5));
+	jset(k, "remaining", jdbl(6.5));
+	jset(k, "rpm", jint(0));
+	jset(k, "tpm", jint(0));
+	jset(k, "models", jarr());
+	jset(k, "expires_at", NULL);
+	jset(k, "expired", jbool(false));
+	jset(k, "created_at", jstr("2026-01-01T00:00:00Z"));
+	jset(k, "revoked", jbool(revoked));
+	jset(k, "revoked_at", revoked ? jstr("2026-01-02T00:00:00Z") : NULL);
+	return k;
+}
+
+static json_object *account_usage_group(const char *group)
+{
+	json_object *g = jobj();
+
+	if (group != NULL)
+		jset(g, "group", jstr(group));
+	jset(g, "requests", jint(3));
+	jset(g, "failed", jint(0));
+	jset(g, "requests_without_usage", jint(0));
+	jset(g, "prompt_tokens", jint(30));
+	jset(g, "completion_tokens", jint(15));
+	jset(g, "cached_tokens", jint(0));
+	jset(g, "reasoning_tokens", jint(0));
+	jset(g, "total_tokens", jint(45));
+	jset(g, "cost", jdbl(0.75));
+	jset(g, "requests_without_cost", jint(0));
+	return g;
+}
+
+static void account_reply(struct reply *r, const struct request *rq)
+{
+	const char *api = strstr(rq->dpath, "/api/v1/") + strlen("/api/v1/");
+	bool get = strcmp(rq->method, "GET") == 0;
+	json_object *o = jobj(), *d, *keys, *k;
+
+	if (get && strcmp(api, "balance") == 0) {
+		d = jobj();
+		jset(d, "total_credits", jdbl(25.0));
+		jset(d, "total_usage", jdbl(3.5));
+		jset(d, "balance", jdbl(21.5));
+		keys = jarr();
+		k = jobj();
+		jset(k, "id", jstr("gw000001"));
+		jset(k, "name", jstr("hosted"));
+		jset(k, "budget", jdbl(10.0));
+		jset(k, "spend", jdbl(3.5));
+		jset(k, "remaining", jdbl(6.5));
+		jpush(keys, k);
+		jset(d, "keys", keys);
+		jset(o, "data", d);
+	} else if (get && strcmp(api, "transactions") == 0) {
+		jset(o, "data", jarr());
+		jset(o, "has_more", jbool(false));
+		jset(o, "next_cursor", NULL);
+	} else if (get && strcmp(api, "usage") == 0) {
+		d = jarr();
+		jpush(d, account_usage_group("2026-01-01"));
+		jset(o, "data", d);
+		jset(o, "by", jstr("day"));
+		jset(o, "since", jstr("2026-01-01T00:00:00Z"));
+		jset(o, "totals", account_usage_group(NULL));
+	} else if (get && strcmp(api, "keys") == 0) {
+		d = jarr();
+		jpush(d, account_key("hosted", false));
+		jset(o, "data", d);
+	} else if (strcmp(rq->method, "POST") == 0 && strcmp(api, "keys") == 0) {
+		const char *name = jget_str(rq->json, "name");
+
+		jset(o, "data", account_key(name ? name : "hosted", false));
+		jset(o, "key", jstr("ar-fake-0123456789abcdefghijklmnop"));
+		reply_json(r, 201, o);
+		return;
+	} else if (strncmp(api, "keys/", 5) == 0 && api[5] != '\0' &&
+		   (get || strcmp(rq->method, "PATCH") == 0 || strcmp(rq->method, "DELETE") == 0)) {
+		jset(o, "data", account_key("hosted", strcmp(rq->method, "DELETE") == 0));
+	} else {
+		char *msg = xasprintf("fake upstream: no account endpoint %s %s", rq->method, rq->path);
+
+		json_object_put(o);
+		reply_error(r, D_OPENAI, 404, msg);
+		free(msg);
+		return;
+	}
+	reply_json(r, 200, o);
+}
+
 /* ---- choosing the reply ---- */
 
 static void reply_error(struct reply *r, enum dialect d, int status, const char *message)
@@ -1947,6 +2066,9 @@ static void reply_answer(struct reply *r, const struct request *rq, const struct
 		break;
 	case EP_GEMINI_MODELS:
 		gemini_models(r);
+		break;
+	case EP_ACCOUNT:
+		account_reply(r, rq);
 		break;
 	case EP_UNKNOWN: {
 		char *msg = xasprintf("fake upstream: no route for %s %s", rq->method, rq->path);
