@@ -32,6 +32,7 @@ static const struct {
 	{"providers", json_type_object},
 	{"proxy", json_type_object},
 	{"routes", json_type_object},
+	{"routing", json_type_object},
 };
 #define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])
 

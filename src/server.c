@@ -10,9 +10,13 @@
 #include "server.h"
 #include "buf.h"
 #include "dialect.h"
+#include "account.h"
 #include "attempt.h"
+#include "catalog.h"
 #include "gateway.h"
 #include "health.h"
+#include "ledger.h"
+#include "limiter.h"
 #include "http-client.h"
 #include "ingress.h"
 #include "provider.h"
@@ -41,6 +45,23 @@
 
 struct proxy_req;
 
+/* Who sent the request being dispatched. */
+struct client {
+	char id[48];     /* the key's id or name; "" when anonymous */
+	char *secret;    /* the key presented; owned, wiped when freed */
+	long long rpm, tpm;
+	bool ledger_key; /* a ledger key: its model and budget checks apply */
+};
+
+static void client_clear(struct client *c)
+{
+	if (c->secret) {
+		OPENSSL_cleanse(c->secret, strlen(c->secret));
+		free(c->secret);
+	}
+	memset(c, 0, sizeof *c);
+}
+
 struct server {
 	struct event_base *base;
 	struct evhttp *http;
@@ -61,6 +82,17 @@ struct server {
 	struct event *deadline;
 	struct health *health;    /* key pools and breakers: outlive requests and reloads */
 	struct attempt_policy policy;
+	struct limiter *limiter;  /* per client key rpm/tpm */
+	struct catalog *catalog;  /* /v1/models, costs, context lengths; remade on reload */
+	struct catalog **old_catalogs;
+	size_t n_old_catalogs;
+	/* the ledger (NULL when off or unavailable) */
+	struct ledger *ledger;    /* the loop's connection: keys and the account API */
+	struct ledger_keyring *keyring;
+	struct ledger_writer *writer; /* usage rows, written on a thread of its own */
+	char *admin_key;
+	struct client client;     /* of the request being dispatched */
+	int n_reqs;               /* in flight */
 };
 
 /* One client request on its way through the pipeline. */
@@ -105,6 +137,12 @@ struct proxy_req {
 	bool include_usage;
 	bool drop_usage;          /* raw OpenAI stream: the client did not ask for the usage chunk */
 	struct buf held;          /* a raw stream's terminator, held while it may be continued */
+	/* the client */
+	char client_id[48];       /* its key's id or name, "" when anonymous */
+	char *client_secret;      /* the key it presented, for the per-model check; wiped */
+	bool client_ledger_key;
+	long long wall_t0_ms;     /* arrival, Unix time, for the ledger */
+	long long first_token_ms; /* arrival to the first byte to the client, -1 if none */
 };
 
 static long long wall_now_ms(void)
@@ -209,8 +247,8 @@ static void access_log(struct proxy_req *pr)
 			completion = json_object_get_int64(v);
 	}
 	const char *method = pr->method ? pr->method : "-";
-	fprintf(f, "%s - %s %s model=%s served=%s/%s status=%d ms=%lld tokens=%lld+%lld\n", when,
-		pr->passthrough ? "passthrough" : dialect_name(pr->ingress), method,
+	fprintf(f, "%s %s %s %s model=%s served=%s/%s status=%d ms=%lld tokens=%lld+%lld\n", when,
+		pr->client_id[0] ? pr->client_id : "-", pr->passthrough ? "passthrough" : dialect_name(pr->ingress), method,
 		pr->model_asked ? pr->model_asked : "-", pr->res.provider ? pr->res.provider : (pr->provider ? pr->provider : "-"),
 		pr->res.model ? pr->res.model : "-", pr->status, now_ms() - pr->t0_ms, prompt, completion);
 	fflush(f);
@@ -243,6 +281,11 @@ static void proxy_req_free(struct proxy_req *pr)
 	if (pr->client_body)
 		json_object_put(pr->client_body);
 	buf_free(&pr->held);
+	if (pr->client_secret) {
+		OPENSSL_cleanse(pr->client_secret, strlen(pr->client_secret));
+		free(pr->client_secret);
+	}
+	s->n_reqs--;
 	if (pr->enc)
 		stream_encoder_free(pr->enc);
 	sse_parser_free(pr->relay);
@@ -256,9 +299,67 @@ static void proxy_req_free(struct proxy_req *pr)
 	maybe_exit(s);
 }
 
+/* The cost of what a request used, from the catalog; <0 unknown. */
+static double request_cost(struct proxy_req *pr, json_object *usage)
+{
+	if (!usage || !pr->res.provider || !pr->res.model || !pr->srv->catalog)
+		return -1;
+	json_object *v;
+	if (json_object_object_get_ex(usage, "cost", &v))
+		return json_object_get_double(v); /* a gateway said */
+	const struct catalog_model *m = catalog_find(pr->srv->catalog, pr->res.provider, pr->res.model);
+	struct ledger_row r;
+	memset(&r, 0, sizeof r);
+	ledger_row_set_usage(&r, usage);
+	if (!m || !r.usage_known)
+		return -1;
+	long long write = 0;
+	json_object *d;
+	if (json_object_object_get_ex(usage, "prompt_tokens_details", &d) &&
+	    json_object_object_get_ex(d, "cache_creation_tokens", &v))
+		write = json_object_get_int64(v);
+	return catalog_cost(m, r.prompt_tokens, r.completion_tokens, r.cached_tokens > 0 ? r.cached_tokens : 0,
+			    (long)write);
+}
+
+/* One ledger row for a request that reached a provider (never its text). */
+static void record_usage(struct proxy_req *pr)
+{
+	struct server *s = pr->srv;
+	json_object *usage = pr->b ? completion_builder_usage(pr->b) : NULL;
+	long long total = -1;
+	json_object *v;
+	if (usage && json_object_object_get_ex(usage, "total_tokens", &v))
+		total = json_object_get_int64(v);
+	if (pr->client_id[0] && total > 0)
+		limiter_charge_tokens(s->limiter, pr->client_id, total, now_ms());
+	if (!s->writer || (pr->at.total == 0 && !pr->passthrough) || !pr->res.provider)
+		return;
+	struct ledger_row row;
+	memset(&row, 0, sizeof row);
+	row.time_ms = pr->wall_t0_ms;
+	row.key_id = pr->client_id[0] ? pr->client_id : NULL;
+	row.provider = pr->res.provider;
+	row.model = pr->res.model ? pr->res.model : "-";
+	row.dialect = pr->passthrough ? "passthrough" : dialect_name(pr->ingress);
+	row.cost_usd = -1;
+	ledger_row_set_usage(&row, usage);
+	if (row.cost_usd < 0)
+		row.cost_usd = request_cost(pr, usage);
+	row.latency_ms = (long)(now_ms() - pr->t0_ms);
+	row.first_token_ms = (long)pr->first_token_ms;
+	row.status = pr->status;
+	row.streamed = pr->stream;
+	row.attempts = pr->at.total > 0 ? pr->at.total : 1;
+	ledger_writer_submit(s->writer, &row);
+	if (s->keyring && row.key_id)
+		ledger_keyring_add_spend(s->keyring, row.key_id, row.cost_usd);
+}
+
 /* The request is answered: log it and let go. */
 static void proxy_req_done(struct proxy_req *pr)
 {
+	record_usage(pr);
 	access_log(pr);
 	proxy_req_free(pr);
 }
@@ -281,6 +382,7 @@ static void start_stream(struct proxy_req *pr)
 		return;
 	pr->started = true;
 	pr->status = 200;
+	pr->first_token_ms = now_ms() - pr->t0_ms;
 	add_header(pr->req, "Content-Type", "text/event-stream");
 	add_header(pr->req, "Cache-Control", "no-cache");
 	if (pr->res.provider)
@@ -692,6 +794,44 @@ static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *
 static json_object *read_json_body(struct proxy_req *pr);
 static json_object *read_canonical(struct proxy_req *pr, const char *url_model, bool url_stream);
 
+/* A ledger key's model globs and budget, over the plan's candidates: a
+ * forbidden candidate is left out; when none is left, the client is told
+ * (403, or 402 for a spent budget) and false returned (pr is done). */
+static bool key_allows_plan(struct proxy_req *pr)
+{
+	enum ledger_auth first = LEDGER_AUTH_OK;
+	size_t kept = 0;
+	for (size_t i = 0; i < pr->plan.n; i++) {
+		struct route_target *t = &pr->plan.v[i];
+		char *id = xasprintf("%s/%s", t->provider->slug, t->model);
+		enum ledger_auth a = ledger_keyring_check(pr->srv->keyring, pr->client_secret, t->display, NULL);
+		if (a == LEDGER_AUTH_MODEL_FORBIDDEN)
+			a = ledger_keyring_check(pr->srv->keyring, pr->client_secret, id, NULL);
+		free(id);
+		if (a == LEDGER_AUTH_OK) {
+			if (kept != i) {
+				pr->plan.v[kept] = *t;
+				memset(t, 0, sizeof *t);
+			}
+			kept++;
+		} else {
+			if (first == LEDGER_AUTH_OK)
+				first = a;
+			route_target_clear(t);
+		}
+	}
+	pr->plan.n = kept;
+	if (kept > 0)
+		return true;
+	int status = ledger_auth_http_status(first);
+	char *msg = xasprintf("key '%s': %s for '%s'", pr->client_id, ledger_auth_reason(first), pr->model_asked);
+	pr->status = reply_error(pr->req, pr->ingress, status,
+				 status == 402 ? "insufficient_quota" : status == 403 ? "permission_error" : NULL, msg);
+	free(msg);
+	proxy_req_done(pr);
+	return false;
+}
+
 /* The fallback list of a request: OpenRouter's "models" in an OpenAI
  * body, or the X-Arouter-Models header (comma-separated) for any dialect.
  * A new reference owned by the caller, or NULL. */
@@ -766,6 +906,8 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 	}
 	for (size_t i = 0; i < pr->plan.n_skipped; i++)
 		logx(s, "route %s: skipping %s", pr->model_asked, pr->plan.skipped[i]);
+	if (pr->client_ledger_key && s->keyring && !key_allows_plan(pr))
+		return;
 	pr->stream = json_object_object_get_ex(canon, "stream", &v) && json_object_get_boolean(v);
 	if (json_object_object_get_ex(canon, "stream_options", &v) && json_object_object_get_ex(v, "include_usage", &v))
 		pr->include_usage = json_object_get_boolean(v);
@@ -941,6 +1083,13 @@ static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *
 	pr->ingress = d;
 	pr->method = "POST";
 	pr->t0_ms = now_ms();
+	pr->wall_t0_ms = wall_now_ms();
+	pr->first_token_ms = -1;
+	memcpy(pr->client_id, s->client.id, sizeof pr->client_id);
+	pr->client_ledger_key = s->client.ledger_key;
+	pr->client_secret = s->client.secret;
+	s->client.secret = NULL;
+	s->n_reqs++;
 	pr->next = s->reqs;
 	if (s->reqs)
 		s->reqs->prev = pr;
@@ -1318,41 +1467,40 @@ static void handle_embeddings(struct server *s, struct evhttp_request *req)
 
 /* ---- small endpoints ---- */
 
+static bool provider_listed(const char *slug, void *arg)
+{
+	struct server *s = arg;
+	const struct provider *p = provider_find(&s->cfg->providers, slug);
+	return p && (provider_has_key(p) || p->key_optional) && strcmp(p->slug, "arouter") != 0;
+}
+
 static void handle_models(struct server *s, struct evhttp_request *req)
 {
-	json_object *list = json_object_new_object();
-	json_object *data = json_object_new_array();
+	json_object *list = catalog_list_json(s->catalog, NULL, NULL, provider_listed, s);
+	/* Models of custom providers the catalog does not know yet. */
+	json_object *data = json_object_object_get(list, "data");
 	for (size_t i = 0; i < s->cfg->providers.n; i++) {
 		const struct provider *p = &s->cfg->providers.v[i];
-		if (!(provider_has_key(p) || p->key_optional) || strcmp(p->slug, "arouter") == 0)
+		if (!provider_listed(p->slug, s) || !p->default_model ||
+		    catalog_find(s->catalog, p->slug, p->default_model))
 			continue;
-		json_object *names = json_object_new_array();
-		if (p->models)
-			for (size_t j = 0; j < json_object_array_length(p->models); j++) {
-				json_object *m = json_object_array_get_idx(p->models, j);
-				const char *id = json_object_is_type(m, json_type_string) ? json_object_get_string(m)
-											 : json_object_get_string(json_object_object_get(m, "id"));
-				if (id)
-					json_object_array_add(names, json_object_new_string(id));
-			}
-		if (json_object_array_length(names) == 0 && p->default_model)
-			json_object_array_add(names, json_object_new_string(p->default_model));
-		for (size_t j = 0; j < json_object_array_length(names); j++) {
-			const char *m = json_object_get_string(json_object_array_get_idx(names, j));
-			json_object *e = json_object_new_object();
-			char *id = xasprintf("%s/%s", p->slug, m);
-			json_object_object_add(e, "id", json_object_new_string(id));
-			json_object_object_add(e, "object", json_object_new_string("model"));
-			json_object_object_add(e, "created", json_object_new_int64(0));
-			json_object_object_add(e, "owned_by", json_object_new_string(p->slug));
-			json_object_object_add(e, "name", json_object_new_string(id));
-			free(id);
-			json_object_array_add(data, e);
-		}
-		json_object_put(names);
+		char *id = xasprintf("%s/%s", p->slug, p->default_model);
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "id", json_object_new_string(id));
+		json_object_object_add(e, "name", json_object_new_string(id));
+		json_object_array_add(data, e);
+		free(id);
 	}
-	json_object_object_add(list, "object", json_object_new_string("list"));
-	json_object_object_add(list, "data", data);
+	/* The OpenAI SDKs read these two of every entry. */
+	for (size_t i = 0; i < json_object_array_length(data); i++) {
+		json_object *e = json_object_array_get_idx(data, i);
+		const char *id = json_object_get_string(json_object_object_get(e, "id"));
+		json_object_object_add(e, "object", json_object_new_string("model"));
+		json_object_object_add(e, "created", json_object_new_int64(0));
+		const char *slash = id ? strchr(id, '/') : NULL;
+		json_object_object_add(e, "owned_by",
+				       slash ? json_object_new_string_len(id, (int)(slash - id)) : json_object_new_string("-"));
+	}
 	reply_json(req, 200, json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(list);
 }
@@ -1408,47 +1556,204 @@ static bool origin_allowed(struct server *s, const char *origin)
 }
 
 /* Client keys from proxy.keys in the config; none means open on loopback. */
-static bool client_authorized(struct server *s, struct evhttp_request *req, const char *query)
+/* The key a client presented, in any of the three SDK styles: Bearer,
+ * x-api-key / x-goog-api-key, or ?key=. Owned by the caller, or NULL. */
+static char *presented_key(struct evhttp_request *req, const char *query)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *authz = evhttp_find_header(in, "Authorization"), *v;
+	if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
+		return xstrdup(authz + 7);
+	if ((v = evhttp_find_header(in, "x-api-key")) != NULL || (v = evhttp_find_header(in, "x-goog-api-key")) != NULL)
+		return xstrdup(v);
+	for (const char *p = query; p && *p;) {
+		size_t n = strcspn(p, "&");
+		if (n > 4 && strncmp(p, "key=", 4) == 0)
+			return xstrndup(p + 4, n - 4);
+		p += n;
+		if (*p == '&')
+			p++;
+	}
+	return NULL;
+}
+
+/* The config's client keys (proxy.keys: "secret" or {"key", "name",
+ * "rpm", "tpm"}), or NULL. Borrowed. */
+static json_object *config_client_keys(const struct config *c)
 {
 	json_object *proxy, *keys;
-	if (!json_object_object_get_ex(s->cfg->root, "proxy", &proxy) || !json_object_object_get_ex(proxy, "keys", &keys) ||
+	if (!json_object_object_get_ex(c->root, "proxy", &proxy) || !json_object_object_get_ex(proxy, "keys", &keys) ||
 	    !json_object_is_type(keys, json_type_array) || json_object_array_length(keys) == 0)
+		return NULL;
+	return keys;
+}
+
+static bool keys_required(const struct server *s)
+{
+	return config_client_keys(s->cfg) || (s->keyring && ledger_keyring_active(s->keyring) > 0);
+}
+
+/* Who the client is. 0 when it may go on (c filled; anonymous when no
+ * keys are configured), else the status to refuse it with and *why. */
+static int identify_client(struct server *s, struct evhttp_request *req, const char *query, struct client *c,
+			   const char **why)
+{
+	memset(c, 0, sizeof *c);
+	if (!keys_required(s))
+		return 0;
+	char *given = presented_key(req, query);
+	*why = "a valid arouter proxy key is required";
+	if (!given)
+		return 401;
+	size_t glen = strlen(given);
+	json_object *keys = config_client_keys(s->cfg);
+	bool matched = false;
+	for (size_t i = 0; keys && i < json_object_array_length(keys); i++) {
+		json_object *e = json_object_array_get_idx(keys, i), *v;
+		const char *k = json_object_is_type(e, json_type_object)
+					? (json_object_object_get_ex(e, "key", &v) ? json_object_get_string(v) : NULL)
+					: json_object_get_string(e);
+		/* Constant time over the key's length; lengths are not secret,
+		 * and every key is compared. */
+		if (!k || strlen(k) != glen || CRYPTO_memcmp(k, given, glen) != 0 || matched)
+			continue;
+		matched = true;
+		if (json_object_is_type(e, json_type_object)) {
+			if (json_object_object_get_ex(e, "name", &v) && json_object_is_type(v, json_type_string))
+				snprintf(c->id, sizeof c->id, "%s", json_object_get_string(v));
+			if (json_object_object_get_ex(e, "rpm", &v))
+				c->rpm = json_object_get_int64(v);
+			if (json_object_object_get_ex(e, "tpm", &v))
+				c->tpm = json_object_get_int64(v);
+		}
+		if (!c->id[0])
+			snprintf(c->id, sizeof c->id, "config-%zu", i + 1);
+	}
+	if (!matched && s->keyring) {
+		const struct ledger_key *k = NULL;
+		enum ledger_auth a = ledger_keyring_check(s->keyring, given, NULL, &k);
+		if (a != LEDGER_AUTH_OK && a != LEDGER_AUTH_MODEL_FORBIDDEN && a != LEDGER_AUTH_BUDGET_EXHAUSTED) {
+			OPENSSL_cleanse(given, glen);
+			free(given);
+			*why = ledger_auth_reason(a);
+			return a == LEDGER_AUTH_UNKNOWN ? 401 : ledger_auth_http_status(a);
+		}
+		matched = true;
+		c->ledger_key = true;
+		snprintf(c->id, sizeof c->id, "%s", k->id);
+		c->rpm = k->rpm;
+		c->tpm = k->tpm;
+	}
+	if (!matched) {
+		OPENSSL_cleanse(given, glen);
+		free(given);
+		return 401;
+	}
+	c->secret = given;
+	return 0;
+}
+
+/* Rate limits of the client's key: the X-RateLimit-* headers on every
+ * response, and false (with 429 sent) when it is over. */
+static bool within_limits(struct server *s, struct evhttp_request *req, enum dialect d, const struct client *c)
+{
+	if (!c->id[0] || (c->rpm <= 0 && c->tpm <= 0))
 		return true;
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	const char *given = NULL;
-	const char *authz = evhttp_find_header(in, "Authorization");
-	char *from_query = NULL;
-	if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
-		given = authz + 7;
-	else if ((given = evhttp_find_header(in, "x-api-key")) != NULL)
-		;
-	else if ((given = evhttp_find_header(in, "x-goog-api-key")) != NULL)
-		;
-	else if (query) {
-		for (const char *p = query; *p;) {
-			size_t n = strcspn(p, "&");
-			if (n > 4 && strncmp(p, "key=", 4) == 0) {
-				from_query = xstrndup(p + 4, n - 4);
-				given = from_query;
-				break;
+	struct limiter_verdict v;
+	limiter_check_request(s->limiter, c->id, c->rpm, c->tpm, now_ms(), &v);
+	const struct limiter_quota *q = v.requests.limit > 0 ? &v.requests : &v.tokens;
+	char n[32];
+	snprintf(n, sizeof n, "%lld", (long long)q->limit);
+	add_header(req, "X-RateLimit-Limit", n);
+	snprintf(n, sizeof n, "%lld", (long long)q->remaining);
+	add_header(req, "X-RateLimit-Remaining", n);
+	snprintf(n, sizeof n, "%lld", (long long)limiter_reset_epoch_s(wall_now_ms(), q->reset_ms));
+	add_header(req, "X-RateLimit-Reset", n);
+	if (v.requests.limit > 0 && v.tokens.limit > 0) {
+		snprintf(n, sizeof n, "%lld", (long long)v.tokens.limit);
+		add_header(req, "X-RateLimit-Limit-Tokens", n);
+		snprintf(n, sizeof n, "%lld", (long long)v.tokens.remaining);
+		add_header(req, "X-RateLimit-Remaining-Tokens", n);
+	}
+	if (v.admitted)
+		return true;
+	snprintf(n, sizeof n, "%lld", (long long)v.retry_after_s);
+	add_header(req, "Retry-After", n);
+	char *msg = xasprintf("rate limit of key '%s' reached: %s per minute; retry in %lld s", c->id,
+			      v.reason == LIMITER_TPM ? "tokens" : "requests", (long long)v.retry_after_s);
+	reply_error(req, d, 429, "rate_limit_error", msg);
+	free(msg);
+	return false;
+}
+
+/* /api/v1/{balance,transactions,usage,keys}: the account API on the
+ * ledger, for the admin key only. */
+static void handle_account(struct server *s, struct evhttp_request *req, const char *path, const char *query)
+{
+	json_object *resp = NULL;
+	int status;
+	char *given = presented_key(req, NULL);
+	if (!s->ledger) {
+		resp = account_error(503, "ledger_unavailable", "the proxy runs without a ledger");
+		status = 503;
+	} else if (!given || !s->admin_key || !account_admin_key_ok(s->admin_key, given)) {
+		resp = account_error(401, "invalid_admin_key",
+				     "the account API needs the admin key (AROUTER_ADMIN_KEY or the admin-key file)");
+		status = 401;
+	} else {
+		static const struct {
+			enum evhttp_cmd_type cmd;
+			const char *name;
+		} methods[] = {{EVHTTP_REQ_GET, "GET"},
+			       {EVHTTP_REQ_POST, "POST"},
+			       {EVHTTP_REQ_PATCH, "PATCH"},
+			       {EVHTTP_REQ_PUT, "PUT"},
+			       {EVHTTP_REQ_DELETE, "DELETE"}};
+		const char *method = "GET";
+		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+			if (methods[i].cmd == evhttp_request_get_command(req))
+				method = methods[i].name;
+		size_t len;
+		char *body = request_body(req, &len);
+		status = account_handle(s->ledger, method, path, query, body, len, &resp);
+		free(body);
+		if (strcmp(method, "GET") != 0 && status < 300 && s->keyring) {
+			char *err = NULL;
+			if (ledger_keyring_refresh(s->keyring, &err) < 0) {
+				errorx("proxy: cannot reload the keys: %s", err);
+				free(err);
 			}
-			p += n;
-			if (*p == '&')
-				p++;
 		}
 	}
-	bool ok = false;
 	if (given) {
-		size_t glen = strlen(given);
-		for (size_t i = 0; i < json_object_array_length(keys); i++) {
-			const char *k = json_object_get_string(json_object_array_get_idx(keys, i));
-			/* Constant time over the key's length; lengths are not secret. */
-			if (k && strlen(k) == glen && CRYPTO_memcmp(k, given, glen) == 0)
-				ok = true;
-		}
+		OPENSSL_cleanse(given, strlen(given));
+		free(given);
 	}
-	free(from_query);
-	return ok;
+	reply_json(req, status, json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(resp);
+}
+
+static void handle_health(struct server *s, struct evhttp_request *req, const char *query)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string(s->stopping ? "stopping" : "ok"));
+	/* Details (which providers, keys redacted) only for clients that
+	 * could use the proxy. */
+	struct client c;
+	const char *why;
+	if (identify_client(s, req, query, &c, &why) == 0) {
+		json_object *h = health_json(s->health, now_ms());
+		json_object_object_foreach (h, k, v)
+			json_object_object_add(o, k, json_object_get(v));
+		json_object_put(h);
+		json_object_object_add(o, "in_flight", json_object_new_int(s->n_reqs));
+	}
+	if (c.secret) {
+		OPENSSL_cleanse(c.secret, strlen(c.secret));
+		free(c.secret);
+	}
+	reply_json(req, 200, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 }
 
 /* libevent's own header limit: 4 times ours, at least 256 KiB more. */
@@ -1469,6 +1774,9 @@ static size_t request_header_bytes(struct evhttp_request *req)
 		n += strlen(h->key) + strlen(h->value) + 4;
 	return n;
 }
+
+static void serve(struct server *s, struct evhttp_request *req, const char *path, const char *query, enum dialect d,
+		  enum evhttp_cmd_type cmd);
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -1509,14 +1817,37 @@ static void on_request(struct evhttp_request *req, void *arg)
 		}
 	}
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	if (s->keyring) {
+		char *err = NULL;
+		if (ledger_keyring_refresh_if_changed(s->keyring, now_ms(), &err) < 0) {
+			errorx("proxy: cannot read the keys: %s", err);
+			free(err);
+		}
+	}
 	if (strcmp(path, "/health") == 0) {
-		reply_json(req, 200, "{\"status\":\"ok\"}");
+		handle_health(s, req, query);
 		return;
 	}
-	if (!client_authorized(s, req, query)) {
-		reply_error(req, d, 401, "authentication_error", "a valid arouter proxy key is required");
+	if (account_path(path)) {
+		handle_account(s, req, path, query);
 		return;
 	}
+	const char *why = NULL;
+	int refused = identify_client(s, req, query, &s->client, &why);
+	if (refused) {
+		reply_error(req, d, refused, refused == 402 ? "insufficient_quota" : "authentication_error", why);
+		return;
+	}
+	if (within_limits(s, req, d, &s->client))
+		serve(s, req, path, query, d, cmd);
+	client_clear(&s->client);
+}
+
+/* Sends an admitted request to its handler, which takes s->client over
+ * when it needs it past this call (proxy_req_new). */
+static void serve(struct server *s, struct evhttp_request *req, const char *path, const char *query, enum dialect d,
+		  enum evhttp_cmd_type cmd)
+{
 	if (s->stopping) {
 		add_header(req, "Connection", "close");
 		reply_error(req, d, 503, NULL, "the proxy is shutting down");
@@ -1598,6 +1929,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		s->retired[s->n_retired++] = s->cfg;
 		s->cfg = fresh;
 		s->policy = attempt_policy_from_config(fresh->root);
+		char *cerr = NULL;
+		struct catalog *cat = catalog_new(fresh, &cerr);
+		if (cat) {
+			catalog_free(s->catalog);
+			s->catalog = cat;
+		} else {
+			warnx_("proxy: the model catalog: %s; keeping the old one", cerr);
+			free(cerr);
+		}
 		warnx_("configuration reloaded from %s", fresh->path);
 		return;
 	}
@@ -1628,6 +1968,48 @@ static bool is_loopback(const char *host)
 	return false;
 }
 
+static void close_ledger(struct server *s);
+
+/* The ledger: usage rows, local keys and the account API. A proxy that
+ * cannot open it still serves, without them, and says so once;
+ * "proxy": {"ledger": false} turns it off. */
+static void open_ledger(struct server *s)
+{
+	json_object *proxy, *v;
+	if (json_object_object_get_ex(s->cfg->root, "proxy", &proxy) && json_object_object_get_ex(proxy, "ledger", &v) &&
+	    json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v))
+		return;
+	char *err = NULL;
+	if (!(s->ledger = ledger_open(NULL, &err)) || !(s->keyring = ledger_keyring_load(s->ledger, &err)) ||
+	    !(s->writer = ledger_writer_start(NULL, &err)) || account_admin_key(&s->admin_key, &err) < 0) {
+		warnx_("proxy: running without the usage ledger: %s", err ? err : "cannot open it");
+		free(err);
+		close_ledger(s);
+		return;
+	}
+	char *akp = account_admin_key_path();
+	if (!getenv("AROUTER_ADMIN_KEY") && akp)
+		verbose("proxy: the account API's admin key is in %s", akp);
+	free(akp);
+}
+
+static void close_ledger(struct server *s)
+{
+	if (s->writer)
+		ledger_writer_stop(s->writer);
+	ledger_keyring_free(s->keyring);
+	if (s->ledger)
+		ledger_close(s->ledger);
+	if (s->admin_key) {
+		OPENSSL_cleanse(s->admin_key, strlen(s->admin_key));
+		free(s->admin_key);
+	}
+	s->writer = NULL;
+	s->keyring = NULL;
+	s->ledger = NULL;
+	s->admin_key = NULL;
+}
+
 int server_run(const struct config_flags *flags, const struct server_options *opts)
 {
 	struct server s;
@@ -1646,16 +2028,22 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 		return EXIT_CONFIG;
 	}
 	int rc = EXIT_OK;
-	json_object *proxy, *keys;
-	bool have_keys = json_object_object_get_ex(s.cfg->root, "proxy", &proxy) &&
-			 json_object_object_get_ex(proxy, "keys", &keys) && json_object_array_length(keys) > 0;
-	if (!is_loopback(s.opt.host) && (!s.opt.allow_remote || !have_keys)) {
+	open_ledger(&s);
+	if (!is_loopback(s.opt.host) && (!s.opt.allow_remote || !keys_required(&s))) {
 		errorx("proxy: refusing to listen on %s: a non-loopback address needs --allow-remote and client keys "
-		       "(proxy.keys in the config)",
+		       "(proxy.keys in the config, or arouter keys create)",
 		       s.opt.host);
 		rc = EXIT_USAGE;
 		goto out_config;
 	}
+	s.catalog = catalog_new(s.cfg, &err);
+	if (!s.catalog) {
+		warnx_("proxy: the model catalog: %s; listing and costs without it", err);
+		free(err);
+		err = NULL;
+		s.catalog = catalog_new_empty();
+	}
+	s.limiter = limiter_new(0);
 	signal(SIGPIPE, SIG_IGN);
 	s.tok = json_tokener_new();
 	s.policy = attempt_policy_from_config(s.cfg->root);
@@ -1732,6 +2120,9 @@ out:
 	free(s.retired);
 out_config:
 	the_server = NULL;
+	close_ledger(&s);
+	catalog_free(s.catalog);
+	limiter_free(s.limiter);
 	config_free(s.cfg);
 	free(s.cfg);
 	return rc;

@@ -31,10 +31,21 @@ post() { curl -sS -H 'Content-Type: application/json' "$@"; }
 chat_body() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "$1" "${2:-hi}" "${3:-}"; }
 ANSWER='Hello from the fake upstream.'
 
-@test "health answers without auth" {
+@test "health answers without auth; its details only to clients that could use the proxy" {
 	run curl -sS "$PROXY_URL/health"
 	assert_success
+	jq -e '.status == "ok" and (.providers | type) == "object" and .in_flight == 0' <<< "$output"
+	post "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)" >/dev/null
+	run curl -sS "$PROXY_URL/health"
+	jq -e '.providers.openai.keys[0].state == "ok"' <<< "$output"
+	refute_output --partial "$OPENAI_API_KEY"
+	proxy_stop
+	write_config <<< '{"proxy": {"keys": ["ar-local-key-123"]}}'
+	proxy_start
+	run curl -sS "$PROXY_URL/health"
 	assert_output '{"status":"ok"}'
+	run curl -sS -H 'Authorization: Bearer ar-local-key-123' "$PROXY_URL/health"
+	jq -e '.status == "ok" and has("providers")' <<< "$output"
 }
 
 @test "OpenAI in, OpenAI out: answer, model rewritten, unknown fields kept, key injected" {
