@@ -6,7 +6,9 @@
 
 #include "buf.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "gateway.h"
+#include "ledger.h"
 #include "route.h"
 #include "term.h"
 #include "util.h"
@@ -81,7 +83,8 @@ struct chat {
 	size_t n_attach;
 	bool stream, json, usage, cont, save, show_reasoning;
 	long idle_timeout_ms, total_timeout_ms;
-	json_object *last_usage; /* of the last answer, for /usage */
+	json_object *last_usage;
+	double last_cost; /* of last_usage, <0 unknown */ /* of the last answer, for /usage */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -274,11 +277,15 @@ struct printer {
 	bool in_reasoning;
 	bool ends_newline;
 	bool wrote_text;
+	long long t0;  /* monotonic ms when the request went out */
+	long first_ms; /* until the first chunk, -1 before it */
 };
 
 static int print_chunk(json_object *chunk, void *arg)
 {
 	struct printer *pr = arg;
+	if (pr->first_ms < 0)
+		pr->first_ms = (long)(mono_clock_ms() - pr->t0);
 	completion_builder_add(pr->b, chunk);
 	json_object *choices, *delta, *v;
 	if (!json_object_object_get_ex(chunk, "choices", &choices) || json_object_array_length(choices) == 0)
@@ -316,7 +323,67 @@ static int print_chunk(json_object *chunk, void *arg)
 	return 0;
 }
 
-static void print_usage_line(json_object *usage)
+/* The cost of a request from the catalog (the gateway's own figure when
+ * it reported one); <0 when unknown. */
+static double usage_cost(const struct config *cfg, const struct gateway_result *res, json_object *usage)
+{
+	json_object *v;
+	if (!usage)
+		return -1;
+	if (json_object_object_get_ex(usage, "cost", &v))
+		return json_object_get_double(v);
+	if (!res->provider || !res->model)
+		return -1;
+	struct catalog *cat = catalog_new(cfg, NULL);
+	const struct catalog_model *m = cat ? catalog_find(cat, res->provider, res->model) : NULL;
+	struct ledger_row r;
+	memset(&r, 0, sizeof r);
+	ledger_row_set_usage(&r, usage);
+	double cost = m && r.usage_known ? catalog_cost(m, r.prompt_tokens, r.completion_tokens,
+						      r.cached_tokens > 0 ? r.cached_tokens : 0, 0)
+					 : -1;
+	catalog_free(cat);
+	return cost;
+}
+
+/* Direct mode records each request in the ledger, as the proxy does
+ * (counts, names and times, never text); a gateway keeps its own. A
+ * ledger that cannot be written is a warning, never a failed chat. */
+static void record_turn(const struct config *cfg, const struct gateway_result *res, json_object *usage, int rc,
+			long long t0_wall, long latency_ms, long first_ms, bool streamed, double cost)
+{
+	json_object *chat, *v;
+	if (json_object_object_get_ex(cfg->root, "chat", &chat) && json_object_object_get_ex(chat, "ledger", &v) &&
+	    json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v))
+		return;
+	if (!res->provider || strcmp(res->provider, "arouter") == 0 || strcmp(res->provider, "mock") == 0 ||
+	    rc == EXIT_CONFIG || rc == EXIT_USAGE)
+		return;
+	struct ledger_row row;
+	memset(&row, 0, sizeof row);
+	row.time_ms = t0_wall;
+	row.provider = res->provider;
+	row.model = res->model ? res->model : "-";
+	row.dialect = "cli";
+	row.cost_usd = -1;
+	ledger_row_set_usage(&row, usage);
+	if (row.cost_usd < 0)
+		row.cost_usd = cost;
+	row.latency_ms = latency_ms;
+	row.first_token_ms = first_ms;
+	row.status = rc == EXIT_OK ? 200 : res->status;
+	row.streamed = streamed;
+	row.attempts = res->attempts > 0 ? res->attempts : 1;
+	char *err = NULL;
+	struct ledger *l = ledger_open(NULL, &err);
+	if (!l || ledger_record(l, &row, &err) != 0)
+		warnx_("the usage ledger: %s", err ? err : "cannot write it");
+	free(err);
+	if (l)
+		ledger_close(l);
+}
+
+static void print_usage_line(json_object *usage, double cost)
 {
 	json_object *v, *d;
 	long long prompt = 0, completion = 0, total = 0, cached = -1, reasoning = -1;
@@ -339,10 +406,10 @@ static void print_usage_line(json_object *usage)
 	if (reasoning > 0)
 		buf_printf(&b, " (%lld reasoning)", reasoning);
 	buf_printf(&b, " = %lld tokens", total ? total : prompt + completion);
-	/* Gateways (ARouter, OpenRouter, an arouter proxy) report the cost. */
-	if (json_object_object_get_ex(usage, "cost", &v) &&
-	    (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
-		buf_printf(&b, ", $%.6f", json_object_get_double(v));
+	/* Gateways (ARouter, OpenRouter, an arouter proxy) report the cost;
+	 * otherwise it is the catalog's list price. */
+	if (cost >= 0)
+		buf_printf(&b, ", $%.6f", cost);
 	fprintf(stderr, "arouter: %s\n", buf_str(&b));
 	buf_free(&b);
 }
@@ -353,11 +420,22 @@ static int chat_turn(struct chat *c)
 {
 	struct config *cfg = context_config(c->ctx);
 	json_object *body = request_body(c);
-	struct printer pr = {.c = c, .b = completion_builder_new()};
+	struct printer pr = {.c = c, .b = completion_builder_new(), .first_ms = -1};
+	/* "-m a,b,c" is a fallback list. */
+	json_object *models = NULL;
+	if (c->model && strchr(c->model, ',')) {
+		models = json_object_new_array();
+		char *copy = xstrdup(c->model), *save = NULL;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			if (*t)
+				json_object_array_add(models, json_object_new_string(t));
+		free(copy);
+	}
 	struct gateway_request gr = {
 		.config = cfg,
 		.body = body,
-		.model = c->model,
+		.model = models ? NULL : c->model,
+		.models = models,
 		.stream = c->stream,
 		.on_chunk = print_chunk,
 		.arg = &pr,
@@ -368,8 +446,13 @@ static int chat_turn(struct chat *c)
 	struct gateway_result res;
 	interrupted = 0;
 	term_spinner_start(c->model ? c->model : "thinking");
+	long long t0_wall = wall_clock_ms(), t0 = mono_clock_ms();
+	pr.t0 = t0;
 	int rc = gateway_chat(&gr, &res);
+	long latency = (long)(mono_clock_ms() - t0);
 	term_spinner_stop();
+	if (models)
+		json_object_put(models);
 	if (res.mock_fallback)
 		warnx_("no provider key is set, so the built-in mock provider answered (set OPENAI_API_KEY, "
 		       "ANTHROPIC_API_KEY, GEMINI_API_KEY, ... or AROUTER_API_KEY)");
@@ -402,8 +485,9 @@ static int chat_turn(struct chat *c)
 			if (c->last_usage)
 				json_object_put(c->last_usage);
 			c->last_usage = json_object_get(usage);
+			c->last_cost = usage_cost(cfg, &res, usage);
 			if (c->usage)
-				print_usage_line(usage);
+				print_usage_line(usage, c->last_cost);
 		} else if (c->usage) {
 			fprintf(stderr, "arouter: usage: %s reported no token counts\n", res.provider);
 		}
@@ -412,6 +496,8 @@ static int chat_turn(struct chat *c)
 	} else {
 		errorx("%s", res.error);
 	}
+	json_object *u = completion_builder_usage(pr.b);
+	record_turn(cfg, &res, u, rc, t0_wall, latency, pr.first_ms, c->stream, usage_cost(cfg, &res, u));
 	json_object_put(result);
 	completion_builder_free(pr.b);
 	json_object_put(body);
@@ -481,7 +567,7 @@ static bool repl_command(struct chat *c, const char *line)
 		}
 	} else if (strcmp(cmd, "usage") == 0) {
 		if (c->last_usage)
-			print_usage_line(c->last_usage);
+			print_usage_line(c->last_usage, c->last_cost);
 		else
 			printf("no usage yet\n");
 	} else if (strcmp(cmd, "help") == 0) {

@@ -3,6 +3,7 @@
 
 #include "gateway.h"
 #include "attempt.h"
+#include "catalog.h"
 #include "health.h"
 #include "buf.h"
 #include "http-client.h"
@@ -875,19 +876,6 @@ static int chat_tap_chunk(json_object *chunk, void *arg)
 	return t->req->on_chunk ? t->req->on_chunk(chunk, t->req->arg) : 0;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sleeps ms unless *cancel becomes set; false when cancelled. */
 static bool nap(int64_t ms, volatile sig_atomic_t *cancel)
@@ -944,10 +932,21 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 	}
 	for (size_t i = 0; i < plan.n_skipped; i++)
 		verbose("route: skipping %s", plan.skipped[i]);
+	if (plan.n > 1) {
+		struct catalog *cat = catalog_new(req->config, NULL);
+		char **left = NULL;
+		size_t n_left = route_plan_fit(&plan, cat, req->body, &left);
+		for (size_t i = 0; i < n_left; i++) {
+			verbose("route: skipping %s", left[i]);
+			free(left[i]);
+		}
+		free(left);
+		catalog_free(cat);
+	}
 	struct health *h = health_new(NULL);
 	struct attempt_policy pol = attempt_policy_from_config(req->config->root);
 	struct attempt at;
-	attempt_init(&at, &plan, h, &pol, NULL, mono_ms());
+	attempt_init(&at, &plan, h, &pol, NULL, mono_clock_ms());
 	struct chat_tap tap = {.req = req, .b = completion_builder_new()};
 	json_object *body = json_object_get(req->body);
 	bool have_result = false;
@@ -955,7 +954,7 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 		const struct route_target *cand;
 		const char *key;
 		int64_t delay;
-		enum attempt_step step = attempt_next(&at, mono_ms(), &cand, &key, &delay);
+		enum attempt_step step = attempt_next(&at, mono_clock_ms(), &cand, &key, &delay);
 		if (step == ATTEMPT_WAIT) {
 			verbose("retrying in %lld ms", (long long)delay);
 			if (!nap(delay, req->cancel)) {
@@ -972,7 +971,7 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 			break;
 		}
 		struct gateway_call gc;
-		int64_t t0 = mono_ms();
+		int64_t t0 = mono_clock_ms();
 		if (gateway_call_prepare(&gc, req->config, body, cand, key, req->stream, chat_tap_chunk, &tap, res) !=
 		    EXIT_OK) {
 			attempt_abandon(&at, t0);
@@ -986,8 +985,8 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 		have_result = true;
 		bool delivered = gc.delivered;
 		char *line = NULL;
-		enum attempt_verdict v = attempt_report(&at, mono_ms(), wall_ms(), outcome, resp.status, &resp,
-							delivered, mono_ms() - t0, &line);
+		enum attempt_verdict v = attempt_report(&at, mono_clock_ms(), wall_clock_ms(), outcome, resp.status, &resp,
+							delivered, mono_clock_ms() - t0, &line);
 		if (line) {
 			/* With one key the error says it all; with a pool, which
 			 * key went is news. */
@@ -1023,6 +1022,7 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 		gateway_call_clear(&gc);
 	}
 	json_object_put(body);
+	res->attempts = at.total;
 	completion_builder_free(tap.b);
 	gateway_resume_clear(&tap.resume);
 	attempt_clear(&at);

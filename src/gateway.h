@@ -38,6 +38,7 @@ struct gateway_result {
 	bool partial;        /* some output was delivered before the failure */
 	bool unknown_provider; /* the model string names no provider */
 	bool timed_out;      /* an upstream timeout, not a refusal */
+	int attempts;        /* upstream attempts made (gateway_chat) */
 };
 
 /* One upstream call, independent of how its bytes travel: prepare builds

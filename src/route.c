@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "route.h"
+#include "catalog.h"
 #include "buf.h"
 #include "util.h"
 
@@ -532,4 +533,72 @@ void route_plan_clear(struct route_plan *p)
 	free(p->skipped);
 	free(p->name);
 	memset(p, 0, sizeof *p);
+}
+
+size_t route_prompt_chars(json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		return (size_t)json_object_get_string_len(o);
+	case json_type_array: {
+		size_t n = 0;
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			n += route_prompt_chars(json_object_array_get_idx(o, i));
+		return n;
+	}
+	case json_type_object: {
+		size_t n = 0;
+		json_object_object_foreach (o, k, v) {
+			/* Images and files are not text; their bytes say nothing. */
+			if (strcmp(k, "image_url") == 0 || strcmp(k, "file") == 0 || strcmp(k, "input_audio") == 0)
+				continue;
+			n += strlen(k) + route_prompt_chars(v);
+		}
+		return n;
+	}
+	default:
+		return 0;
+	}
+}
+
+size_t route_plan_fit(struct route_plan *plan, const struct catalog *cat, json_object *body, char ***left_out)
+{
+	*left_out = NULL;
+	if (!cat || plan->n < 2)
+		return 0;
+	long long need = (long long)(route_prompt_chars(body) + 3) / 4;
+	size_t kept = 0, n_left = 0, biggest = 0;
+	long biggest_ctx = -1;
+	long *ctx = xcalloc(plan->n, sizeof *ctx);
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct catalog_model *m = catalog_find(cat, plan->v[i].provider->slug, plan->v[i].model);
+		ctx[i] = m && m->context_length > 0 ? m->context_length : 0; /* 0: unknown, kept */
+		if (ctx[i] > biggest_ctx) {
+			biggest_ctx = ctx[i];
+			biggest = i;
+		}
+	}
+	bool any_fits = false;
+	for (size_t i = 0; i < plan->n; i++)
+		any_fits |= ctx[i] == 0 || need <= ctx[i];
+	for (size_t i = 0; i < plan->n; i++) {
+		/* When nothing fits, the largest is tried: the estimate is rough
+		 * and the provider has the last word. */
+		bool fits = ctx[i] == 0 || need <= ctx[i] || (!any_fits && i == biggest);
+		if (fits) {
+			if (kept != i) {
+				plan->v[kept] = plan->v[i];
+				memset(&plan->v[i], 0, sizeof plan->v[i]);
+			}
+			kept++;
+			continue;
+		}
+		*left_out = xrealloc(*left_out, (n_left + 1) * sizeof **left_out);
+		(*left_out)[n_left++] = xasprintf("%s: about %lld tokens do not fit its context of %ld", plan->v[i].display,
+						  need, ctx[i]);
+		route_target_clear(&plan->v[i]);
+	}
+	plan->n = kept;
+	free(ctx);
+	return n_left;
 }

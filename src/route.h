@@ -96,4 +96,16 @@ int route_plan_build(const struct config *c, const char *model_string, json_obje
 		     struct route_plan *out, char **err);
 void route_plan_clear(struct route_plan *p);
 
+/* The length of the text a request holds (keys and strings; not images or
+ * files), for token estimates of about chars/4. */
+size_t route_prompt_chars(json_object *o);
+
+/* Context-window fallback: leaves out of a plan of several candidates
+ * those whose context length (from the catalog) is smaller than body's
+ * estimated prompt tokens; unknown lengths are kept, and when nothing
+ * would be left the largest is kept. Returns how many were left out, with
+ * "display: why" lines in *left (caller frees each and the array). */
+struct catalog;
+size_t route_plan_fit(struct route_plan *plan, const struct catalog *cat, json_object *body, char ***left);
+
 #endif

@@ -145,12 +145,6 @@ struct proxy_req {
 	long long first_token_ms; /* arrival to the first byte to the client, -1 if none */
 };
 
-static long long wall_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A line about upstream health (a key taken out, a failover) on stderr,
  * where the proxy's warnings go; never a key or prompt text. */
@@ -166,12 +160,6 @@ static void logx(struct server *s, const char *fmt, ...)
 	free(msg);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- responses ---- */
 
@@ -250,7 +238,7 @@ static void access_log(struct proxy_req *pr)
 	fprintf(f, "%s %s %s %s model=%s served=%s/%s status=%d ms=%lld tokens=%lld+%lld\n", when,
 		pr->client_id[0] ? pr->client_id : "-", pr->passthrough ? "passthrough" : dialect_name(pr->ingress), method,
 		pr->model_asked ? pr->model_asked : "-", pr->res.provider ? pr->res.provider : (pr->provider ? pr->provider : "-"),
-		pr->res.model ? pr->res.model : "-", pr->status, now_ms() - pr->t0_ms, prompt, completion);
+		pr->res.model ? pr->res.model : "-", pr->status, mono_clock_ms() - pr->t0_ms, prompt, completion);
 	fflush(f);
 }
 
@@ -270,7 +258,7 @@ static void proxy_req_free(struct proxy_req *pr)
 	if (pr->gateway_ready)
 		gateway_call_clear(&pr->gc);
 	gateway_result_clear(&pr->res);
-	attempt_abandon(&pr->at, now_ms());
+	attempt_abandon(&pr->at, mono_clock_ms());
 	attempt_clear(&pr->at);
 	route_plan_clear(&pr->plan);
 	gateway_resume_clear(&pr->resume);
@@ -332,7 +320,7 @@ static void record_usage(struct proxy_req *pr)
 	if (usage && json_object_object_get_ex(usage, "total_tokens", &v))
 		total = json_object_get_int64(v);
 	if (pr->client_id[0] && total > 0)
-		limiter_charge_tokens(s->limiter, pr->client_id, total, now_ms());
+		limiter_charge_tokens(s->limiter, pr->client_id, total, mono_clock_ms());
 	if (!s->writer || (pr->at.total == 0 && !pr->passthrough) || !pr->res.provider)
 		return;
 	struct ledger_row row;
@@ -346,7 +334,7 @@ static void record_usage(struct proxy_req *pr)
 	ledger_row_set_usage(&row, usage);
 	if (row.cost_usd < 0)
 		row.cost_usd = request_cost(pr, usage);
-	row.latency_ms = (long)(now_ms() - pr->t0_ms);
+	row.latency_ms = (long)(mono_clock_ms() - pr->t0_ms);
 	row.first_token_ms = (long)pr->first_token_ms;
 	row.status = pr->status;
 	row.streamed = pr->stream;
@@ -382,7 +370,7 @@ static void start_stream(struct proxy_req *pr)
 		return;
 	pr->started = true;
 	pr->status = 200;
-	pr->first_token_ms = now_ms() - pr->t0_ms;
+	pr->first_token_ms = mono_clock_ms() - pr->t0_ms;
 	add_header(pr->req, "Content-Type", "text/event-stream");
 	add_header(pr->req, "Cache-Control", "no-cache");
 	if (pr->res.provider)
@@ -644,8 +632,8 @@ static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome
 	gateway_call_finish(&pr->gc, outcome, resp);
 	bool delivered = pr->started;
 	char *line = NULL;
-	enum attempt_verdict v = attempt_report(&pr->at, now_ms(), wall_now_ms(), outcome, resp ? resp->status : 0, resp,
-						delivered, now_ms() - pr->attempt_t0, &line);
+	enum attempt_verdict v = attempt_report(&pr->at, mono_clock_ms(), wall_clock_ms(), outcome, resp ? resp->status : 0, resp,
+						delivered, mono_clock_ms() - pr->attempt_t0, &line);
 	if (line) {
 		logx(pr->srv, "%s: %s", pr->res.provider, line);
 		free(line);
@@ -682,7 +670,7 @@ static void start_attempt(struct proxy_req *pr)
 	const struct route_target *cand;
 	const char *key;
 	int64_t delay;
-	enum attempt_step step = attempt_next(&pr->at, now_ms(), &cand, &key, &delay);
+	enum attempt_step step = attempt_next(&pr->at, mono_clock_ms(), &cand, &key, &delay);
 	if (step == ATTEMPT_WAIT) {
 		if (!pr->retry_ev)
 			pr->retry_ev = evtimer_new(s->base, on_retry_timer, pr);
@@ -716,10 +704,10 @@ static void start_attempt(struct proxy_req *pr)
 	if (pr->gateway_ready)
 		gateway_call_clear(&pr->gc);
 	pr->gateway_ready = true;
-	pr->attempt_t0 = now_ms();
+	pr->attempt_t0 = mono_clock_ms();
 	if (gateway_call_prepare(&pr->gc, s->cfg, pr->canon, cand, key, pr->stream, on_chunk, pr, &pr->res) !=
 	    EXIT_OK) {
-		attempt_abandon(&pr->at, now_ms());
+		attempt_abandon(&pr->at, mono_clock_ms());
 		finish_failed(pr, NULL);
 		return;
 	}
@@ -908,11 +896,20 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 		logx(s, "route %s: skipping %s", pr->model_asked, pr->plan.skipped[i]);
 	if (pr->client_ledger_key && s->keyring && !key_allows_plan(pr))
 		return;
+	if (pr->plan.n > 1) {
+		char **left = NULL;
+		size_t n_left = route_plan_fit(&pr->plan, s->catalog, canon, &left);
+		for (size_t i = 0; i < n_left; i++) {
+			logx(s, "route %s: skipping %s", pr->model_asked, left[i]);
+			free(left[i]);
+		}
+		free(left);
+	}
 	pr->stream = json_object_object_get_ex(canon, "stream", &v) && json_object_get_boolean(v);
 	if (json_object_object_get_ex(canon, "stream_options", &v) && json_object_object_get_ex(v, "include_usage", &v))
 		pr->include_usage = json_object_get_boolean(v);
 	pr->b = completion_builder_new();
-	attempt_init(&pr->at, &pr->plan, s->health, &s->policy, NULL, now_ms());
+	attempt_init(&pr->at, &pr->plan, s->health, &s->policy, NULL, mono_clock_ms());
 	watch_for_close(pr);
 	start_attempt(pr);
 }
@@ -1082,8 +1079,8 @@ static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *
 	pr->req = req;
 	pr->ingress = d;
 	pr->method = "POST";
-	pr->t0_ms = now_ms();
-	pr->wall_t0_ms = wall_now_ms();
+	pr->t0_ms = mono_clock_ms();
+	pr->wall_t0_ms = wall_clock_ms();
 	pr->first_token_ms = -1;
 	memcpy(pr->client_id, s->client.id, sizeof pr->client_id);
 	pr->client_ledger_key = s->client.ledger_key;
@@ -1237,34 +1234,6 @@ static bool resolve_for(struct proxy_req *pr, const char *model, struct route_ta
 	return true;
 }
 
-/* Text length of everything a prompt holds, for the estimate below. */
-static size_t prompt_chars(json_object *o)
-{
-	switch (json_object_get_type(o)) {
-	case json_type_string:
-		return (size_t)json_object_get_string_len(o);
-	case json_type_array: {
-		size_t n = 0;
-		for (size_t i = 0; i < json_object_array_length(o); i++)
-			n += prompt_chars(json_object_array_get_idx(o, i));
-		return n;
-	}
-	case json_type_object: {
-		size_t n = 0;
-		json_object_object_foreach(o, k, v)
-		{
-			/* Images and files are not text; their bytes say nothing. */
-			if (strcmp(k, "image_url") == 0 || strcmp(k, "file") == 0 || strcmp(k, "input_audio") == 0)
-				continue;
-			n += strlen(k) + prompt_chars(v);
-		}
-		return n;
-	}
-	default:
-		return 0;
-	}
-}
-
 static json_object *count_answer(enum dialect d, long long n)
 {
 	json_object *o = json_object_new_object();
@@ -1333,7 +1302,7 @@ static void handle_count_tokens(struct server *s, struct evhttp_request *req, en
 			json_object_put(up);
 	} else {
 		/* The model name is not part of the prompt. */
-		size_t chars = prompt_chars(canon) - strlen("model") - strlen(model);
+		size_t chars = route_prompt_chars(canon) - strlen("model") - strlen(model);
 		long long n = (long long)((chars + 3) / 4);
 		json_object *answer = count_answer(d, n);
 		add_header(req, "X-Arouter-Token-Estimate", "chars/4");
@@ -1660,14 +1629,14 @@ static bool within_limits(struct server *s, struct evhttp_request *req, enum dia
 	if (!c->id[0] || (c->rpm <= 0 && c->tpm <= 0))
 		return true;
 	struct limiter_verdict v;
-	limiter_check_request(s->limiter, c->id, c->rpm, c->tpm, now_ms(), &v);
+	limiter_check_request(s->limiter, c->id, c->rpm, c->tpm, mono_clock_ms(), &v);
 	const struct limiter_quota *q = v.requests.limit > 0 ? &v.requests : &v.tokens;
 	char n[32];
 	snprintf(n, sizeof n, "%lld", (long long)q->limit);
 	add_header(req, "X-RateLimit-Limit", n);
 	snprintf(n, sizeof n, "%lld", (long long)q->remaining);
 	add_header(req, "X-RateLimit-Remaining", n);
-	snprintf(n, sizeof n, "%lld", (long long)limiter_reset_epoch_s(wall_now_ms(), q->reset_ms));
+	snprintf(n, sizeof n, "%lld", (long long)limiter_reset_epoch_s(wall_clock_ms(), q->reset_ms));
 	add_header(req, "X-RateLimit-Reset", n);
 	if (v.requests.limit > 0 && v.tokens.limit > 0) {
 		snprintf(n, sizeof n, "%lld", (long long)v.tokens.limit);
@@ -1742,7 +1711,7 @@ static void handle_health(struct server *s, struct evhttp_request *req, const ch
 	struct client c;
 	const char *why;
 	if (identify_client(s, req, query, &c, &why) == 0) {
-		json_object *h = health_json(s->health, now_ms());
+		json_object *h = health_json(s->health, mono_clock_ms());
 		json_object_object_foreach (h, k, v)
 			json_object_object_add(o, k, json_object_get(v));
 		json_object_put(h);
@@ -1819,7 +1788,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	if (s->keyring) {
 		char *err = NULL;
-		if (ledger_keyring_refresh_if_changed(s->keyring, now_ms(), &err) < 0) {
+		if (ledger_keyring_refresh_if_changed(s->keyring, mono_clock_ms(), &err) < 0) {
 			errorx("proxy: cannot read the keys: %s", err);
 			free(err);
 		}

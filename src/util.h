@@ -68,4 +68,9 @@ int mkdir_p(const char *path, unsigned mode);
  * "arouter". The returned string is owned by the caller. */
 char *xdg_dir(const char *kind);
 
+/* Milliseconds on the monotonic clock (intervals) and since the Unix
+ * epoch (timestamps). */
+long long mono_clock_ms(void);
+long long wall_clock_ms(void);
+
 #endif

@@ -46,6 +46,20 @@ wait_for() {
 
 send() { tmux -S "$SOCK" send-keys "$@"; }
 
+# Waits until the session shows an empty prompt as its last line: keys
+# sent before it reach a terminal still in cooked mode, where Ctrl-D is
+# the line discipline's, not the line editor's.
+wait_prompt() {
+	local i
+	for i in $(seq 100); do
+		screen | sed '/^ *$/d' | tail -1 | grep -qE '^> ?$' && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for an empty prompt" >&2
+	screen >&2
+	return 1
+}
+
 user_messages() { fake_last_request | jq -c '[.body | fromjson | .messages[] | select(.role == "user") | .content]'; }
 
 @test "two turns keep the conversation; Ctrl-D exits 0" {
@@ -57,6 +71,7 @@ user_messages() { fake_last_request | jq -c '[.body | fromjson | .messages[] | s
 	run user_messages
 	assert_output '["first question","second question"]'
 	fake_last_request | jq -e '.body | fromjson | .messages[1] | .role == "assistant" and .content == "Hello from the fake upstream."'
+	wait_prompt
 	send C-d
 	wait_for 'EXIT=0'
 }
@@ -131,6 +146,7 @@ user_messages() { fake_last_request | jq -c '[.body | fromjson | .messages[] | s
 	wait_for '^>'
 	send "remember me" Enter
 	wait_for 'Hello from the fake upstream\.'
+	wait_prompt
 	send C-d
 	wait_for 'EXIT=0'
 	run cat "$XDG_STATE_HOME/arouter/history"
