@@ -1,7 +1,9 @@
 /* cmd-proxy.c - `arouter proxy`: options and a call into server.c. */
 #include "config.h"
 
+#include "buf.h"
 #include "cmd.h"
+#include "http-client.h"
 #include "server.h"
 #include "util.h"
 
@@ -12,6 +14,7 @@
 
 static const char *const proxy_usage[] = {
 	"proxy [--listen HOST:PORT] [--log FILE] [--allow-remote]",
+	"proxy --status [--listen HOST:PORT] [--json]",
 	"",
 	"Serve the OpenAI (/v1/chat/completions), Anthropic (/v1/messages) and Gemini",
 	"(/v1beta/models/M:generateContent) APIs on loopback in front of every provider,",
@@ -21,6 +24,8 @@ static const char *const proxy_usage[] = {
 	"  --port-file FILE     write the port to FILE once listening (for scripts)",
 	"  --log FILE           access log (default stderr); never prompt text or keys",
 	"  --allow-remote       allow a non-loopback address (needs proxy.keys in the config)",
+	"  --status             ask a running proxy how its providers, keys and routes are",
+	"  --json               with --status: the /health JSON as it is",
 	"",
 	"SIGINT/SIGTERM stop accepting and let streams finish; SIGHUP reloads the config.",
 	NULL,
@@ -31,13 +36,17 @@ enum {
 	OPT_LOG,
 	OPT_ALLOW_REMOTE,
 	OPT_PORT_FILE,
+	OPT_STATUS,
+	OPT_JSON,
 };
 
 static const struct option proxy_options[] = {
 	{"allow-remote", no_argument, NULL, OPT_ALLOW_REMOTE},
+	{"json", no_argument, NULL, OPT_JSON},
 	{"listen", required_argument, NULL, OPT_LISTEN},
 	{"log", required_argument, NULL, OPT_LOG},
 	{"port-file", required_argument, NULL, OPT_PORT_FILE},
+	{"status", no_argument, NULL, OPT_STATUS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -63,6 +72,96 @@ static void parse_listen(const char *s, char **host, int *port)
 	*port = (int)p;
 }
 
+static int collect(const char *data, size_t len, void *arg)
+{
+	buf_append(arg, data, len);
+	return 0;
+}
+
+static void print_status(json_object *h)
+{
+	json_object *v, *providers, *routes;
+	printf("status: %s", json_object_get_string(json_object_object_get(h, "status")));
+	if (json_object_object_get_ex(h, "in_flight", &v))
+		printf(", %d in flight", json_object_get_int(v));
+	putchar('\n');
+	if (json_object_object_get_ex(h, "providers", &providers) && json_object_object_length(providers) > 0) {
+		printf("\n%-12s %-20s %-10s %s\n", "PROVIDER", "KEY", "STATE", "DETAIL");
+		json_object_object_foreach (providers, slug, pool) {
+			json_object *keys = json_object_object_get(pool, "keys");
+			for (size_t i = 0; i < json_object_array_length(keys); i++) {
+				json_object *k = json_object_array_get_idx(keys, i), *b;
+				const char *key = json_object_get_string(json_object_object_get(k, "key"));
+				struct buf d = BUF_INIT;
+				if (json_object_object_get_ex(k, "available_in_ms", &v) && json_object_get_int64(v) > 0)
+					buf_printf(&d, "available in %lld s ", (long long)((json_object_get_int64(v) + 999) / 1000));
+				if (json_object_object_get_ex(k, "last_status", &v) && v)
+					buf_printf(&d, json_object_get_int(v) ? "last status %d; " : "last: no response; ",
+						   json_object_get_int(v));
+				if (json_object_object_get_ex(k, "breaker", &b) &&
+				    json_object_object_get_ex(b, "consecutive_failures", &v) && json_object_get_int(v) > 0)
+					buf_printf(&d, "%d failures in a row", json_object_get_int(v));
+				/* Redacted keys hold a 3-byte "…": pad by columns. */
+				int extra = 0;
+				for (const char *c = key ? key : ""; *c; c++)
+					extra += ((unsigned char)*c & 0xC0) == 0x80;
+				printf("%-12s %-*s %-10s %s\n", i == 0 ? slug : "", 20 + extra, key ? key : "(none)",
+				       json_object_get_string(json_object_object_get(k, "state")), buf_str(&d));
+				buf_free(&d);
+			}
+		}
+	}
+	if (json_object_object_get_ex(h, "routes", &routes) && json_object_object_length(routes) > 0) {
+		printf("\n%-24s %s\n", "ROUTE", "STRATEGY");
+		json_object_object_foreach (routes, name, r)
+			printf("%-24s %s\n", name, json_object_get_string(json_object_object_get(r, "strategy")));
+	}
+}
+
+/* `--status`: GET /health of the proxy this config (or --listen) names. */
+static int proxy_status(struct context *ctx, const char *host, int port, bool json)
+{
+	struct config *cfg = context_config(ctx);
+	json_object *pc, *keys;
+	const char *key = NULL;
+	if (json_object_object_get_ex(cfg->root, "proxy", &pc) && json_object_object_get_ex(pc, "keys", &keys) &&
+	    json_object_array_length(keys) > 0) {
+		json_object *k = json_object_array_get_idx(keys, 0), *v;
+		key = json_object_is_type(k, json_type_object)
+			      ? (json_object_object_get_ex(k, "key", &v) ? json_object_get_string(v) : NULL)
+			      : json_object_get_string(k);
+	}
+	char *url = xasprintf("http://%s%s%s:%d/health", strchr(host, ':') ? "[" : "", host,
+			      strchr(host, ':') ? "]" : "", port);
+	char *auth = key ? xasprintf("Bearer %s", key) : NULL;
+	struct http_header h = {"Authorization", auth};
+	struct http_request req = {.method = "GET", .url = url, .headers = auth ? &h : NULL, .n_headers = auth ? 1 : 0,
+				   .connect_timeout_ms = 2000, .total_timeout_ms = 5000};
+	struct buf body = BUF_INIT;
+	struct http_response resp;
+	enum http_outcome o = http_perform(&req, collect, &body, &resp);
+	int rc = EXIT_OK;
+	json_object *health = o == XFER_OK && resp.status == 200 ? json_tokener_parse(buf_str(&body)) : NULL;
+	if (o != XFER_OK) {
+		errorx("proxy: no proxy answers at %s: %s", url, resp.error ? resp.error : "network error");
+		rc = EXIT_NETWORK;
+	} else if (!health) {
+		errorx("proxy: %s answered %ld, not a health report", url, resp.status);
+		rc = EXIT_UPSTREAM;
+	} else if (json) {
+		printf("%s\n", json_object_to_json_string_ext(health, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		print_status(health);
+	}
+	if (health)
+		json_object_put(health);
+	http_response_clear(&resp);
+	buf_free(&body);
+	free(auth);
+	free(url);
+	return rc;
+}
+
 static int proxy_exec(struct context *ctx, int argc, char **argv)
 {
 	struct server_options o = {
@@ -77,7 +176,7 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 	};
 	char *host = NULL;
 	const char *log_path = NULL;
-	bool listen_given = false;
+	bool listen_given = false, status = false, json = false;
 	int opt;
 	while ((opt = cmd_getopt(ctx, &cmd_proxy, argc, argv)) != -1) {
 		switch (opt) {
@@ -95,6 +194,12 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 			break;
 		case OPT_PORT_FILE:
 			o.port_file = optarg;
+			break;
+		case OPT_STATUS:
+			status = true;
+			break;
+		case OPT_JSON:
+			json = true;
 			break;
 		}
 	}
@@ -123,6 +228,13 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 		if (json_object_object_get_ex(pc, "shutdown_grace", &v2) && json_object_get_double(v2) > 0)
 			o.shutdown_grace_ms = (long)(json_object_get_double(v2) * 1000);
 	}
+	if (status) {
+		int rc = proxy_status(ctx, host ? host : "127.0.0.1", o.port, json);
+		free(host);
+		return rc;
+	}
+	if (json)
+		cmd_die_usage(&cmd_proxy, "--json goes with --status");
 	const char *v = getenv("AROUTER_IDLE_TIMEOUT");
 	if (!str_empty(v))
 		o.idle_timeout_ms = (long)(atof(v) * 1000);

@@ -473,3 +473,20 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	run fake_last_request
 	jq -e '.path == "/v1beta/models/gemini-2.5-flash:generateContent" and (.body | fromjson | .cachedContent == "cachedContents/abc" and .safetySettings[0].threshold == "BLOCK_NONE")' <<< "$output"
 }
+
+@test "proxy --status shows the running proxy's providers and keys, redacted; --json the report" {
+	post "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)" >/dev/null
+	local port=${PROXY_URL##*:}
+	run "$AROUTER" proxy --status --listen "127.0.0.1:$port"
+	assert_success
+	assert_line --index 0 'status: ok, 0 in flight'
+	assert_output --regexp 'openai +sk-[a-z-]*…[0-9a-z]+ +ok'
+	refute_output --partial "$OPENAI_API_KEY"
+	run "$AROUTER" proxy --status --json --listen "127.0.0.1:$port"
+	assert_success
+	jq -e '.providers.openai.keys[0].state == "ok" and .providers.openai.keys[0].last_status == 200' <<< "$output"
+	proxy_stop
+	run "$AROUTER" proxy --status --listen "127.0.0.1:$port"
+	assert_failure 7
+	assert_output --partial 'no proxy answers at'
+}
