@@ -124,8 +124,12 @@ curl -sf -o /dev/null --max-time 2 -d '{}' "$up/v1/chat/completions" ||
 # ---- the proxy, with a config and a home of its own ----
 cat >"$tmp/config.json" <<EOF
 {"providers": {"nginxsse": {"base_url": "$up/stream", "dialect": "openai"},
-               "nginxdrip": {"base_url": "$up/drip", "dialect": "openai"}}}
+               "nginxdrip": {"base_url": "$up/drip", "dialect": "openai"}},
+ "routes": {"bench/fallback3": {"models": ["openai/gpt-4o-mini", "nginxsse/gpt-4o-mini", "nginxdrip/gpt-4o-mini"]}}}
 EOF
+# The same without the usage ledger, for what recording costs.
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["proxy"]={"ledger": False}; json.dump(c, open(sys.argv[2],"w"))' \
+	"$tmp/config.json" "$tmp/config-noledger.json"
 mkdir -p "$tmp/home"
 for v in $(env | sed -n 's/^\(AROUTER_[A-Za-z0-9_]*\)=.*/\1/p; s/^\([A-Z0-9_]*_API_KEY\)=.*/\1/p'); do unset "$v"; done
 export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/home/.config" XDG_STATE_HOME="$tmp/home/.state" \
@@ -154,6 +158,7 @@ rss_idle=$(rss VmRSS) anon_idle=$(rss RssAnon) file_idle=$(rss RssFile)
 
 body_direct='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
 body_proxy='{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+body_route='{"model":"bench/fallback3","messages":[{"role":"user","content":"hi"}]}'
 body_sse_direct='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 body_sse_proxy='{"model":"nginxsse/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 
@@ -168,6 +173,7 @@ check() { # url body expected-substring
 }
 check "$up/v1/chat/completions" "$body_direct" '"content":"Hello! How can I help you today?"'
 check "$px/v1/chat/completions" "$body_proxy" '"content":"Hello! How can I help you today?"'
+check "$px/v1/chat/completions" "$body_route" '"content":"Hello! How can I help you today?"'
 check "$up/stream/v1/chat/completions" "$body_sse_direct" 'data: [DONE]'
 check "$px/v1/chat/completions" "$body_sse_proxy" 'data: [DONE]'
 
@@ -216,8 +222,19 @@ run tput_direct 2 32 "$up/v1/chat/completions" "$body_direct"
 run tput_proxy 2 32 "$px/v1/chat/completions" "$body_proxy"
 run sse_direct 2 32 "$up/stream/v1/chat/completions" "$body_sse_direct"
 run sse_proxy 2 32 "$px/v1/chat/completions" "$body_sse_proxy"
+# Routing: a three-model fallback route whose first candidate is healthy.
+PIN=1 run lat_route 1 1 "$px/v1/chat/completions" "$body_route"
+run tput_route 2 32 "$px/v1/chat/completions" "$body_route"
 sleep 1
 rss_after_wrk=$(rss VmRSS)
+# The ledger: the same proxy without it (every run above records a row a request).
+stop_proxy
+AROUTER_CONFIG="$tmp/config-noledger.json" start_proxy
+PIN=1 run lat_noledger 1 1 "$px/v1/chat/completions" "$body_proxy"
+run tput_noledger 2 32 "$px/v1/chat/completions" "$body_proxy"
+stop_proxy
+start_proxy
+sleep 0.5
 
 # ---- STREAMS slow streams at once, direct and proxied ----
 cat >"$tmp/streams.py" <<'EOF'
@@ -366,6 +383,7 @@ def w(name):
     return r
 ld, lp, ud, uprx, td, tp, sd, sp = (w(n) for n in ("lat_direct", "lat_proxy", "lat_direct_unpinned", "lat_proxy_unpinned",
                                                   "tput_direct", "tput_proxy", "sse_direct", "sse_proxy"))
+lr, tr, ln, tn = (w(n) for n in ("lat_route", "tput_route", "lat_noledger", "tput_noledger"))
 hd = json.load(open(f"{tmp}/streams_direct.json"))
 hp = json.load(open(f"{tmp}/streams_proxy.json"))
 for h in (hd, hp):
@@ -401,12 +419,16 @@ P(f"| each event forwarded as it arrives | {n_ev} events a stream, ~1 s apart: p
 P(f"| {streams:,} concurrent streams held | {hp['ok']:,} of {streams:,} complete, {hp['open_at_sample']:,} open at once at the sample ({fails(hp)}) | {ok(held)} |")
 P(f"| ≤ 10 MB RSS idle | {rss_idle/1024:.1f} MiB ({anon_idle/1024:.1f} MiB anonymous, {file_idle/1024:.1f} MiB mapped files) | {ok(rss_idle <= 10240)} |")
 P(f"| ≤ 64 KB RSS per concurrent stream | {per_stream/1024:.1f} KiB ({hp['rss_held']/1024:.1f} MiB with {hp['open_at_sample']:,} open, {rss_before/1024:.1f} MiB before) | {ok(per_stream <= 65536)} |")
+P(f"| fallback route of 3 (first healthy) within 10% of one model | {tr['rps']:,.0f} req/s vs {tp['rps']:,.0f} ({100*(tr['rps']/tp['rps']-1):+.1f}%); p50 {us(lr['p50'])} vs {us(lp['p50'])} | {ok(tr['rps'] >= 0.9*tp['rps'] and lr['p50'] <= 1.1*lp['p50'])} |")
+P(f"| ledger on within 10% of off | {tp['rps']:,.0f} req/s on vs {tn['rps']:,.0f} off ({100*(tp['rps']/tn['rps']-1):+.1f}%); p50 {us(lp['p50'])} vs {us(ln['p50'])} | {ok(tp['rps'] >= 0.9*tn['rps'] and lp['p50'] <= 1.1*ln['p50'])} |")
 P()
 P("| run | req/s | p50 | p90 | p99 | max | proxy CPU | |")
 P("|---|---|---|---|---|---|---|---|")
 for name, r in (("1 conn, one CPU, direct", ld), ("1 conn, one CPU, proxied", lp), ("1 conn, direct", ud),
                 ("1 conn, proxied", uprx), ("32 conns, direct", td), ("32 conns, proxied", tp),
-                ("32 conns, SSE stream, direct", sd), ("32 conns, SSE stream, proxied", sp)):
+                ("32 conns, SSE stream, direct", sd), ("32 conns, SSE stream, proxied", sp),
+                ("1 conn, one CPU, fallback route of 3", lr), ("32 conns, fallback route of 3", tr),
+                ("1 conn, one CPU, proxied, no ledger", ln), ("32 conns, proxied, no ledger", tn)):
     P(f"| {name} | {r['rps']:,.0f} | {us(r['p50'])} | {us(r['p90'])} | {us(r['p99'])} | {r['max']/1000:.1f} ms | {r['cores']:.2f} cores | {errs(r)} |")
 P()
 P(f"Unpinned, at 1 connection the proxy adds {us(uprx['p50'] - ud['p50'])} at p50 and {us(uprx['p99'] - ud['p99'])} at p99; there every hop")
