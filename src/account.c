@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "account.h"
+#include "ingress.h"
 #include "util.h"
 
 #include <errno.h>
@@ -23,25 +24,11 @@
 
 /* ---- JSON helpers ---- */
 
-static const char *type_for_status(int status)
-{
-	switch (status) {
-	case 401:
-		return "authentication_error";
-	case 403:
-		return "permission_error";
-	case 404:
-		return "not_found_error";
-	default:
-		return status >= 500 ? "server_error" : "invalid_request_error";
-	}
-}
-
 json_object *account_error(int status, const char *code, const char *message)
 {
 	json_object *e = json_object_new_object();
 	json_object_object_add(e, "message", json_object_new_string(message ? message : "error"));
-	json_object_object_add(e, "type", json_object_new_string(type_for_status(status)));
+	json_object_object_add(e, "type", json_object_new_string(ingress_openai_type_for_status(status)));
 	json_object_object_add(e, "param", NULL);
 	json_object_object_add(e, "code", code ? json_object_new_string(code) : NULL);
 	json_object *r = json_object_new_object();

@@ -236,7 +236,7 @@ static int error_status(int status)
 	return status;
 }
 
-static const char *openai_type_for_status(int status)
+const char *ingress_openai_type_for_status(int status)
 {
 	switch (status) {
 	case 401:
@@ -395,7 +395,7 @@ static json_object *error_json(enum dialect d, int status, const char *kind, con
 		*http_status = status == 529 ? 503 : status;
 		dialect_json_set_str(e, "message", message);
 		dialect_json_set_str(e, "type",
-		                     str_empty(kind) ? openai_type_for_status(*http_status) : kind);
+		                     str_empty(kind) ? ingress_openai_type_for_status(*http_status) : kind);
 		json_object_object_add(e, "param", NULL);
 		/* OpenAI's code names the specific cause (insufficient_quota,
 		 * context_length_exceeded); a generic type word is not one. */

@@ -73,6 +73,11 @@ json_object *ingress_response_from_canonical(enum dialect d, json_object *comple
  * "param":null,"code"}}; Anthropic {"type":"error","error":{"type",
  * "message"}} (529 overloaded_error kept as 529); Gemini {"error":{"code",
  * "message","status"}}. For OpenAI and Gemini clients a 529 becomes 503. */
+/* The OpenAI error "type" for an HTTP status (authentication_error,
+ * permission_error, not_found_error, rate_limit_error, server_error,
+ * invalid_request_error). Static. */
+const char *ingress_openai_type_for_status(int status);
+
 char *ingress_error_body(enum dialect d, int status, const char *kind, const char *message, int *http_status);
 
 /* ---- between ingress.c and ingress-<dialect>.c only ---- */
