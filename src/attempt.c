@@ -91,6 +91,20 @@ static bool fits(const struct attempt *a, int64_t now_ms, int64_t delay_ms)
 	return retry_fits_deadline(a->start_ms + a->pol.deadline_ms, now_ms, delay_ms, 0);
 }
 
+/* Starts an attempt at t with the key in slot idx of pool. */
+static enum attempt_step go(struct attempt *a, const struct route_target *t, struct keypool *pool, size_t idx,
+			    const struct route_target **cand, const char **key)
+{
+	a->pool = pool;
+	a->key = idx;
+	a->key_held = true;
+	a->tries++;
+	a->total++;
+	*cand = t;
+	*key = keypool_key(pool, idx);
+	return ATTEMPT_GO;
+}
+
 enum attempt_step attempt_next(struct attempt *a, int64_t now_ms, const struct route_target **cand,
 			       const char **key, int64_t *delay_ms)
 {
@@ -104,16 +118,8 @@ enum attempt_step attempt_next(struct attempt *a, int64_t now_ms, const struct r
 		struct keypool *pool = health_keypool(a->health, t->provider);
 		size_t idx;
 		enum keypool_pick pick = keypool_pick(pool, now_ms, &idx);
-		if (pick == KEYPOOL_PICKED) {
-			a->pool = pool;
-			a->key = idx;
-			a->key_held = true;
-			a->tries++;
-			a->total++;
-			*cand = t;
-			*key = keypool_key(pool, idx);
-			return ATTEMPT_GO;
-		}
+		if (pick == KEYPOOL_PICKED)
+			return go(a, t, pool, idx, cand, key);
 		if (pick == KEYPOOL_DEAD) {
 			set_note(a, xasprintf("%s: every key was refused (check %s)", t->provider->slug,
 					      provider_key_hint(t->provider)));
@@ -126,16 +132,8 @@ enum attempt_step attempt_next(struct attempt *a, int64_t now_ms, const struct r
 		 * is tried first; the last one uses a resting key all the same
 		 * (the provider decides), waits for a breaker if that is soon,
 		 * else is passed over. */
-		if (!attempt_has_next_candidate(a) && keypool_pick_resting(pool, now_ms, &idx) == KEYPOOL_PICKED) {
-			a->pool = pool;
-			a->key = idx;
-			a->key_held = true;
-			a->tries++;
-			a->total++;
-			*cand = t;
-			*key = keypool_key(pool, idx);
-			return ATTEMPT_GO;
-		}
+		if (!attempt_has_next_candidate(a) && keypool_pick_resting(pool, now_ms, &idx) == KEYPOOL_PICKED)
+			return go(a, t, pool, idx, cand, key);
 		int64_t at = keypool_available_at(pool, now_ms);
 		int64_t wait = at > now_ms ? at - now_ms : 0;
 		if (!attempt_has_next_candidate(a) && wait <= a->pol.max_backoff_ms && fits(a, now_ms, wait) &&
