@@ -991,3 +991,19 @@ stream_body() { jq -c '. + {"stream": true}' <<<"$1"; }
 	hit /v1/chat/completions "$OAI" >/dev/null
 	fake_requests | jq -s -e '(.[1].t_ms - .[0].t_ms) as $d | all(.[]; .t_ms | type == "number") and $d >= 300 and $d < 5000'
 }
+
+@test "clean_end: a cut stream ends its HTTP response properly, still without the stream's terminator" {
+	fake_next 'cut_deltas=2;clean_end'
+	run curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST --data-binary "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_success
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty')" 'Hello from'
+	run ! grep -q DONE "$BATS_TEST_TMPDIR/body"
+	run curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST -H 'X-Fake: cut=3;clean_end' --data-binary "$ANT_STREAM" "$FAKE_URL/v1/messages"
+	assert_success
+	assert_equal "$(sed -n 's/^event: //p' "$BATS_TEST_TMPDIR/body" | paste -sd' ')" 'message_start content_block_start ping'
+	# Without a cut it changes nothing; a JSON body cut stays short.
+	run hit /v1/chat/completions "$OAI_STREAM" -H 'X-Fake: clean_end'
+	assert_equal "$(sse_json | tail -n 1)" '[DONE]'
+	fake_next 'cut=20;clean_end'
+	run -18 curl -sS -o /dev/null -X POST --data-binary "$OAI" "$FAKE_URL/v1/chat/completions"
+}

@@ -16,15 +16,17 @@
  * Directive syntax, from the /_fake/next queue, an X-Fake header and
  * [[fake:...]] markers in the body (applied in that order, later wins per
  * key): "key=value;key2=value2;flag".  Keys: status, retry_after, stall,
- * drip, cut, cut_deltas, garbage, html, stream_error, tool[=N], reasoning,
- * reply, echo, nousage, catalog.  Unknown keys are ignored.
+ * drip, cut, cut_deltas, clean_end, garbage, html, stream_error, tool[=N],
+ * reasoning, reply, echo, nousage, catalog.  Unknown keys are ignored.
  *
  * cut=N counts every event of a stream (an OpenAI role chunk, Anthropic's
  * message_start and ping, ...) and bytes of a JSON body; cut_deltas=N counts
  * only the events that carry content (text, reasoning or tool-call deltas),
  * so that "cut after two words" reads the same in every dialect (it is
  * ignored for a JSON body).  Either way the connection closes without the
- * stream's terminator.
+ * stream's terminator -- unless `clean_end` is set too, when the HTTP
+ * response ends properly (its last chunk) although the stream stopped short:
+ * an upstream that gives up without saying so.
  *
  * Continuations: a request whose conversation ends with the assistant's
  * own words -- OpenAI: a last message of role assistant (with or without
@@ -296,6 +298,7 @@ struct directive {
 	int tools; /* 0: answer with text */
 	char *reply; /* NULL: the default text */
 	bool garbage, html, stream_error, reasoning, echo, nousage;
+	bool clean_end; /* a cut stream ends its HTTP response properly */
 	bool catalog; /* GET .../models answers like an OpenRouter or ARouter gateway */
 };
 
@@ -379,6 +382,8 @@ static void directive_set(struct directive *d, const char *key, const char *val)
 		d->echo = parse_flag(val);
 	} else if (strcmp(key, "nousage") == 0) {
 		d->nousage = parse_flag(val);
+	} else if (strcmp(key, "clean_end") == 0) {
+		d->clean_end = parse_flag(val);
 	} else if (strcmp(key, "catalog") == 0) {
 		d->catalog = parse_flag(val);
 	}
@@ -2236,6 +2241,7 @@ struct exchange {
 	struct reply reply;
 	long drip_ms;
 	long cut;    /* -1: no cut */
+	bool clean_end; /* a cut stream still ends with the terminating chunk */
 	size_t sent; /* events written */
 };
 
@@ -2394,7 +2400,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 			if (!exchange_write(ex, item, strlen(item)))
 				exchange_after(ex, 0);
-		} else if (ex->cut >= 0) {
+		} else if (ex->cut >= 0 && !ex->clean_end) {
 			/* A cut always ends without the terminating chunk, even
 			 * when every event made it out. */
 			exchange_close_soon(ex);
@@ -2494,6 +2500,7 @@ static void exchange_begin(struct server *srv, struct evhttp_request *req, long 
 	memset(r, 0, sizeof(*r));
 	ex->drip_ms = d->drip_ms;
 	ex->cut = cut;
+	ex->clean_end = d->clean_end && ex->reply.stream;
 	ex->timer = evtimer_new(srv->base, on_timer, ex);
 	if (ex->timer == NULL)
 		die("out of memory");
