@@ -876,3 +876,134 @@ acct() {
 	assert_output 401
 	body | jq -e '.error.message == "fake error 401"'
 }
+
+# ---- cut_deltas: a cut counted in content events ----
+
+@test "cut_deltas: every dialect stops after N content events, with no terminator (curl 18)" {
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST -H 'X-Fake: cut_deltas=2' --data-binary "$OAI_STREAM" \
+		"$FAKE_URL/v1/chat/completions"
+	# The role chunk, then "Hello" and " from".
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty')" 'Hello from'
+	assert_equal "$(grep -c '^data: ' "$BATS_TEST_TMPDIR/body")" 3
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST --data-binary "${ANT_STREAM/Hi/Hi [[fake:cut_deltas=3]]}" \
+		"$FAKE_URL/v1/messages"
+	assert_equal "$(sed -n 's/^event: //p' "$BATS_TEST_TMPDIR/body" | paste -sd' ')" \
+		'message_start content_block_start ping content_block_delta content_block_delta content_block_delta'
+	assert_equal "$(sse_json | jq -rj '.delta.text // empty')" 'Hello from the'
+	fake_next 'cut_deltas=1'
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST --data-binary "$GEM" \
+		"$FAKE_URL$GEM_MODEL:streamGenerateContent?alt=sse"
+	assert_equal "$(sse_json | jq -rj '.candidates[0].content.parts[0].text')" 'Hello'
+}
+
+@test "cut_deltas: reasoning and tool-call deltas count; more than there are cuts after the last event" {
+	fake_next 'reasoning;cut_deltas=1'
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST --data-binary "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	sse_json | jq -s -e 'length == 2 and .[1].choices[0].delta.reasoning_content == "Let"'
+	fake_next 'tool;cut_deltas=2'
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST --data-binary "$ANT_STREAM" "$FAKE_URL/v1/messages"
+	assert_equal "$(sed -n 's/^event: //p' "$BATS_TEST_TMPDIR/body" | tail -n 1)" content_block_delta
+	sse_json | jq -s -e '.[1].content_block.type == "tool_use" and .[-1].delta.type == "input_json_delta"'
+	fake_next 'cut_deltas=99'
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST --data-binary "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_equal "$(sse_json | tail -n 1)" '[DONE]'
+}
+
+@test "cut_deltas: ignored for a JSON answer (cut=N counts its bytes)" {
+	run hit /v1/chat/completions "$OAI" -H 'X-Fake: cut_deltas=1'
+	assert_output 200
+	body | jq -e --arg t "$TEXT" '.choices[0].message.content == $t'
+}
+
+# ---- continuations: an assistant turn last gets the rest of the answer ----
+
+# Conversations that end with the first words of the answer, per dialect.
+OAI_PREFILL='{"model":"gpt-test","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello from the"}]}'
+OAI_PREFIX='{"model":"gpt-test","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello from","prefix":true}]}'
+OAI_ASK='{"model":"gpt-test","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},{"role":"user","content":"Your previous answer was cut off. Continue it exactly where it stopped, without repeating any of it and without any preamble."}]}'
+ANT_PREFILL='{"model":"claude-test","max_tokens":64,"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[{"type":"text","text":"Hello from the"}]}]}'
+GEM_PREFILL='{"contents":[{"role":"user","parts":[{"text":"Hi"}]},{"role":"model","parts":[{"text":"Hello from the fake"}]}]}'
+
+stream_body() { jq -c '. + {"stream": true}' <<<"$1"; }
+
+@test "continuation: OpenAI answers only the rest, for a plain assistant turn, prefix:true and the cut-off prompt" {
+	run hit /v1/chat/completions "$OAI_PREFILL"
+	body | jq -e '.choices[0].message.content == " fake upstream." and .usage.completion_tokens == 2
+		and .usage.prompt_tokens == 12 and .usage.total_tokens == 14'
+	run hit /v1/chat/completions "$OAI_PREFIX"
+	body | jq -e '.choices[0].message.content == " the fake upstream." and .usage.completion_tokens == 3'
+	run hit /v1/chat/completions "$OAI_ASK"
+	body | jq -e '.choices[0].message.content == " from the fake upstream." and .usage.completion_tokens == 4'
+	# Streamed, with usage: the same tail word by word.
+	run hit /v1/chat/completions "$(stream_body "$OAI_ASK" | jq -c '. + {"stream_options":{"include_usage":true}}')"
+	assert_equal "$(sse_json | grep -v DONE | jq -rj '.choices[0].delta.content // empty')" ' from the fake upstream.'
+	sse_json | grep -v DONE | jq -s -e '.[-1].usage.completion_tokens == 4 and .[-1].usage.total_tokens == 16'
+	assert_equal "$(sse_json | tail -n 1)" '[DONE]'
+}
+
+@test "continuation: a user turn that is not the cut-off prompt, or a non-prefix, gets the whole answer" {
+	run hit /v1/chat/completions "${OAI_ASK/Your previous answer was cut off/Go on}"
+	body | jq -e --arg t "$TEXT" '.choices[0].message.content == $t and .usage.completion_tokens == 5'
+	run hit /v1/chat/completions "${OAI_PREFILL/Hello from the/Goodbye}"
+	body | jq -e --arg t "$TEXT" '.choices[0].message.content == $t and .usage.completion_tokens == 5'
+	# Trailing whitespace on the prefill is not part of the match.
+	run hit /v1/chat/completions "${OAI_PREFILL/Hello from the/Hello from the \\n}"
+	body | jq -e '.choices[0].message.content == " fake upstream."'
+}
+
+@test "continuation: Anthropic prefill (text blocks or a string), JSON and stream" {
+	run hit /v1/messages "$ANT_PREFILL"
+	body | jq -e '.content == [{"type":"text","text":" fake upstream."}] and .usage.output_tokens == 2 and .usage.input_tokens == 10'
+	run hit /v1/messages "$(jq -c '.messages[1].content = "Hello"' <<<"$ANT_PREFILL")"
+	body | jq -e '.content[0].text == " from the fake upstream." and .usage.output_tokens == 4'
+	run hit /v1/messages "$(stream_body "$ANT_PREFILL")"
+	assert_equal "$(sse_json | jq -rj 'select(.type == "content_block_delta") | .delta.text')" ' fake upstream.'
+	sse_json | jq -s -e 'map(select(.type == "message_delta"))[0].usage.output_tokens == 2 and .[-1].type == "message_stop"'
+}
+
+@test "continuation: Gemini model turn, JSON, SSE and the JSON-array stream" {
+	run hit "$GEM_MODEL:generateContent" "$GEM_PREFILL"
+	body | jq -e '.candidates[0].content.parts[0].text == " upstream." and .usageMetadata.candidatesTokenCount == 1
+		and .usageMetadata.totalTokenCount == 13'
+	run hit "$GEM_MODEL:streamGenerateContent?alt=sse" "$GEM_PREFILL"
+	assert_equal "$(sse_json | jq -rj '.candidates[0].content.parts[0].text')" ' upstream.'
+	sse_json | jq -s -e '.[-1].candidates[0].finishReason == "STOP" and .[-1].usageMetadata.candidatesTokenCount == 1'
+	run hit "$GEM_MODEL:streamGenerateContent" "$GEM_PREFILL"
+	body | jq -e '(map(.candidates[0].content.parts[0].text) | join("")) == " upstream."'
+	# A user turn last is a new question, even after a model turn.
+	run hit "$GEM_MODEL:generateContent" "$(jq -c '.contents += [{"role":"user","parts":[{"text":"again"}]}]' <<<"$GEM_PREFILL")"
+	body | jq -e --arg t "$TEXT" '.candidates[0].content.parts[0].text == $t'
+}
+
+@test "continuation: echo answers the question before the continued turn; reply and cut_deltas apply to the tail" {
+	run hit /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"say this"},{"role":"assistant","content":"Echo: say"}]}' -H 'X-Fake: echo'
+	body | jq -e '.choices[0].message.content == " this"'
+	run hit /v1/chat/completions "$OAI_PREFILL" -H 'X-Fake: reply=Hello from the other side'
+	body | jq -e '.choices[0].message.content == " other side" and .usage.completion_tokens == 2'
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST -H 'X-Fake: cut_deltas=1' \
+		--data-binary "$(stream_body "$OAI_ASK")" "$FAKE_URL/v1/chat/completions"
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty')" ' from'
+}
+
+@test "record: t_ms is a monotonic millisecond clock that tells how far apart requests came" {
+	hit /v1/chat/completions "$OAI" >/dev/null
+	sleep 0.3
+	hit /v1/chat/completions "$OAI" >/dev/null
+	fake_requests | jq -s -e '(.[1].t_ms - .[0].t_ms) as $d | all(.[]; .t_ms | type == "number") and $d >= 300 and $d < 5000'
+}
+
+@test "clean_end: a cut stream ends its HTTP response properly, still without the stream's terminator" {
+	fake_next 'cut_deltas=2;clean_end'
+	run curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST --data-binary "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_success
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty')" 'Hello from'
+	run ! grep -q DONE "$BATS_TEST_TMPDIR/body"
+	run curl -sS -N -o "$BATS_TEST_TMPDIR/body" -X POST -H 'X-Fake: cut=3;clean_end' --data-binary "$ANT_STREAM" "$FAKE_URL/v1/messages"
+	assert_success
+	assert_equal "$(sed -n 's/^event: //p' "$BATS_TEST_TMPDIR/body" | paste -sd' ')" 'message_start content_block_start ping'
+	# Without a cut it changes nothing; a JSON body cut stays short.
+	run hit /v1/chat/completions "$OAI_STREAM" -H 'X-Fake: clean_end'
+	assert_equal "$(sse_json | tail -n 1)" '[DONE]'
+	fake_next 'cut=20;clean_end'
+	run -18 curl -sS -o /dev/null -X POST --data-binary "$OAI" "$FAKE_URL/v1/chat/completions"
+}

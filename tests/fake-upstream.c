@@ -16,8 +16,32 @@
  * Directive syntax, from the /_fake/next queue, an X-Fake header and
  * [[fake:...]] markers in the body (applied in that order, later wins per
  * key): "key=value;key2=value2;flag".  Keys: status, retry_after, stall,
- * drip, cut, garbage, html, stream_error, tool[=N], reasoning, reply, echo,
- * nousage, catalog.  Unknown keys are ignored.
+ * drip, cut, cut_deltas, clean_end, garbage, html, stream_error, tool[=N],
+ * reasoning, reply, echo, nousage, catalog.  Unknown keys are ignored.
+ *
+ * cut=N counts every event of a stream (an OpenAI role chunk, Anthropic's
+ * message_start and ping, ...) and bytes of a JSON body; cut_deltas=N counts
+ * only the events that carry content (text, reasoning or tool-call deltas),
+ * so that "cut after two words" reads the same in every dialect (it is
+ * ignored for a JSON body).  Either way the connection closes without the
+ * stream's terminator -- unless `clean_end` is set too, when the HTTP
+ * response ends properly (its last chunk) although the stream stopped short:
+ * an upstream that gives up without saying so.
+ *
+ * Continuations: a request whose conversation ends with the assistant's
+ * own words -- OpenAI: a last message of role assistant (with or without
+ * "prefix": true), or an assistant message followed by a user message that
+ * starts with "Your previous answer was cut off"; Anthropic: a last message
+ * of role assistant; Gemini: a last content of role model -- is answered
+ * with only the rest of the answer when those words, trailing whitespace
+ * trimmed, begin it (so a gateway that resends a broken stream's text as a
+ * prefill gets exactly the missing tail, its leading space included).
+ * Words that do not begin the answer get the whole answer, so that a wrong
+ * prefill shows as repeated text.  `echo` answers the last user turn before
+ * the continued assistant turn.
+ *
+ * Every request record carries "t_ms", milliseconds on a monotonic clock,
+ * so that tests can measure the time between two requests.
  *
  * Everything is event driven: a stalled or dripping response is a timer, so
  * one slow request never holds up another connection.
@@ -37,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -69,6 +94,13 @@
  * (5) as thoughtsTokenCount 3 with totalTokenCount 20 -- so the canonical
  * completion is 8 and total 20 in every dialect.  The numbers do not depend
  * on the answer's text (reply, echo, tool calls keep them).
+ */
+/*
+ * A continuation (see above) reports as completion tokens the number of
+ * words of the tail it sends (the pieces split_words makes: " fake
+ * upstream." is 2), plus reasoning; the prompt side does not change.  The
+ * default answer is 5 such words, so a whole answer and its two halves add
+ * up to the same 5.
  */
 enum {
 	PROMPT_TOKENS = 12,
@@ -262,9 +294,11 @@ struct directive {
 	long stall_ms;
 	long drip_ms;
 	long cut; /* -1: send everything */
+	long cut_deltas; /* -1: no cut by content events */
 	int tools; /* 0: answer with text */
 	char *reply; /* NULL: the default text */
 	bool garbage, html, stream_error, reasoning, echo, nousage;
+	bool clean_end; /* a cut stream ends its HTTP response properly */
 	bool catalog; /* GET .../models answers like an OpenRouter or ARouter gateway */
 };
 
@@ -272,6 +306,7 @@ static void directive_init(struct directive *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->cut = -1;
+	d->cut_deltas = -1;
 }
 
 static void directive_free(struct directive *d)
@@ -320,11 +355,11 @@ static void directive_set(struct directive *d, const char *key, const char *val)
 			*(key[0] == 's' ? &d->stall_ms : &d->drip_ms) = n;
 		else
 			warn("directive %s=%s ignored: want milliseconds", key, val ? val : "");
-	} else if (strcmp(key, "cut") == 0) {
+	} else if (strcmp(key, "cut") == 0 || strcmp(key, "cut_deltas") == 0) {
 		if (parse_long(val, 0, LONG_MAX, &n))
-			d->cut = n;
+			*(key[3] == '\0' ? &d->cut : &d->cut_deltas) = n;
 		else
-			warn("directive cut=%s ignored: want a count", val ? val : "");
+			warn("directive %s=%s ignored: want a count", key, val ? val : "");
 	} else if (strcmp(key, "tool") == 0) {
 		if (val == NULL)
 			d->tools = 1;
@@ -347,6 +382,8 @@ static void directive_set(struct directive *d, const char *key, const char *val)
 		d->echo = parse_flag(val);
 	} else if (strcmp(key, "nousage") == 0) {
 		d->nousage = parse_flag(val);
+	} else if (strcmp(key, "clean_end") == 0) {
+		d->clean_end = parse_flag(val);
 	} else if (strcmp(key, "catalog") == 0) {
 		d->catalog = parse_flag(val);
 	}
@@ -807,6 +844,7 @@ struct answer {
 	bool usage;
 	bool include_usage; /* OpenAI stream_options.include_usage */
 	bool stream;
+	int words; /* completion tokens before reasoning: COMPLETION_TOKENS, or a continuation's words */
 };
 
 static void append_text(char **acc, const char *s)
@@ -839,13 +877,64 @@ static char *content_text(json_object *content)
 	return acc ? acc : xstrdup("");
 }
 
-static char *last_user_text(json_object *body, enum dialect d)
+/* The conversation of a chat request: messages, or Gemini's contents. */
+static json_object *turns(json_object *body, enum dialect d)
 {
 	json_object *list = jget(body, d == D_GEMINI ? "contents" : "messages");
 
-	if (list == NULL || !json_object_is_type(list, json_type_array))
+	return list != NULL && json_object_is_type(list, json_type_array) ? list : NULL;
+}
+
+static bool role_is(json_object *msg, const char *role)
+{
+	const char *r = jget_str(msg, "role");
+
+	return r != NULL && strcmp(r, role) == 0;
+}
+
+#define CONTINUE_PROMPT "Your previous answer was cut off"
+
+/* The assistant's words a request asks to be continued (see the top of
+ * the file), owned by the caller, or NULL; *before is the index of that
+ * assistant turn (the conversation before it is the question). */
+static char *continuation_prefill(json_object *body, enum dialect d, size_t *before)
+{
+	json_object *list = turns(body, d), *last, *prev;
+	size_t n = list ? json_object_array_length(list) : 0;
+
+	if (n == 0)
+		return NULL;
+	last = json_object_array_get_idx(list, n - 1);
+	if (role_is(last, d == D_GEMINI ? "model" : "assistant")) {
+		*before = n - 1;
+		return content_text(jget(last, d == D_GEMINI ? "parts" : "content"));
+	}
+	if (d != D_OPENAI || n < 2 || !role_is(last, "user"))
+		return NULL;
+	prev = json_object_array_get_idx(list, n - 2);
+	if (role_is(prev, "assistant")) {
+		char *ask = content_text(jget(last, "content"));
+		bool is_continue = strncmp(ask, CONTINUE_PROMPT, strlen(CONTINUE_PROMPT)) == 0;
+
+		free(ask);
+		if (is_continue) {
+			*before = n - 2;
+			return content_text(jget(prev, "content"));
+		}
+	}
+	return NULL;
+}
+
+/* The text of the last user turn among the first `limit` turns. */
+static char *last_user_text(json_object *body, enum dialect d, size_t limit)
+{
+	json_object *list = turns(body, d);
+
+	if (list == NULL)
 		return xstrdup("");
-	for (size_t i = json_object_array_length(list); i-- > 0;) {
+	if (limit > json_object_array_length(list))
+		limit = json_object_array_length(list);
+	for (size_t i = limit; i-- > 0;) {
 		json_object *msg = json_object_array_get_idx(list, i);
 		const char *role = jget_str(msg, "role");
 
@@ -868,15 +957,39 @@ static void answer_init(struct answer *a, const struct request *rq, const struct
 	a->usage = !d->nousage;
 	a->include_usage = inc != NULL && json_object_get_boolean(inc);
 	a->stream = request_streams(rq);
+	a->words = COMPLETION_TOKENS;
 	if (a->tools > 0) {
 		a->text = NULL;
-	} else if (d->echo) {
-		char *t = last_user_text(rq->json, endpoint_dialect(rq->ep));
+		return;
+	}
+	{
+		enum dialect dl = endpoint_dialect(rq->ep);
+		size_t before = SIZE_MAX, keep;
+		char *prefill = continuation_prefill(rq->json, dl, &before);
 
-		a->text = xasprintf("Echo: %s", t);
-		free(t);
-	} else {
-		a->text = xstrdup(d->reply ? d->reply : DEFAULT_TEXT);
+		if (d->echo) {
+			char *t = last_user_text(rq->json, dl, before);
+
+			a->text = xasprintf("Echo: %s", t);
+			free(t);
+		} else {
+			a->text = xstrdup(d->reply ? d->reply : DEFAULT_TEXT);
+		}
+		if (prefill == NULL)
+			return;
+		keep = strlen(prefill);
+		while (keep > 0 && is_space(prefill[keep - 1]))
+			keep--;
+		if (strncmp(a->text, prefill, keep) == 0) {
+			char *tail = xstrdup(a->text + keep);
+			struct strv words = split_words(tail);
+
+			free(a->text);
+			a->text = tail;
+			a->words = (int)words.n;
+			strv_free(&words);
+		}
+		free(prefill);
 	}
 }
 
@@ -899,7 +1012,7 @@ static void tool_args_split(int i, char **first, char **second)
 
 static int completion_tokens(const struct answer *a)
 {
-	return COMPLETION_TOKENS + (a->reasoning ? REASONING_TOKENS : 0);
+	return a->words + (a->reasoning ? REASONING_TOKENS : 0);
 }
 
 /* ---- OpenAI ---- */
@@ -1602,7 +1715,7 @@ static json_object *gemini_usage(const struct answer *a, bool final)
 
 	jset(u, "promptTokenCount", jint(PROMPT_TOKENS));
 	if (final) {
-		jset(u, "candidatesTokenCount", jint(COMPLETION_TOKENS));
+		jset(u, "candidatesTokenCount", jint(a->words));
 		if (a->reasoning)
 			jset(u, "thoughtsTokenCount", jint(REASONING_TOKENS));
 		jset(u, "totalTokenCount", jint(PROMPT_TOKENS + completion_tokens(a)));
@@ -2128,6 +2241,7 @@ struct exchange {
 	struct reply reply;
 	long drip_ms;
 	long cut;    /* -1: no cut */
+	bool clean_end; /* a cut stream still ends with the terminating chunk */
 	size_t sent; /* events written */
 };
 
@@ -2286,7 +2400,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 			if (!exchange_write(ex, item, strlen(item)))
 				exchange_after(ex, 0);
-		} else if (ex->cut >= 0) {
+		} else if (ex->cut >= 0 && !ex->clean_end) {
 			/* A cut always ends without the terminating chunk, even
 			 * when every event made it out. */
 			exchange_close_soon(ex);
@@ -2349,12 +2463,29 @@ static void watch_for_close(struct evhttp_connection *evcon)
 		warn("cannot watch a connection for close");
 }
 
+/* The event count cut_deltas=N means: everything up to and including the
+ * Nth content event (every event when there are fewer). */
+static long cut_of(const struct reply *r, const struct directive *d)
+{
+	size_t deltas = 0;
+
+	if (d->cut_deltas < 0 || !r->stream)
+		return d->cut;
+	if (d->cut_deltas == 0)
+		return 0;
+	for (size_t i = 0; i < r->ev.n; i++)
+		if (r->ev.delta[i] && ++deltas == (size_t)d->cut_deltas)
+			return (long)(i + 1);
+	return (long)r->ev.n;
+}
+
 static void exchange_begin(struct server *srv, struct evhttp_request *req, long seq, struct reply *r,
 			   const struct directive *d)
 {
 	struct exchange *ex;
+	long cut = cut_of(r, d);
 
-	if (d->stall_ms == 0 && !r->stream && d->cut < 0) {
+	if (d->stall_ms == 0 && !r->stream && cut < 0) {
 		send_whole(req, r);
 		reply_free(r);
 		return;
@@ -2368,7 +2499,8 @@ static void exchange_begin(struct server *srv, struct evhttp_request *req, long 
 	ex->reply = *r;
 	memset(r, 0, sizeof(*r));
 	ex->drip_ms = d->drip_ms;
-	ex->cut = d->cut;
+	ex->cut = cut;
+	ex->clean_end = d->clean_end && ex->reply.stream;
 	ex->timer = evtimer_new(srv->base, on_timer, ex);
 	if (ex->timer == NULL)
 		die("out of memory");
@@ -2413,6 +2545,15 @@ static const char *method_name(enum evhttp_cmd_type cmd)
 	return "UNKNOWN";
 }
 
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		die("clock_gettime: %s", strerror(errno));
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void record_request(const struct request *rq)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(rq->req);
@@ -2438,6 +2579,7 @@ static void record_request(const struct request *rq)
 		free(name);
 	}
 	jset(o, "seq", jint(rq->seq));
+	jset(o, "t_ms", jint(monotonic_ms()));
 	jset(o, "method", jstr(rq->method));
 	jset(o, "path", jstr(rq->path));
 	jset(o, "query", jstr(rq->query));
