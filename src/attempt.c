@@ -109,6 +109,15 @@ enum attempt_step attempt_next(struct attempt *a, int64_t now_ms, const struct r
 			       const char **key, int64_t *delay_ms)
 {
 	*delay_ms = 0;
+	if (a->total > 0 && a->pol.deadline_ms > 0 && now_ms >= a->start_ms + a->pol.deadline_ms) {
+		/* The request's time is up: no retry and no other candidate. */
+		set_note(a, xasprintf("gave up after %d attempts: routing.deadline of %lld s passed", a->total,
+				      (long long)(a->pol.deadline_ms / 1000)));
+		a->note_status = 504;
+		a->note_wait_ms = -1;
+		a->pos = a->plan->n;
+		return ATTEMPT_NONE;
+	}
 	while (a->pos < a->plan->n) {
 		if (a->wait_until_ms > now_ms) {
 			*delay_ms = a->wait_until_ms - now_ms;
@@ -202,6 +211,10 @@ enum attempt_verdict attempt_report(struct attempt *a, int64_t now_ms, int64_t w
 			return ATTEMPT_AGAIN;
 		return ATTEMPT_FATAL;
 	}
+	/* A key's rate limit is not the provider's: another key that is
+	 * free now is tried at once (the 429 rested this one). */
+	if (st == 429 && a->pool && keypool_available_at(a->pool, now_ms) == now_ms)
+		return ATTEMPT_AGAIN;
 	/* Worth another try: this candidate after a backoff, or the next. */
 	if (a->tries <= a->pol.retries) {
 		int64_t d = retry_delay_ms(a->tries, a->pol.backoff_ms, a->pol.max_backoff_ms, wait_ms, &a->rng);

@@ -47,7 +47,6 @@ struct attempt {
 	struct keypool *pool;          /* the current candidate's, while a key is held */
 	size_t key;
 	bool key_held;
-	bool key_retry;                /* the last failure was the key's, not the request's */
 	char *note;                    /* why the last candidate was passed over; owned */
 	int note_status;               /* 401 when keys were refused, else 503 */
 	int64_t note_wait_ms;          /* when it may be available again, -1 unknown */

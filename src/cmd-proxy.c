@@ -24,10 +24,12 @@ static const char *const proxy_usage[] = {
 	"  --port-file FILE     write the port to FILE once listening (for scripts)",
 	"  --log FILE           access log (default stderr); never prompt text or keys",
 	"  --allow-remote       allow a non-loopback address (needs proxy.keys in the config)",
+	"  --stdio              serve one HTTP connection on stdin/stdout, then exit (inetd, ssh)",
 	"  --status             ask a running proxy how its providers, keys and routes are",
 	"  --json               with --status: the /health JSON as it is",
 	"",
 	"SIGINT/SIGTERM stop accepting and let streams finish; SIGHUP reloads the config.",
+	"A listening socket passed by systemd (socket activation) is used as it is.",
 	NULL,
 };
 
@@ -38,6 +40,7 @@ enum {
 	OPT_PORT_FILE,
 	OPT_STATUS,
 	OPT_JSON,
+	OPT_STDIO,
 };
 
 static const struct option proxy_options[] = {
@@ -47,6 +50,7 @@ static const struct option proxy_options[] = {
 	{"log", required_argument, NULL, OPT_LOG},
 	{"port-file", required_argument, NULL, OPT_PORT_FILE},
 	{"status", no_argument, NULL, OPT_STATUS},
+	{"stdio", no_argument, NULL, OPT_STDIO},
 	{NULL, 0, NULL, 0},
 };
 
@@ -200,6 +204,9 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 			break;
 		case OPT_JSON:
 			json = true;
+			break;
+		case OPT_STDIO:
+			o.stdio = true;
 			break;
 		}
 	}

@@ -645,6 +645,9 @@ static int anthropic_event(struct stream_decoder *sd, const char *event, const c
 			rc = dialect_fail_event(sd, o);
 	} else if (strcmp(type, "message_start") == 0) {
 		rc = on_message_start(sd, st, o);
+		/* The prompt's count comes first: known even if the stream breaks. */
+		if (st->usage.seen)
+			dialect_set_usage(sd, usage_canonical(&st->usage));
 	} else if (strcmp(type, "content_block_start") == 0) {
 		rc = on_block_start(sd, st, o);
 	} else if (strcmp(type, "content_block_delta") == 0) {
@@ -655,6 +658,8 @@ static int anthropic_event(struct stream_decoder *sd, const char *event, const c
 		if (sr)
 			st->stop = anthropic_finish(sr);
 		usage_update(&st->usage, dialect_json_get(o, "usage", json_type_object));
+		if (st->usage.seen)
+			dialect_set_usage(sd, usage_canonical(&st->usage));
 	} else if (strcmp(type, "message_stop") == 0) {
 		rc = on_message_stop(sd, st);
 	} else if (strcmp(type, "content_block_stop") == 0) {

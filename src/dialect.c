@@ -1548,3 +1548,8 @@ json_object *dialect_find_tool_call(json_object *messages, size_t before, const 
 	}
 	return NULL;
 }
+
+json_object *stream_decoder_usage(const struct stream_decoder *sd)
+{
+	return sd ? sd->usage : NULL;
+}

@@ -105,6 +105,10 @@ const char *stream_decoder_error(const struct stream_decoder *sd);
 int stream_decoder_error_status(const struct stream_decoder *sd);
 
 void stream_decoder_free(struct stream_decoder *sd);
+/* The usage the upstream has reported so far (Anthropic's prompt count
+ * from message_start, Gemini's running usageMetadata), or NULL; canonical,
+ * borrowed until the next event. */
+json_object *stream_decoder_usage(const struct stream_decoder *sd);
 /* For an Anthropic stream: how many content blocks the upstream started
  * (*next_index), the one open now (*open_index, -1 if none) and whether it
  * is text. False for the other dialects. */

@@ -657,6 +657,25 @@ int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, cons
 	return res->exit_code;
 }
 
+enum http_outcome gateway_call_outcome(const struct gateway_call *gc, enum http_outcome outcome,
+				       const struct http_response *resp, long *status)
+{
+	*status = resp ? resp->status : 0;
+	if (outcome == XFER_ABORTED && gc->decoder_rc == STREAM_ERROR) {
+		/* An error event in the stream: its status when it named one
+		 * (overloaded, rate limited), else a broken upstream. */
+		int st = stream_decoder_error_status(gc->dec);
+		*status = st;
+		return st ? XFER_OK : XFER_NETWORK;
+	}
+	if (outcome == XFER_OK && *status >= 200 && *status < 300 && gc->res && gc->res->exit_code != EXIT_OK) {
+		/* A 200 whose stream stopped short is a broken connection. */
+		*status = 0;
+		return XFER_NETWORK;
+	}
+	return outcome;
+}
+
 void gateway_call_clear(struct gateway_call *gc)
 {
 	sse_parser_free(gc->sse);
@@ -932,6 +951,7 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 	}
 	for (size_t i = 0; i < plan.n_skipped; i++)
 		verbose("route: skipping %s", plan.skipped[i]);
+	double *costs = NULL;
 	if (plan.n > 1) {
 		struct catalog *cat = catalog_new(req->config, NULL);
 		char **left = NULL;
@@ -941,12 +961,14 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 			free(left[i]);
 		}
 		free(left);
+		costs = route_plan_costs(&plan, cat);
 		catalog_free(cat);
 	}
 	struct health *h = health_new(NULL);
 	struct attempt_policy pol = attempt_policy_from_config(req->config->root);
 	struct attempt at;
-	attempt_init(&at, &plan, h, &pol, NULL, mono_clock_ms());
+	attempt_init(&at, &plan, h, &pol, costs, mono_clock_ms());
+	free(costs);
 	struct chat_tap tap = {.req = req, .b = completion_builder_new()};
 	json_object *body = json_object_get(req->body);
 	bool have_result = false;
@@ -985,8 +1007,10 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 		have_result = true;
 		bool delivered = gc.delivered;
 		char *line = NULL;
-		enum attempt_verdict v = attempt_report(&at, mono_clock_ms(), wall_clock_ms(), outcome, resp.status, &resp,
-							delivered, mono_clock_ms() - t0, &line);
+		long st;
+		enum http_outcome eff = gateway_call_outcome(&gc, outcome, &resp, &st);
+		enum attempt_verdict v = attempt_report(&at, mono_clock_ms(), wall_clock_ms(), eff, st, &resp, delivered,
+							mono_clock_ms() - t0, &line);
 		if (line) {
 			/* With one key the error says it all; with a pool, which
 			 * key went is news. */
@@ -1013,7 +1037,8 @@ int gateway_chat(const struct gateway_request *req, struct gateway_result *res)
 				gateway_call_clear(&gc);
 				break;
 			}
-			gateway_resume_start(&tap.resume, completion_builder_usage(tap.b), ws);
+			json_object *u = completion_builder_usage(tap.b);
+			gateway_resume_start(&tap.resume, u ? u : stream_decoder_usage(gc.dec), ws);
 			json_object_put(so_far);
 			json_object_put(body);
 			body = cont;

@@ -92,6 +92,12 @@ void gateway_call_set_header(struct gateway_call *gc, const char *name, const ch
 int gateway_call_feed(struct gateway_call *gc, const char *content_type, const char *data, size_t len);
 /* Ends the call with the transport's outcome and response; returns res->exit_code. */
 int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, const struct http_response *resp);
+/* How an attempt really ended, for the attempt loop (attempt.h): an error
+ * event in the stream counts as its status (or as a broken connection),
+ * and a 2xx whose stream stopped short as a broken connection. Call after
+ * gateway_call_finish; *status is set to the status to report. */
+enum http_outcome gateway_call_outcome(const struct gateway_call *gc, enum http_outcome outcome,
+				       const struct http_response *resp, long *status);
 void gateway_call_clear(struct gateway_call *gc);
 /* The in-process transport for the mock provider: feeds its whole answer
  * (to the canonical request body) in small pieces, as a network would. */

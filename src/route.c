@@ -602,3 +602,18 @@ size_t route_plan_fit(struct route_plan *plan, const struct catalog *cat, json_o
 	free(ctx);
 	return n_left;
 }
+
+double *route_plan_costs(const struct route_plan *plan, const struct catalog *cat)
+{
+	if (!plan->n)
+		return NULL;
+	double *c = xcalloc(plan->n, sizeof *c);
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct catalog_model *m =
+			cat ? catalog_find(cat, plan->v[i].provider->slug, plan->v[i].model) : NULL;
+		c[i] = m && m->price_prompt >= 0 && m->price_completion >= 0
+			       ? (m->price_prompt + m->price_completion) * 1e6
+			       : -1;
+	}
+	return c;
+}

@@ -108,4 +108,9 @@ size_t route_prompt_chars(json_object *o);
 struct catalog;
 size_t route_plan_fit(struct route_plan *plan, const struct catalog *cat, json_object *body, char ***left);
 
+/* For the lowest-cost strategy: each candidate's list price of a million
+ * prompt plus a million completion tokens, -1 when the catalog does not
+ * know it. NULL for an empty plan; the caller frees the array. */
+double *route_plan_costs(const struct route_plan *plan, const struct catalog *cat);
+
 #endif

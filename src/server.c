@@ -17,6 +17,7 @@
 #include "health.h"
 #include "ledger.h"
 #include "limiter.h"
+#include "listen.h"
 #include "http-client.h"
 #include "ingress.h"
 #include "provider.h"
@@ -92,6 +93,10 @@ struct server {
 	struct ledger_writer *writer; /* usage rows, written on a thread of its own */
 	char *admin_key;
 	struct client client;     /* of the request being dispatched */
+	struct stdio_relay *relay; /* --stdio */
+	struct event *stdio_timer;
+	int stdio_idle_ticks;
+	char *sd_host;            /* the address of systemd's socket */
 	int n_reqs;               /* in flight */
 };
 
@@ -128,6 +133,7 @@ struct proxy_req {
 	char *auth;
 	/* the attempt loop (attempt.h) */
 	json_object *canon;       /* the canonical request; a continuation replaces it */
+	json_object *canon0;      /* the client's, once a continuation replaced it */
 	json_object *client_body; /* the client's own body, for a same-dialect upstream */
 	struct route_plan plan;
 	struct attempt at;
@@ -137,6 +143,7 @@ struct proxy_req {
 	bool include_usage;
 	bool drop_usage;          /* raw OpenAI stream: the client did not ask for the usage chunk */
 	struct buf held;          /* a raw stream's terminator, held while it may be continued */
+	bool error_held;          /* a raw stream's error event was not relayed */
 	/* the client */
 	char client_id[48];       /* its key's id or name, "" when anonymous */
 	char *client_secret;      /* the key it presented, for the per-model check; wiped */
@@ -266,6 +273,8 @@ static void proxy_req_free(struct proxy_req *pr)
 		event_free(pr->retry_ev);
 	if (pr->canon)
 		json_object_put(pr->canon);
+	if (pr->canon0)
+		json_object_put(pr->canon0);
 	if (pr->client_body)
 		json_object_put(pr->client_body);
 	buf_free(&pr->held);
@@ -364,6 +373,8 @@ static void flush_out(struct proxy_req *pr)
 	buf_reset(&pr->out);
 }
 
+static void add_served_headers(struct proxy_req *pr);
+
 static void start_stream(struct proxy_req *pr)
 {
 	if (pr->started)
@@ -373,8 +384,7 @@ static void start_stream(struct proxy_req *pr)
 	pr->first_token_ms = mono_clock_ms() - pr->t0_ms;
 	add_header(pr->req, "Content-Type", "text/event-stream");
 	add_header(pr->req, "Cache-Control", "no-cache");
-	if (pr->res.provider)
-		add_header(pr->req, "X-Arouter-Provider", pr->res.provider);
+	add_served_headers(pr);
 	evhttp_send_reply_start(pr->req, 200, "OK");
 }
 
@@ -455,9 +465,31 @@ static bool terminal_event(const struct proxy_req *pr, const struct sse_event *e
 	return false;
 }
 
+/* An upstream's in-stream error event, which a continuation elsewhere
+ * would make a lie. */
+static bool error_event(const struct proxy_req *pr, const struct sse_event *ev)
+{
+	if (ev->event && strcmp(ev->event, "error") == 0)
+		return true;
+	if (pr->ingress == DIALECT_ANTHROPIC || ev->data_len == 0)
+		return ev->data_len > 0 && memmem(ev->data, ev->data_len, "\"type\":\"error\"", 14) != NULL;
+	/* OpenAI and Gemini: an object whose top level has "error". */
+	if (!memmem(ev->data, ev->data_len, "\"error\"", 7))
+		return false;
+	json_object *o = json_tokener_parse(ev->data);
+	bool yes = o && json_object_object_get_ex(o, "error", NULL);
+	if (o)
+		json_object_put(o);
+	return yes;
+}
+
 static int relay_guarded(const struct sse_event *ev, void *arg)
 {
 	struct proxy_req *pr = arg;
+	if (error_event(pr, ev)) {
+		pr->error_held = true; /* the decoder reports it; we fail over or say it ourselves */
+		return 0;
+	}
 	if (terminal_event(pr, ev)) {
 		buf_reset(&pr->held);
 		sse_write_event(&pr->held, ev->event, ev->data, ev->data_len);
@@ -559,7 +591,7 @@ static void finish_failed(struct proxy_req *pr, const struct http_response *resp
 	if (pr->started) {
 		/* Too late for a status: the dialect's in-stream error, then the end.
 		 * A raw stream already carried the upstream's own error event. */
-		bool forwarded = pr->raw && pr->gc.decoder_rc == STREAM_ERROR && pr->gateway_ready;
+		bool forwarded = pr->raw && pr->gc.decoder_rc == STREAM_ERROR && pr->gateway_ready && !pr->error_held;
 		if (!forwarded) {
 			struct stream_encoder *e = pr->enc;
 			if (pr->raw || !e)
@@ -605,7 +637,9 @@ static bool continue_elsewhere(struct proxy_req *pr)
 	const struct route_target *next = &pr->plan.v[pr->at.order[pr->at.pos]];
 	json_object *so_far = completion_builder_result(pr->b);
 	char *ws = NULL;
-	json_object *cont = gateway_continuation_body(pr->canon, so_far, next->provider, &ws);
+	/* Always from the client's request: the text so far holds every
+	 * earlier continuation already. */
+	json_object *cont = gateway_continuation_body(pr->canon0 ? pr->canon0 : pr->canon, so_far, next->provider, &ws);
 	json_object_put(so_far);
 	if (!cont)
 		return false;
@@ -618,12 +652,15 @@ static bool continue_elsewhere(struct proxy_req *pr)
 			stream_encoder_resume(pr->enc, next_index, open_index, open_is_text, &pr->out);
 		pr->raw = false;
 	}
-	gateway_resume_start(&pr->resume, completion_builder_usage(pr->b), ws);
-	json_object_put(pr->canon);
+	json_object *u = completion_builder_usage(pr->b);
+	gateway_resume_start(&pr->resume, u ? u : stream_decoder_usage(pr->gc.dec), ws);
+	if (pr->canon0)
+		json_object_put(pr->canon);
+	else
+		pr->canon0 = pr->canon;
 	pr->canon = cont;
 	buf_reset(&pr->held);
-	logx(pr->srv, "%s: %s; continuing on %s", pr->res.provider, pr->res.error ? pr->res.error : "failed",
-	     next->display);
+	logx(pr->srv, "%s; continuing on %s", pr->res.error ? pr->res.error : "the stream broke", next->display);
 	return true;
 }
 
@@ -632,8 +669,10 @@ static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome
 	gateway_call_finish(&pr->gc, outcome, resp);
 	bool delivered = pr->started;
 	char *line = NULL;
-	enum attempt_verdict v = attempt_report(&pr->at, mono_clock_ms(), wall_clock_ms(), outcome, resp ? resp->status : 0, resp,
-						delivered, mono_clock_ms() - pr->attempt_t0, &line);
+	long st;
+	enum http_outcome eff = gateway_call_outcome(&pr->gc, outcome, resp, &st);
+	enum attempt_verdict v = attempt_report(&pr->at, mono_clock_ms(), wall_clock_ms(), eff, st, resp, delivered,
+						mono_clock_ms() - pr->attempt_t0, &line);
 	if (line) {
 		logx(pr->srv, "%s: %s", pr->res.provider, line);
 		free(line);
@@ -726,6 +765,7 @@ static void start_attempt(struct proxy_req *pr)
 	sse_parser_free(pr->relay);
 	pr->relay = NULL;
 	buf_reset(&pr->held);
+	pr->error_held = false;
 	if (pr->raw && pr->stream) {
 		/* With another candidate to continue on, the terminator is held
 		 * back until the stream is known to be whole. */
@@ -909,7 +949,10 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 	if (json_object_object_get_ex(canon, "stream_options", &v) && json_object_object_get_ex(v, "include_usage", &v))
 		pr->include_usage = json_object_get_boolean(v);
 	pr->b = completion_builder_new();
-	attempt_init(&pr->at, &pr->plan, s->health, &s->policy, NULL, mono_clock_ms());
+	double *costs = pr->plan.n > 1 && pr->plan.strategy == STRATEGY_LOWEST_COST ? route_plan_costs(&pr->plan, s->catalog)
+										   : NULL;
+	attempt_init(&pr->at, &pr->plan, s->health, &s->policy, costs, mono_clock_ms());
+	free(costs);
 	watch_for_close(pr);
 	start_attempt(pr);
 }
@@ -1759,6 +1802,17 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	enum dialect d = path_dialect(path);
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	if (s->relay) {
+		/* --stdio: the one connection from stdin/stdout, nobody else. */
+		char *peer = NULL;
+		ev_uint16_t peer_port = 0;
+		evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &peer_port);
+		if ((int)peer_port != stdio_relay_port(s->relay)) {
+			add_header(req, "Connection", "close");
+			reply_error(req, d, 403, "permission_error", "this proxy serves its stdin/stdout only");
+			return;
+		}
+	}
 	if (request_header_bytes(req) > s->opt.max_header_bytes) {
 		add_header(req, "Connection", "close");
 		reply_error(req, d, 431, "invalid_request_error", "the request headers are larger than the proxy accepts");
@@ -1939,6 +1993,29 @@ static bool is_loopback(const char *host)
 
 static void close_ledger(struct server *s);
 
+/* --stdio: the one connection is over. */
+static void on_stdio_done(void *arg)
+{
+	struct server *s = arg;
+	s->stopping = true;
+	if (s->stdio_timer)
+		event_del(s->stdio_timer);
+	maybe_exit(s);
+}
+
+static void on_stdio_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	bool idle = !s->reqs && s->sending <= 0 && stdio_relay_input_over(s->relay);
+	/* Two idle ticks in a row: what arrived last has been parsed. */
+	if (idle && s->stdio_idle_ticks++ >= 1) {
+		event_del(s->stdio_timer);
+		stdio_relay_end(s->relay);
+	} else if (!idle) {
+		s->stdio_idle_ticks = 0;
+	}
+}
+
 /* The ledger: usage rows, local keys and the account API. A proxy that
  * cannot open it still serves, without them, and says so once;
  * "proxy": {"ledger": false} turns it off. */
@@ -2035,17 +2112,58 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 	evhttp_set_max_headers_size(s.http, (ev_ssize_t)header_backstop(s.opt.max_header_bytes));
 	evhttp_set_timeout(s.http, (int)(s.opt.client_timeout_s > 0 ? s.opt.client_timeout_s : 60));
 	evhttp_set_gencb(s.http, on_request, &s);
-	s.sock = evhttp_bind_socket_with_handle(s.http, s.opt.host, (ev_uint16_t)s.opt.port);
+	int sd_fd = s.opt.stdio ? -1 : listen_systemd_fd();
+	if (s.opt.stdio) {
+		/* One connection on stdin/stdout, as if from loopback. */
+		s.sock = evhttp_bind_socket_with_handle(s.http, "127.0.0.1", 0);
+		struct sockaddr_in me;
+		socklen_t ml = sizeof me;
+		if (!s.sock || getsockname(evhttp_bound_socket_get_fd(s.sock), (struct sockaddr *)&me, &ml) < 0 ||
+		    !(s.relay = stdio_relay_new(s.base, ntohs(me.sin_port), on_stdio_done, &s))) {
+			errorx("proxy: cannot serve stdin/stdout: %s", strerror(errno));
+			rc = EXIT_FAILURE_GENERIC;
+			goto out;
+		}
+		/* When stdin has ended and nothing is in flight for a while (the
+		 * server has parsed all it was sent), the connection ends. */
+		s.stdio_timer = event_new(s.base, -1, EV_PERSIST, on_stdio_tick, &s);
+		struct timeval tick = {0, 100000};
+		event_add(s.stdio_timer, &tick);
+	} else if (sd_fd >= 0) {
+		evutil_make_socket_nonblocking(sd_fd);
+		s.sock = evhttp_accept_socket_with_handle(s.http, sd_fd);
+	} else {
+		s.sock = evhttp_bind_socket_with_handle(s.http, s.opt.host, (ev_uint16_t)s.opt.port);
+	}
 	if (!s.sock) {
 		errorx("proxy: cannot listen on %s:%d: %s", s.opt.host, s.opt.port, strerror(errno));
 		rc = EXIT_FAILURE_GENERIC;
 		goto out;
 	}
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	getsockname(evhttp_bound_socket_get_fd(s.sock), (struct sockaddr *)&ss, &sl);
-	s.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						: ((struct sockaddr_in *)&ss)->sin_port);
+	if (!s.opt.stdio) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		getsockname(evhttp_bound_socket_get_fd(s.sock), (struct sockaddr *)&ss, &sl);
+		s.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							: ((struct sockaddr_in *)&ss)->sin_port);
+		if (sd_fd >= 0) {
+			/* systemd chose the address: the loopback rule still holds. */
+			char host[INET6_ADDRSTRLEN] = "";
+			if (ss.ss_family == AF_INET6)
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+			else
+				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+			s.sd_host = xstrdup(host);
+			s.opt.host = s.sd_host;
+			if (!is_loopback(host) && (!s.opt.allow_remote || !keys_required(&s))) {
+				errorx("proxy: refusing the socket systemd passed on %s: a non-loopback address needs "
+				       "--allow-remote and client keys",
+				       host);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+		}
+	}
 	const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
 	for (int i = 0; i < 3; i++) {
 		s.sigs[i] = evsignal_new(s.base, sigs[i], on_signal, &s);
@@ -2061,8 +2179,11 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 		}
 		free(tmp);
 	}
-	fprintf(stderr, "arouter: proxy listening on http://%s%s%s:%d\n", strchr(s.opt.host, ':') ? "[" : "",
-		s.opt.host, strchr(s.opt.host, ':') ? "]" : "", s.port);
+	if (s.opt.stdio)
+		verbose("proxy: serving one connection on stdin/stdout");
+	else
+		fprintf(stderr, "arouter: proxy listening on http://%s%s%s:%d%s\n", strchr(s.opt.host, ':') ? "[" : "",
+			s.opt.host, strchr(s.opt.host, ':') ? "]" : "", s.port, sd_fd >= 0 ? " (socket from systemd)" : "");
 	fflush(stderr);
 	event_base_dispatch(s.base);
 	verbose("proxy: stopped");
@@ -2074,6 +2195,9 @@ out:
 			event_free(s.sigs[i]);
 	if (s.deadline)
 		event_free(s.deadline);
+	stdio_relay_free(s.relay);
+	if (s.stdio_timer)
+		event_free(s.stdio_timer);
 	http_loop_free(s.loop);
 	if (s.http)
 		evhttp_free(s.http);
@@ -2082,6 +2206,8 @@ out:
 	if (s.tok)
 		json_tokener_free(s.tok);
 	health_free(s.health);
+
+	free(s.sd_host);
 	for (size_t i = 0; i < s.n_retired; i++) {
 		config_free(s.retired[i]);
 		free(s.retired[i]);

@@ -25,9 +25,12 @@ struct server_options {
 	long idle_timeout_ms;      /* upstream: no byte for this long (first byte included) */
 	long total_timeout_ms;     /* upstream: whole request */
 	long shutdown_grace_ms;    /* in-flight requests may finish for this long after SIGTERM */
+	bool stdio;                /* serve one connection on stdin/stdout, then exit */
 };
 
-/* Runs the proxy until SIGINT/SIGTERM. ctx_flags select the config, which
+/* Runs the proxy until SIGINT/SIGTERM (with --stdio, until its one
+ * connection ends). A listening socket passed by systemd (LISTEN_FDS) is
+ * used instead of binding one. ctx_flags select the config, which
  * SIGHUP reloads. Returns an exit code; errors are printed. */
 int server_run(const struct config_flags *flags, const struct server_options *opts);
 

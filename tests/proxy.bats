@@ -490,3 +490,50 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	assert_failure 7
 	assert_output --partial 'no proxy answers at'
 }
+
+@test "--stdio serves the HTTP connection on stdin/stdout (file or pipe, keep-alive), then exits 0" {
+	proxy_stop
+	local body req
+	body=$(chat_body openai/gpt-4o hi)
+	req=$(printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body")
+	printf '%s%s' "$req" "$req" > "$BATS_TEST_TMPDIR/req"
+	run timeout 20 "$AROUTER" proxy --stdio --log /dev/null < "$BATS_TEST_TMPDIR/req"
+	assert_success
+	assert_equal "$(grep -o 'HTTP/1.1 200 OK' <<< "$output" | wc -l)" 2
+	assert_equal "$(grep -o "$ANSWER" <<< "$output" | wc -l)" 2
+	assert_equal "$(fake_request_count)" 2
+	run bash -c "cat '$BATS_TEST_TMPDIR/req' | timeout 20 '$AROUTER' proxy --stdio --log /dev/null | cat"
+	assert_success
+	assert_equal "$(grep -o 'HTTP/1.1 200 OK' <<< "$output" | wc -l)" 2
+	# Nothing is left listening, and no socket file behind.
+	assert_equal "$(fake_request_count)" 4
+}
+
+@test "a listening socket from systemd (LISTEN_FDS) is served; a non-loopback one needs keys" {
+	proxy_stop
+	cat > "$BATS_TEST_TMPDIR/activate.py" <<'PY'
+import os, socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+s.listen(16)
+open(sys.argv[2], "w").write(str(s.getsockname()[1]))
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ["LISTEN_FDS"] = "1"
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[3], sys.argv[3:])
+PY
+	python3 "$BATS_TEST_TMPDIR/activate.py" 127.0.0.1 "$BATS_TEST_TMPDIR/port" "$AROUTER" proxy --log /dev/null \
+		2> "$BATS_TEST_TMPDIR/err" &
+	local pid=$! i
+	for i in $(seq 50); do grep -q 'listening' "$BATS_TEST_TMPDIR/err" 2>/dev/null && break; sleep 0.1; done
+	grep -q 'socket from systemd' "$BATS_TEST_TMPDIR/err"
+	run curl -sS "http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/port")/v1/chat/completions" -d "$(chat_body openai/gpt-4o)"
+	assert_output --partial "$ANSWER"
+	kill -TERM "$pid"
+	wait "$pid"
+	# Bound to every address by systemd: refused without keys and --allow-remote.
+	run python3 "$BATS_TEST_TMPDIR/activate.py" 0.0.0.0 "$BATS_TEST_TMPDIR/port" "$AROUTER" proxy --log /dev/null
+	assert_failure 2
+	assert_output --partial 'non-loopback address needs'
+}
