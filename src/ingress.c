@@ -318,6 +318,8 @@ static const struct {
 
 static const char *anthropic_type(int status, const char *kind)
 {
+	if (status == 402)
+		return "billing_error"; /* whatever the kind: OpenAI's insufficient_quota is a 429 */
 	if (!str_empty(kind)) {
 		for (size_t i = 0; i < sizeof anthropic_kinds / sizeof anthropic_kinds[0]; i++)
 			if (strcmp(anthropic_kinds[i].kind, kind) == 0)

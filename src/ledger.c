@@ -392,15 +392,22 @@ struct ledger *ledger_open(const char *path, char **err)
 	free(dir);
 	/* SQLite would create the file with the umask's mode; the ledger is
 	 * the user's business, and its -wal and -shm copy this mode. */
-	int fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		set_err(err, "cannot open the ledger %s: %s", l->path, strerror(errno));
-		goto fail;
-	}
+	/* Never open() and close() a database this process may have open
+	 * already: closing any descriptor of a file drops every POSIX lock the
+	 * process holds on it, and SQLite's WAL locks are such locks. So the
+	 * file is made only when missing, and its mode fixed by path. */
 	struct stat stt;
-	if (fstat(fd, &stt) == 0 && (stt.st_mode & 077) && stt.st_uid == geteuid())
-		fchmod(fd, 0600);
-	close(fd);
+	if (stat(l->path, &stt) < 0) {
+		int fd = open(l->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			set_err(err, "cannot open the ledger %s: %s", l->path, strerror(errno));
+			goto fail;
+		}
+		if (fd >= 0)
+			close(fd); /* new: nobody can hold a lock on it yet */
+	} else if ((stt.st_mode & 077) && stt.st_uid == geteuid()) {
+		chmod(l->path, 0600);
+	}
 	if (sqlite3_open_v2(l->path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
 		set_err(err, "cannot open the ledger %s: %s", l->path,
@@ -1357,6 +1364,11 @@ void ledger_keyring_add_spend(struct ledger_keyring *kr, const char *key_id, dou
 	struct keyring_entry *e = entry_by_id(kr->e, kr->n, key_id);
 	if (e)
 		e->key.spend += ledger_money_from_usd(cost_usd);
+}
+
+size_t ledger_keyring_size(const struct ledger_keyring *kr)
+{
+	return kr->n;
 }
 
 size_t ledger_keyring_active(const struct ledger_keyring *kr)

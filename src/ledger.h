@@ -247,6 +247,9 @@ void ledger_keyring_add_spend(struct ledger_keyring *kr, const char *key_id, dou
 
 /* Keys not revoked and not expired now: when 0, the proxy has no local keys. */
 size_t ledger_keyring_active(const struct ledger_keyring *kr);
+/* Every key ever made, revoked and expired ones too: a proxy that has
+ * had keys stays closed to clients without one. */
+size_t ledger_keyring_size(const struct ledger_keyring *kr);
 
 /* Notices changes made by other connections, at most once per second of
  * now_ms (any millisecond clock; pass the event loop's): when the keys

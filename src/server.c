@@ -1602,7 +1602,7 @@ static json_object *config_client_keys(const struct config *c)
 
 static bool keys_required(const struct server *s)
 {
-	return config_client_keys(s->cfg) || (s->keyring && ledger_keyring_active(s->keyring) > 0);
+	return config_client_keys(s->cfg) || (s->keyring && ledger_keyring_size(s->keyring) > 0);
 }
 
 /* Who the client is. 0 when it may go on (c filled; anonymous when no

@@ -9,6 +9,9 @@
  *         "first_token":10,"streamed":true,"attempts":1}
  *        (a row without "prompt" has unknown usage; without "cost", unknown cost)
  *   ledger-tool count DB           prints the number of rows, after an integrity check
+ *   ledger-tool rows DB            prints every row as stored, oldest first, one JSON
+ *        object a line with the table's column names (cost_pusd an integer, NULL
+ *        as null), so that suites need no sqlite3 program; DB must exist
  *   ledger-tool writer DB BATCH N [UNFLUSHED]
  *        submits N batches of BATCH rows through ledger_writer (N 0: forever),
  *        flushing after each and printing "flushed TOTAL"; then submits
@@ -29,7 +32,7 @@
 
 __attribute__((noreturn)) static void usage(void)
 {
-	fputs("usage: ledger-tool record DB < rows.jsonl | count DB | writer DB BATCH N [UNFLUSHED]\n",
+	fputs("usage: ledger-tool record DB < rows.jsonl | count DB | rows DB | writer DB BATCH N [UNFLUSHED]\n",
 	      stderr);
 	exit(2);
 }
@@ -129,6 +132,48 @@ static long long count_rows(const char *db, bool check)
 	return n;
 }
 
+/* Every row with the columns SQLite has, whatever they are, so that a new
+ * column shows up without changing this tool. */
+static int dump_rows(const char *db)
+{
+	sqlite3 *h;
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		die(1, "cannot open %s", db);
+	sqlite3_busy_timeout(h, 5000);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT * FROM requests ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		die(1, "cannot read the rows of %s: %s", db, sqlite3_errmsg(h));
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_object *o = json_object_new_object();
+		for (int i = 0; i < sqlite3_column_count(st); i++) {
+			json_object *v = NULL;
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_INTEGER:
+				v = json_object_new_int64(sqlite3_column_int64(st, i));
+				break;
+			case SQLITE_FLOAT:
+				v = json_object_new_double(sqlite3_column_double(st, i));
+				break;
+			case SQLITE_TEXT:
+				v = json_object_new_string((const char *)sqlite3_column_text(st, i));
+				break;
+			case SQLITE_BLOB:
+				v = json_object_new_string("<blob>");
+				break;
+			}
+			json_object_object_add(o, sqlite3_column_name(st, i), v);
+		}
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	}
+	if (rc != SQLITE_DONE)
+		die(1, "cannot read the rows of %s: %s", db, sqlite3_errmsg(h));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return 0;
+}
+
 static int writer(const char *db, long batch, long batches, long unflushed)
 {
 	char *err = NULL;
@@ -202,6 +247,8 @@ int main(int argc, char **argv)
 		printf("%lld\n", count_rows(argv[2], true));
 		return 0;
 	}
+	if (strcmp(argv[1], "rows") == 0 && argc == 3)
+		return dump_rows(argv[2]);
 	if (strcmp(argv[1], "writer") == 0 && (argc == 5 || argc == 6))
 		return writer(argv[2], atol(argv[3]), atol(argv[4]), argc == 6 ? atol(argv[5]) : 0);
 	usage();
