@@ -428,6 +428,9 @@ struct stream_encoder {
 	char *model;
 	bool include_usage;
 	bool over; /* finished or failed: nothing more is written */
+	char *id;  /* OpenAI: the first chunk's id and created, kept for the whole
+		    * stream even when a continuation comes from elsewhere */
+	json_object *created;
 };
 
 struct stream_encoder *stream_encoder_new(enum dialect d, const char *model, bool include_usage)
@@ -468,8 +471,16 @@ static void openai_chunk(struct stream_encoder *e, json_object *chunk, struct bu
 	}
 	json_object *c = json_object_new_object();
 	bool model_set = false;
+	if (!e->id && dialect_json_str(chunk, "id")) {
+		e->id = xstrdup(dialect_json_str(chunk, "id"));
+		e->created = json_object_get(json_object_object_get(chunk, "created"));
+	}
 	json_object_object_foreach (chunk, k, v) {
-		if (strcmp(k, "model") == 0) {
+		if (strcmp(k, "id") == 0 && e->id) {
+			dialect_json_set_str(c, "id", e->id);
+		} else if (strcmp(k, "created") == 0 && e->created) {
+			json_object_object_add(c, "created", json_object_get(e->created));
+		} else if (strcmp(k, "model") == 0) {
 			dialect_json_set_str(c, "model", e->model);
 			model_set = true;
 		} else if (strcmp(k, "usage") == 0 && !e->include_usage) {
@@ -533,6 +544,9 @@ void stream_encoder_free(struct stream_encoder *e)
 	if (e->ops)
 		e->ops->state_free(e->state);
 	free(e->model);
+	free(e->id);
+	if (e->created)
+		json_object_put(e->created);
 	free(e);
 }
 

@@ -669,6 +669,8 @@ assert_prefill() {
 	sse_data | grep -v DONE | jq -se '(map(select(.usage != null)) | length) == 1 and .[-1].choices == []
 		and .[-1].usage.completion_tokens == 3 and .[-1].usage.prompt_tokens == 12'
 	grep -q 'continuing on anthropic/claude-b' "$PROXY_ERR"
+	# One stream to the client: every chunk has the first chunk's id.
+	sse_data | grep -v DONE | jq -se 'map(.id) | unique | length == 1'
 }
 
 @test "mid-stream failover, OpenAI client: Anthropic cut, OpenAI asked to go on" {
