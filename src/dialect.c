@@ -1553,3 +1553,9 @@ json_object *stream_decoder_usage(const struct stream_decoder *sd)
 {
 	return sd ? sd->usage : NULL;
 }
+
+const char *stream_decoder_id(const struct stream_decoder *sd, int64_t *created)
+{
+	*created = sd ? sd->created : 0;
+	return sd ? sd->id : NULL;
+}

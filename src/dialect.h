@@ -109,6 +109,9 @@ void stream_decoder_free(struct stream_decoder *sd);
  * from message_start, Gemini's running usageMetadata), or NULL; canonical,
  * borrowed until the next event. */
 json_object *stream_decoder_usage(const struct stream_decoder *sd);
+/* The response id the upstream gave (NULL if none yet) and its created
+ * time (0 if none). Borrowed. */
+const char *stream_decoder_id(const struct stream_decoder *sd, int64_t *created);
 /* For an Anthropic stream: how many content blocks the upstream started
  * (*next_index), the one open now (*open_index, -1 if none) and whether it
  * is text. False for the other dialects. */

@@ -537,6 +537,14 @@ void stream_encoder_resume(struct stream_encoder *e, int64_t next_index, int64_t
 		e->ops->resume(e->state, next_index, open_index, open_is_text, out);
 }
 
+void stream_encoder_adopt_id(struct stream_encoder *e, const char *id, int64_t created)
+{
+	if (!id || e->id)
+		return;
+	e->id = xstrdup(id);
+	e->created = created ? json_object_new_int64(created) : NULL;
+}
+
 void stream_encoder_free(struct stream_encoder *e)
 {
 	if (!e)

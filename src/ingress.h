@@ -53,6 +53,9 @@ void stream_encoder_error(struct stream_encoder *e, int status, const char *mess
 
 /* NULL is allowed. */
 void stream_encoder_free(struct stream_encoder *e);
+/* OpenAI: the id (and created, 0 if unknown) the client's stream already
+ * has, from a passed-through upstream, for every chunk from here on. */
+void stream_encoder_adopt_id(struct stream_encoder *e, const char *id, int64_t created);
 /* Takes over a stream whose start the client already has from a passed-
  * through upstream (Anthropic: message_start sent, next_index blocks
  * started, open_index open and whether it is text; see

@@ -650,6 +650,9 @@ static bool continue_elsewhere(struct proxy_req *pr)
 		bool open_is_text;
 		if (stream_decoder_block_position(pr->gc.dec, &next_index, &open_index, &open_is_text))
 			stream_encoder_resume(pr->enc, next_index, open_index, open_is_text, &pr->out);
+		int64_t created;
+		const char *id = stream_decoder_id(pr->gc.dec, &created);
+		stream_encoder_adopt_id(pr->enc, id, created);
 		pr->raw = false;
 	}
 	json_object *u = completion_builder_usage(pr->b);
