@@ -1447,6 +1447,8 @@ struct ledger_writer {
 	size_t n, cap;
 	unsigned long long submitted, committed, failed, dropped, failed_seen;
 	bool stopping;
+	bool idle;    /* the thread waits for a first row: only then is waking it worth a syscall */
+	int flushers; /* callers in ledger_writer_flush: no lingering */
 	char last_error[256];
 };
 
@@ -1480,8 +1482,10 @@ static void *writer_main(void *arg)
 	struct ledger_writer *w = arg;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
+		w->idle = true;
 		while (w->n == 0 && !w->stopping)
 			pthread_cond_wait(&w->wake, &w->mu);
+		w->idle = false;
 		if (w->n == 0)
 			break; /* stopping, and nothing is left */
 		/* Under load, rows come faster than transactions: gather what
@@ -1493,7 +1497,7 @@ static void *writer_main(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (!w->stopping && w->n < WRITER_BATCH &&
+		while (!w->stopping && !w->flushers && w->n < WRITER_BATCH &&
 		       pthread_cond_timedwait(&w->wake, &w->mu, &until) == 0)
 			;
 		struct ledger_row *rows = w->q;
@@ -1584,7 +1588,9 @@ void ledger_writer_submit(struct ledger_writer *w, const struct ledger_row *row)
 	}
 	w->q[w->n++] = copy;
 	w->submitted++;
-	pthread_cond_signal(&w->wake);
+	/* A lingering thread takes the row with its batch anyway. */
+	if (w->idle || w->n >= WRITER_BATCH)
+		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -1592,8 +1598,11 @@ int ledger_writer_flush(struct ledger_writer *w)
 {
 	pthread_mutex_lock(&w->mu);
 	unsigned long long target = w->submitted;
+	w->flushers++;
+	pthread_cond_signal(&w->wake);
 	while (w->committed + w->failed < target)
 		pthread_cond_wait(&w->done, &w->mu);
+	w->flushers--;
 	int rc = w->failed > w->failed_seen ? -1 : 0;
 	w->failed_seen = w->failed;
 	pthread_mutex_unlock(&w->mu);
