@@ -487,6 +487,24 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
 	return EXIT_OK;
 }
 
+void gateway_call_tap(struct gateway_call *gc, struct provider *p, const char *model, chunk_cb on_chunk, void *arg,
+		      struct gateway_result *res)
+{
+	memset(gc, 0, sizeof *gc);
+	gateway_result_clear(res);
+	gc->res = res;
+	gc->on_chunk = on_chunk;
+	gc->arg = arg;
+	gc->provider = p;
+	gc->stream = true; /* an event stream unless the answer says JSON */
+	gc->tap_only = true;
+	res->provider = xstrdup(p->slug);
+	res->model = xstrdup(model ? model : "-");
+	gc->target.model = xstrdup(res->model);
+	gc->sse = sse_parser_new(on_sse_event, gc, 0);
+	gc->dec = stream_decoder_new(p->dialect, res->model, deliver, gc);
+}
+
 void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body)
 {
 	json_object *copy = NULL;

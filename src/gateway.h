@@ -85,6 +85,12 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
  * nothing the canonical form cannot hold is lost (cache_control, thinking
  * signatures, top_k, beta fields). */
 void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body);
+/* A call whose bytes go to the client untouched (the provider
+ * passthrough): feed it the 2xx answer with gateway_call_feed and end it
+ * with gateway_call_finish, and on_chunk sees the usage it carried (and
+ * the answer's chunks, for an answer in p's dialect). */
+void gateway_call_tap(struct gateway_call *gc, struct provider *p, const char *model, chunk_cb on_chunk, void *arg,
+		      struct gateway_result *res);
 /* Sets a header on the upstream request, replacing one of the same name.
  * name and value are borrowed and must live until the transfer starts. */
 void gateway_call_set_header(struct gateway_call *gc, const char *name, const char *value);

@@ -975,11 +975,34 @@ static bool hop_by_hop(const char *name)
 	return false;
 }
 
+/* The model a passthrough request names: "model" in a JSON body, or the
+ * {model} of a Gemini path (v1beta/models/M:generateContent). Owned by
+ * the caller, or NULL. */
+static char *passthrough_model(struct server *s, const char *rest, const char *body, size_t len)
+{
+	const char *m = strstr(rest, "models/");
+	if (m && strchr(m, ':'))
+		return xstrndup(m + 7, (size_t)(strchr(m, ':') - m - 7));
+	if (!body || len == 0 || len > (1u << 20) || body[0] != '{')
+		return NULL;
+	json_tokener_reset(s->tok);
+	json_object *o = json_tokener_parse_ex(s->tok, body, (int)len), *v;
+	char *model = o && json_object_object_get_ex(o, "model", &v) && json_object_is_type(v, json_type_string)
+			      ? xstrdup(json_object_get_string(v))
+			      : NULL;
+	if (o)
+		json_object_put(o);
+	return model;
+}
+
 static int on_passthrough_body(const char *data, size_t len, void *arg)
 {
 	struct proxy_req *pr = arg;
+	const struct http_response *r = http_call_response(pr->call);
+	if (r->status >= 200 && r->status < 300)
+		gateway_call_feed(&pr->gc, r->content_type, data, len);
 	if (!pr->started) {
-		const struct http_response *resp = http_call_response(pr->call);
+		const struct http_response *resp = r;
 		pr->started = true;
 		pr->status = (int)resp->status;
 		if (resp->content_type)
@@ -1000,6 +1023,8 @@ static void on_passthrough_done(struct http_call *call, enum http_outcome outcom
 	pr->call = NULL;
 	if (outcome != XFER_OK)
 		verbose("passthrough %s: %s", pr->provider, resp->error ? resp->error : "aborted");
+	else if (resp->status >= 200 && resp->status < 300)
+		gateway_call_finish(&pr->gc, outcome, resp); /* flushes the usage tap */
 	if (pr->started) {
 		/* Byte for byte: a cut upstream is a cut response. */
 		if (outcome == XFER_OK) {
@@ -1096,6 +1121,12 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	size_t len;
 	char *body = request_body(req, &len);
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	/* Usage is read from the answer as it goes by, for the ledger. */
+	char *model = passthrough_model(s, rest, body, len);
+	pr->b = completion_builder_new();
+	gateway_call_tap(&pr->gc, p, model, on_chunk, pr, &pr->res);
+	pr->gateway_ready = true;
+	free(model);
 	struct http_request hr = {
 		.method = cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_DELETE ? "DELETE" : cmd == EVHTTP_REQ_PUT ? "PUT" : cmd == EVHTTP_REQ_PATCH ? "PATCH" : "POST",
 		.url = url,

@@ -842,3 +842,24 @@ jobs_wait() {
 	run grep -c 'served=' "$PROXY_LOG"
 	assert_output 3
 }
+
+@test "the provider passthrough records a row with the usage read from the answer, streamed or not" {
+	proxy_start
+	curl -sS -o /dev/null "$PROXY_URL/openai/v1/chat/completions" -H 'Content-Type: application/json' \
+		-d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+	curl -sS -o /dev/null "$PROXY_URL/anthropic/v1/messages" -H 'Content-Type: application/json' \
+		-d '{"model":"claude-x","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+	curl -sS -o /dev/null "$PROXY_URL/google/v1beta/models/gemini-x:generateContent" \
+		-d '{"contents":[{"parts":[{"text":"hi"}]}]}'
+	curl -sS -o /dev/null "$PROXY_URL/openai/v1/models"
+	proxy_stop
+	PROXY_PID=
+	run rows
+	assert_equal "${#lines[@]}" 4
+	jq -se 'map(select(.dialect == "passthrough")) | length == 4' <<< "$output"
+	jq -se '.[0] | .provider == "openai" and .model == "gpt-4o" and .prompt_tokens == 12 and .completion_tokens == 5 and .status == 200' <<< "$output"
+	jq -se '.[1] | .provider == "anthropic" and .model == "claude-x" and .prompt_tokens == 12 and .completion_tokens == 5' <<< "$output"
+	jq -se '.[2] | .provider == "google" and .model == "gemini-x" and .prompt_tokens == 12' <<< "$output"
+	# A models list carries no usage: the row says so rather than zeros.
+	jq -se '.[3] | .usage_known == 0 and .prompt_tokens == null and .model == "-"' <<< "$output"
+}
