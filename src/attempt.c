@@ -179,7 +179,9 @@ enum attempt_verdict attempt_report(struct attempt *a, int64_t now_ms, int64_t w
 {
 	*log_line = NULL;
 	int64_t wait_ms = -1;
-	if (resp && resp->n_limits > 0)
+	/* Only a refusal for load says when to come back: OpenAI sends its
+	 * quota's reset on every answer, which is no reason to wait out a 500. */
+	if (resp && resp->n_limits > 0 && (status == 429 || status == 503 || status == 529))
 		wait_ms = retry_wait_from_headers(resp->limits, resp->n_limits, wall_ms);
 	long st = outcome == XFER_OK ? status : 0;
 	enum retry_class cls = retry_classify(status, outcome);

@@ -424,12 +424,7 @@ static int chat_turn(struct chat *c)
 	/* "-m a,b,c" is a fallback list. */
 	json_object *models = NULL;
 	if (c->model && strchr(c->model, ',')) {
-		models = json_object_new_array();
-		char *copy = xstrdup(c->model), *save = NULL;
-		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-			if (*t)
-				json_object_array_add(models, json_object_new_string(t));
-		free(copy);
+		models = route_models_from_list(c->model);
 	}
 	struct gateway_request gr = {
 		.config = cfg,

@@ -212,6 +212,9 @@ enum keypool_outcome keypool_report(struct keypool *pool, size_t index, int64_t 
 		}
 	} else {
 		breaker_success(k->breaker, now_ms);
+		/* A success (a resting key used for want of another) ends its rest. */
+		if (status >= 200 && status < 300)
+			k->rest_until = 0;
 	}
 	if (message)
 		*message = msg;

@@ -617,3 +617,20 @@ double *route_plan_costs(const struct route_plan *plan, const struct catalog *ca
 	}
 	return c;
 }
+
+json_object *route_models_from_list(const char *csv)
+{
+	json_object *list = json_object_new_array();
+	char *copy = xstrdup(csv), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ' || *t == '\t')
+			t++;
+		size_t n = strlen(t);
+		while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+			t[--n] = '\0';
+		if (*t)
+			json_object_array_add(list, json_object_new_string(t));
+	}
+	free(copy);
+	return list;
+}

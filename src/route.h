@@ -95,6 +95,9 @@ struct route_plan {
 int route_plan_build(const struct config *c, const char *model_string, json_object *models,
 		     struct route_plan *out, char **err);
 void route_plan_clear(struct route_plan *p);
+/* "a, b,c" (chat's -m, the X-Arouter-Models header) as a fallback list:
+ * a new array of the non-empty names, spaces trimmed; caller owns it. */
+json_object *route_models_from_list(const char *csv);
 
 /* The length of the text a request holds (keys and strings; not images or
  * files), for token estimates of about chars/4. */

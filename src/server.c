@@ -130,6 +130,7 @@ struct proxy_req {
 	json_object *(*on_json)(struct proxy_req *pr, json_object *upstream);
 	char *json_model;         /* the upstream model name */
 	bool base64;              /* embeddings: the client asked for encoding_format base64 */
+	bool exchanged;           /* a JSON exchange went to its provider */
 	char *auth;
 	/* the attempt loop (attempt.h) */
 	json_object *canon;       /* the canonical request; a continuation replaces it */
@@ -330,7 +331,8 @@ static void record_usage(struct proxy_req *pr)
 		total = json_object_get_int64(v);
 	if (pr->client_id[0] && total > 0)
 		limiter_charge_tokens(s->limiter, pr->client_id, total, mono_clock_ms());
-	if (!s->writer || (pr->at.total == 0 && !pr->passthrough) || !pr->res.provider)
+	bool reached = pr->at.total > 0 || pr->passthrough || pr->exchanged;
+	if (!s->writer || !reached || !pr->res.provider)
 		return;
 	struct ledger_row row;
 	memset(&row, 0, sizeof row);
@@ -828,17 +830,51 @@ static json_object *read_canonical(struct proxy_req *pr, const char *url_model, 
 /* A ledger key's model globs and budget, over the plan's candidates: a
  * forbidden candidate is left out; when none is left, the client is told
  * (403, or 402 for a spent budget) and false returned (pr is done). */
+/* A ledger key's verdict on one model ("provider/model"). */
+static enum ledger_auth key_verdict(struct proxy_req *pr, const char *display, const char *slug, const char *model)
+{
+	enum ledger_auth a = ledger_keyring_check(pr->srv->keyring, pr->client_secret, display, NULL);
+	if (a == LEDGER_AUTH_MODEL_FORBIDDEN && slug && model) {
+		char *id = xasprintf("%s/%s", slug, model);
+		a = ledger_keyring_check(pr->srv->keyring, pr->client_secret, id, NULL);
+		free(id);
+	}
+	return a;
+}
+
+/* Answers a refused key (403 for the model, 402 for the budget); pr is
+ * then done. */
+static void refuse_key(struct proxy_req *pr, enum ledger_auth a, const char *what)
+{
+	int status = ledger_auth_http_status(a);
+	char *msg = xasprintf("key '%s': %s for '%s'", pr->client_id, ledger_auth_reason(a), what);
+	pr->status = reply_error(pr->req, pr->ingress, status,
+				 status == 402 ? "insufficient_quota" : status == 403 ? "permission_error" : NULL, msg);
+	free(msg);
+	proxy_req_done(pr);
+}
+
+/* The same for the endpoints that are not routed (passthrough,
+ * embeddings, token counts): true when the request may go on. */
+static bool key_allows(struct proxy_req *pr, const char *slug, const char *model)
+{
+	if (!pr->client_ledger_key || !pr->srv->keyring)
+		return true;
+	char *display = xasprintf("%s/%s", slug, model ? model : "");
+	enum ledger_auth a = key_verdict(pr, display, NULL, NULL);
+	if (a != LEDGER_AUTH_OK)
+		refuse_key(pr, a, display);
+	free(display);
+	return a == LEDGER_AUTH_OK;
+}
+
 static bool key_allows_plan(struct proxy_req *pr)
 {
 	enum ledger_auth first = LEDGER_AUTH_OK;
 	size_t kept = 0;
 	for (size_t i = 0; i < pr->plan.n; i++) {
 		struct route_target *t = &pr->plan.v[i];
-		char *id = xasprintf("%s/%s", t->provider->slug, t->model);
-		enum ledger_auth a = ledger_keyring_check(pr->srv->keyring, pr->client_secret, t->display, NULL);
-		if (a == LEDGER_AUTH_MODEL_FORBIDDEN)
-			a = ledger_keyring_check(pr->srv->keyring, pr->client_secret, id, NULL);
-		free(id);
+		enum ledger_auth a = key_verdict(pr, t->display, t->provider->slug, t->model);
 		if (a == LEDGER_AUTH_OK) {
 			if (kept != i) {
 				pr->plan.v[kept] = *t;
@@ -854,12 +890,7 @@ static bool key_allows_plan(struct proxy_req *pr)
 	pr->plan.n = kept;
 	if (kept > 0)
 		return true;
-	int status = ledger_auth_http_status(first);
-	char *msg = xasprintf("key '%s': %s for '%s'", pr->client_id, ledger_auth_reason(first), pr->model_asked);
-	pr->status = reply_error(pr->req, pr->ingress, status,
-				 status == 402 ? "insufficient_quota" : status == 403 ? "permission_error" : NULL, msg);
-	free(msg);
-	proxy_req_done(pr);
+	refuse_key(pr, first, pr->model_asked);
 	return false;
 }
 
@@ -874,19 +905,7 @@ static json_object *request_models(struct proxy_req *pr, json_object *canon)
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(pr->req), "X-Arouter-Models");
 	if (str_empty(h))
 		return NULL;
-	json_object *list = json_object_new_array();
-	char *copy = xstrdup(h), *save = NULL;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		while (*t == ' ')
-			t++;
-		size_t n = strlen(t);
-		while (n && t[n - 1] == ' ')
-			t[--n] = '\0';
-		if (*t)
-			json_object_array_add(list, json_object_new_string(t));
-	}
-	free(copy);
-	return list;
+	return route_models_from_list(h);
 }
 
 static void handle_model_request(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model,
@@ -1123,6 +1142,13 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	/* Usage is read from the answer as it goes by, for the ledger. */
 	char *model = passthrough_model(s, rest, body, len);
+	if (!key_allows(pr, p->slug, model)) {
+		free(model);
+		free(body);
+		free(auth);
+		free(url);
+		return;
+	}
 	pr->b = completion_builder_new();
 	gateway_call_tap(&pr->gc, p, model, on_chunk, pr, &pr->res);
 	pr->gateway_ready = true;
@@ -1204,6 +1230,18 @@ static void on_json_done(struct http_call *call, enum http_outcome outcome, cons
 	} else {
 		json_object *up = json_tokener_parse(buf_str(&pr->out));
 		json_object *answer = up ? pr->on_json(pr, up) : NULL;
+		/* Embeddings report what they used: the ledger's row gets it. */
+		json_object *usage;
+		if (answer && json_object_object_get_ex(answer, "usage", &usage) &&
+		    json_object_is_type(usage, json_type_object)) {
+			json_object *chunk = json_object_new_object();
+			json_object_object_add(chunk, "choices", json_object_new_array());
+			json_object_object_add(chunk, "usage", json_object_get(usage));
+			if (!pr->b)
+				pr->b = completion_builder_new();
+			completion_builder_add(pr->b, chunk);
+			json_object_put(chunk);
+		}
 		if (answer) {
 			reply_object(pr, 200, answer);
 			json_object_put(answer);
@@ -1222,6 +1260,7 @@ static void on_json_done(struct http_call *call, enum http_outcome outcome, cons
 static void start_json_exchange(struct proxy_req *pr, struct provider *p, const char *path, json_object *body)
 {
 	struct server *s = pr->srv;
+	pr->exchanged = true;
 	free(pr->provider);
 	pr->provider = xstrdup(p->slug);
 	char *url = provider_url(p, path, pr->json_model);
@@ -1308,7 +1347,10 @@ static bool resolve_for(struct proxy_req *pr, const char *model, struct route_ta
 		return false;
 	}
 	pr->json_model = xstrdup(t->model);
-	return true;
+	if (key_allows(pr, t->provider->slug, t->model))
+		return true;
+	route_target_clear(t);
+	return false;
 }
 
 static json_object *count_answer(enum dialect d, long long n)

@@ -863,3 +863,29 @@ jobs_wait() {
 	# A models list carries no usage: the row says so rather than zeros.
 	jq -se '.[3] | .usage_known == 0 and .prompt_tokens == null and .model == "-"' <<< "$output"
 }
+
+@test "embeddings are recorded with their usage; a key's model patterns and budget bind the passthrough, embeddings and token counts" {
+	proxy_start
+	curl -sS -o /dev/null "$PROXY_URL/v1/embeddings" -d '{"model":"openai/text-embedding-3-small","input":"hi"}'
+	run "$AROUTER" keys create --name narrow --models 'anthropic/*' --local
+	assert_success
+	local key=${lines[0]}
+	sleep 1.2
+	for path in /openai/v1/chat/completions /v1/embeddings; do
+		run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$PROXY_URL$path" \
+			-d '{"model":"openai/text-embedding-3-small","input":"hi","messages":[]}'
+		assert_output 403
+	done
+	run curl -sS -o /dev/null -w '%{http_code}' -H "x-api-key: $key" "$PROXY_URL/v1/messages/count_tokens" \
+		-d '{"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+	assert_output 403
+	run curl -sS -o /dev/null -w '%{http_code}' -H "x-api-key: $key" "$PROXY_URL/anthropic/v1/messages" \
+		-d '{"model":"claude-x","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+	assert_output 200
+	proxy_stop
+	PROXY_PID=
+	run rows
+	jq -se '.[0] | .model == "text-embedding-3-small" and .usage_known == 1 and .prompt_tokens != null' <<< "$output"
+	# The refused requests left no rows; the allowed passthrough did.
+	jq -se 'length == 2 and .[1].provider == "anthropic" and (.[1].key_id | length) > 0' <<< "$output"
+}
