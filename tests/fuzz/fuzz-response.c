@@ -8,8 +8,9 @@
  * encoders), as the proxy does for a streaming client of a non-streaming
  * upstream.
  *
- * Input: the upstream's response body. Every error message must be one
- * line of text, every client body JSON. */
+ * Input: the upstream's response body. An error's message and type must
+ * be one line without control characters (they reach terminals and logs),
+ * every client body JSON. */
 #include "config.h"
 
 #include "buf.h"
@@ -51,7 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct upstream_error ue;
 	int status = statuses[seed % (sizeof statuses / sizeof statuses[0])];
 	upstream_error_parse(status, text, size, &ue);
-	FUZZ_ASSERT(ue.message != NULL && !strpbrk(ue.message, "\r\n"));
+	/* Both are shown to people and written to logs as one line. */
+	FUZZ_ASSERT(ue.message != NULL && !strpbrk(ue.message, "\r\n\033"));
+	FUZZ_ASSERT(ue.type == NULL || !strpbrk(ue.type, "\r\n\033"));
 	for (int c = 0; c < DIALECT_COUNT; c++) {
 		int http = 0;
 		char *body = ingress_error_body((enum dialect)c, status ? status : 502, ue.type, ue.message, &http);
