@@ -503,7 +503,10 @@ struct catalog *catalog_new(const struct config *c, char **err)
 	struct problems pr = {.c = c, .report_any = true};
 	load(cat, c, &pr);
 	if (pr.count) {
-		*err = pr.first;
+		if (err)
+			*err = pr.first;
+		else
+			free(pr.first);
 		catalog_free(cat);
 		return NULL;
 	}

@@ -43,7 +43,8 @@ struct catalog {
 /* The built-in catalog extended by the configuration c (NULL for the
  * built-in catalog alone). Returns a catalog owned by the caller (free with
  * catalog_free), or NULL with *err set (caller frees) to one line naming the
- * malformed entry ("PATH:LINE:COL: models.2.pricing.prompt must be ..."). */
+ * malformed entry ("PATH:LINE:COL: models.2.pricing.prompt must be ...");
+ * err may be NULL when the reason is not wanted. */
 struct catalog *catalog_new(const struct config *c, char **err);
 /* An empty catalog, for a list that comes from elsewhere (a gateway, a
  * provider's models endpoint). Owned by the caller; free with catalog_free. */

@@ -705,11 +705,6 @@ int dialect_error_status_for_type(const char *type)
 	return 0;
 }
 
-static char *dup_nonempty(const char *s)
-{
-	return str_empty(s) ? NULL : xstrdup(s);
-}
-
 bool dialect_error_from_json(json_object *obj, char **type, char **message, int *code)
 {
 	*type = NULL;
@@ -751,7 +746,13 @@ bool dialect_error_from_json(json_object *obj, char **type, char **message, int 
 		if (str_empty(msg))
 			msg = dialect_json_str(obj, "detail");
 	}
-	*type = dup_nonempty(typ);
+	/* The type is shown beside the message (and stands for it when there
+	 * is none): one line without control characters too. */
+	*type = typ ? one_line(typ, strlen(typ), ERROR_MESSAGE_MAX) : NULL;
+	if (str_empty(*type)) {
+		free(*type);
+		*type = NULL;
+	}
 	*message = msg ? one_line(msg, strlen(msg), ERROR_MESSAGE_MAX) : NULL;
 	if (str_empty(*message)) {
 		free(*message);
