@@ -1007,3 +1007,141 @@ stream_body() { jq -c '. + {"stream": true}' <<<"$1"; }
 	fake_next 'cut=20;clean_end'
 	run -18 curl -sS -o /dev/null -X POST --data-binary "$OAI" "$FAKE_URL/v1/chat/completions"
 }
+
+# ---- faults of a hostile upstream ----
+
+@test "huge_line=N: the first word is N bytes of x, one SSE line, in every dialect; a JSON body too" {
+	run hit /v1/chat/completions "$OAI_STREAM" -H 'X-Fake: huge_line=100000'
+	assert_output 200
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty' | wc -c)" $((100000 + 24))
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty' | tail -c 24)" ' from the fake upstream.'
+	# One line carries the whole word.
+	[[ $(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$BATS_TEST_TMPDIR/body") -gt 100000 ]]
+	run hit /v1/messages "$ANT_STREAM" -H 'X-Fake: huge_line=5000'
+	assert_equal "$(sed -n 's/^data: //p' "$BATS_TEST_TMPDIR/body" | jq -rj 'select(.type == "content_block_delta") | .delta.text' | wc -c)" $((5000 + 24))
+	run hit "$GEM_MODEL:streamGenerateContent?alt=sse" "$GEM" -H 'X-Fake: huge_line=5000'
+	assert_equal "$(sse_json | jq -rj '.candidates[0].content.parts[0].text' | wc -c)" $((5000 + 24))
+	run hit /v1/chat/completions "$OAI" -H 'X-Fake: huge_line=7'
+	body | jq -e '.choices[0].message.content == "xxxxxxx from the fake upstream."'
+}
+
+@test "bad_utf8: raw 0xff 0xfe after the first word, in JSON strings, streamed or not" {
+	run hit /v1/chat/completions "$OAI" -H 'X-Fake: bad_utf8'
+	assert_output 200
+	grep -aq $'"Hello \xff\xfe from the fake upstream."' "$BATS_TEST_TMPDIR/body"
+	run hit /v1/messages "$ANT_STREAM" -H 'X-Fake: bad_utf8'
+	grep -aq $'"text":" \xff\xfe"' "$BATS_TEST_TMPDIR/body"
+	run hit "$GEM_MODEL:generateContent" "$GEM" -H 'X-Fake: bad_utf8'
+	grep -aq $'\xff\xfe from' "$BATS_TEST_TMPDIR/body"
+}
+
+@test "wrong_ctype: swap, text and none lie about the Content-Type; the body is unchanged" {
+	run hit /v1/chat/completions "$OAI_STREAM" -H 'X-Fake: wrong_ctype'
+	assert_equal "$(header Content-Type)" application/json
+	assert_equal "$(sse_json | tail -n 1)" '[DONE]'
+	run hit /v1/chat/completions "$OAI" -H 'X-Fake: wrong_ctype=swap'
+	assert_equal "$(header Content-Type)" text/event-stream
+	body | jq -e --arg t "$TEXT" '.choices[0].message.content == $t'
+	run hit /v1/messages "$ANT" -H 'X-Fake: wrong_ctype=text'
+	assert_equal "$(header Content-Type)" text/plain
+	run hit /v1/messages "$ANT_STREAM" -H 'X-Fake: wrong_ctype=none'
+	assert_equal "$(header Content-Type)" ''
+	grep -q '^event: message_stop' "$BATS_TEST_TMPDIR/body"
+	run hit /v1/messages "$ANT" -H 'X-Fake: wrong_ctype=none;wrong_ctype=off'
+	assert_equal "$(header Content-Type)" application/json
+}
+
+@test "error_200: a 200 whose body is the dialect's error, also for a streamed request" {
+	run hit /v1/chat/completions "$OAI_STREAM" -H 'X-Fake: error_200'
+	assert_output 200
+	assert_equal "$(header Content-Type)" application/json
+	body | jq -e '.error.message == "fake error in a 200" and .error.type == "server_error"'
+	run hit /v1/messages "$ANT" -H 'X-Fake: error_200'
+	assert_output 200
+	body | jq -e '.type == "error" and .error.type == "api_error"'
+	run hit "$GEM_MODEL:streamGenerateContent?alt=sse" "$GEM" -H 'X-Fake: error_200'
+	assert_output 200
+	body | jq -e '.error.code == 500 and .error.status == "INTERNAL"'
+}
+
+@test "gzip: Content-Encoding gzip whatever was asked; JSON bodies and streams decode to the plain answer" {
+	run hit /v1/chat/completions "$OAI" -H 'X-Fake: gzip' -H 'Accept-Encoding: identity'
+	assert_output 200
+	assert_equal "$(header Content-Encoding)" gzip
+	gunzip -c "$BATS_TEST_TMPDIR/body" | jq -e --arg t "$TEXT" '.choices[0].message.content == $t'
+	run hit /v1/messages "$ANT_STREAM" -H 'X-Fake: gzip'
+	assert_equal "$(gunzip -c "$BATS_TEST_TMPDIR/body" | sed -n 's/^event: //p' | tail -n 1)" message_stop
+	# A stream is one member, its events flushed as they go: curl decodes
+	# each as it arrives.
+	run curl -sS -N --compressed -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: gzip;drip=50' -d "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_success
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty' 2>/dev/null; sse_json | tail -n 1)" "$TEXT[DONE]"
+	# Cut, there is no gzip trailer: gunzip says so. With clean_end the
+	# member ends properly, as the HTTP response does.
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: gzip;cut_deltas=2' -d "$GEM" "$FAKE_URL$GEM_MODEL:streamGenerateContent?alt=sse"
+	run ! gunzip -t "$BATS_TEST_TMPDIR/body"
+	gunzip -c "$BATS_TEST_TMPDIR/body" 2>/dev/null | grep -q 'Hello'
+	run hit "$GEM_MODEL:streamGenerateContent?alt=sse" "$GEM" -H 'X-Fake: gzip;cut_deltas=2;clean_end'
+	gunzip -t "$BATS_TEST_TMPDIR/body"
+}
+
+@test "no_terminator: OpenAI without [DONE], Anthropic without message_stop, the HTTP response ended properly; Gemini unchanged" {
+	run curl -sS -N -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: no_terminator' -d "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_success
+	run ! grep -q DONE "$BATS_TEST_TMPDIR/body"
+	sse_json | jq -s -e '.[-1].choices[0].finish_reason == "stop"'
+	run curl -sS -N -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: no_terminator' -d "$ANT_STREAM" "$FAKE_URL/v1/messages"
+	assert_success
+	assert_equal "$(sed -n 's/^event: //p' "$BATS_TEST_TMPDIR/body" | tail -n 1)" message_delta
+	run hit "$GEM_MODEL:streamGenerateContent?alt=sse" "$GEM" -H 'X-Fake: no_terminator'
+	sse_json | jq -s -e '.[-1].candidates[0].finishReason == "STOP"'
+}
+
+@test "never_close: everything sent, terminator included, then the response stays open until the client leaves" {
+	run -28 curl -sS -N --max-time 1 -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: never_close' -d "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_equal "$(sse_json | tail -n 1)" '[DONE]'
+	fake_wait_event client_closed 3
+	# A JSON body: whole, chunked, never the last chunk.
+	run -28 curl -sS --max-time 1 -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: never_close' -d "$OAI" "$FAKE_URL/v1/chat/completions"
+	body | jq -e --arg t "$TEXT" '.choices[0].message.content == $t'
+	curl -sS "$FAKE_URL/_fake/health"
+}
+
+@test "reset: an RST where a cut would close; alone, after the second content event (or 20 bytes of JSON)" {
+	run -56 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: reset' -d "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_output --partial 'reset by peer'
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty')" 'Hello from'
+	run -56 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: reset;cut=1' -d "$ANT_STREAM" "$FAKE_URL/v1/messages"
+	assert_equal "$(sed -n 's/^event: //p' "$BATS_TEST_TMPDIR/body")" message_start
+	run -56 curl -sS -o "$BATS_TEST_TMPDIR/body" -H 'X-Fake: reset' -d "$OAI" "$FAKE_URL/v1/chat/completions"
+	assert_equal "$(wc -c < "$BATS_TEST_TMPDIR/body")" 20
+	curl -sS "$FAKE_URL/_fake/health"
+}
+
+@test "fail_pct and --directive: a seeded share of requests cut mid-stream, the same ones on every run, each recorded" {
+	local dir=$BATS_TEST_TMPDIR/pct run_ cuts=()
+	for run_ in 1 2; do
+		mkdir -p "$dir$run_"
+		("$FAKE_BIN" --port-file "$dir$run_/port" --record "$dir$run_/rec" --directive 'fail_pct=30' --seed 7 \
+			2> "$dir$run_/err" < /dev/null > /dev/null & echo $! > "$dir$run_/pid") 3>&-
+		for _ in $(seq 50); do [[ -s $dir$run_/port ]] && break; sleep 0.1; done
+		local url=http://127.0.0.1:$(< "$dir$run_/port") i done_=0
+		for ((i = 0; i < 40; i++)); do
+			curl -sS -N -d "$OAI_STREAM" "$url/v1/chat/completions" 2> /dev/null | grep -q DONE && done_=$((done_ + 1))
+		done
+		kill "$(< "$dir$run_/pid")"
+		cuts+=("$(jq -c 'select(.event == "fail_pct") | .seq' "$dir$run_/rec" | paste -sd,)")
+		local n
+		n=$(jq -s 'map(select(.event == "fail_pct")) | length' "$dir$run_/rec")
+		assert_equal $((40 - done_)) "$n"
+		((n >= 4 && n <= 20)) || fail "$n of 40 cut at 30%"
+	done
+	assert_equal "${cuts[0]}" "${cuts[1]}"
+	# A directive from a request still wins over --directive.
+	fake_next 'fail_pct=100'
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -d "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty')" 'Hello from'
+	fake_next 'fail_pct=100;cut_deltas=1'
+	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -d "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
+	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty')" 'Hello'
+}

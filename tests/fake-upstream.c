@@ -17,7 +17,36 @@
  * [[fake:...]] markers in the body (applied in that order, later wins per
  * key): "key=value;key2=value2;flag".  Keys: status, retry_after, stall,
  * drip, cut, cut_deltas, clean_end, garbage, html, stream_error, tool[=N],
- * reasoning, reply, echo, nousage, catalog.  Unknown keys are ignored.
+ * reasoning, reply, echo, nousage, catalog, and the faults below.  Unknown
+ * keys are ignored.  --directive DIRECTIVE applies one before all of those
+ * to every request (a fake that misbehaves for everyone, e.g. fail_pct).
+ *
+ * Faults of a hostile or broken upstream:
+ *   huge_line=N   the answer's first word is N bytes of "x": one SSE line
+ *                 (or JSON body) of N bytes and a little more
+ *   bad_utf8      the answer has " \xff\xfe" (invalid UTF-8) after its first
+ *                 word, raw in the JSON strings
+ *   wrong_ctype[=swap|text|none]  the Content-Type lies: swap (the default)
+ *                 labels a stream application/json and a JSON body
+ *                 text/event-stream; text says text/plain; none sends none
+ *   error_200     a 200 whose body is the dialect's error JSON (also for a
+ *                 streamed request)
+ *   gzip          the body gzip-encoded (Content-Encoding: gzip) whatever
+ *                 the request's Accept-Encoding; a stream is one gzip member
+ *                 whose events are each flushed as a stored block
+ *   no_terminator the stream ends properly at the HTTP level without its
+ *                 terminator: OpenAI's "data: [DONE]", Anthropic's
+ *                 message_stop (Gemini streams have none: no change)
+ *   never_close   after the last event the response stays open (no last
+ *                 chunk, no close) until the client hangs up
+ *   reset         the connection is reset (RST, SO_LINGER 0) where a cut
+ *                 would close it; alone it cuts after the second content
+ *                 event (or 20 bytes into a JSON body)
+ *   fail_pct=P    P percent of requests (drawn from a PRNG seeded by
+ *                 --seed, default 1) are cut after their second content
+ *                 event (or 20 bytes into a JSON body), unless a cut was
+ *                 asked anyway; each such cut is recorded as an event
+ *                 {"event":"fail_pct","seq":N}
  *
  * cut=N counts every event of a stream (an OpenAI role chunk, Anthropic's
  * message_start and ping, ...) and bytes of a JSON body; cut_deltas=N counts
@@ -51,6 +80,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -83,6 +113,7 @@
 #define MAX_DELAY_MS   600000L
 #define EMBED_DIMS     8
 #define MAX_EMBED_DIMS 4096
+#define MAX_HUGE_LINE  (256L * 1024 * 1024)
 
 /*
  * Usage is chosen so that every dialect maps (wire-formats §4.5) to the same
@@ -300,6 +331,10 @@ struct directive {
 	bool garbage, html, stream_error, reasoning, echo, nousage;
 	bool clean_end; /* a cut stream ends its HTTP response properly */
 	bool catalog; /* GET .../models answers like an OpenRouter or ARouter gateway */
+	long huge_line; /* 0: off; else the first word's length in bytes */
+	bool bad_utf8, error_200, gzip, no_terminator, never_close, reset;
+	const char *wrong_ctype; /* NULL: honest; else a static Content-Type ("" for none) */
+	long fail_pct;
 };
 
 static void directive_init(struct directive *d)
@@ -386,6 +421,39 @@ static void directive_set(struct directive *d, const char *key, const char *val)
 		d->clean_end = parse_flag(val);
 	} else if (strcmp(key, "catalog") == 0) {
 		d->catalog = parse_flag(val);
+	} else if (strcmp(key, "huge_line") == 0) {
+		if (parse_long(val, 0, MAX_HUGE_LINE, &n))
+			d->huge_line = n;
+		else
+			warn("directive huge_line=%s ignored: want 0..%ld bytes", val ? val : "", MAX_HUGE_LINE);
+	} else if (strcmp(key, "bad_utf8") == 0) {
+		d->bad_utf8 = parse_flag(val);
+	} else if (strcmp(key, "wrong_ctype") == 0) {
+		if (val == NULL || strcmp(val, "swap") == 0)
+			d->wrong_ctype = "swap";
+		else if (strcmp(val, "text") == 0)
+			d->wrong_ctype = "text/plain";
+		else if (strcmp(val, "none") == 0)
+			d->wrong_ctype = "";
+		else if (!parse_flag(val))
+			d->wrong_ctype = NULL;
+		else
+			warn("directive wrong_ctype=%s ignored: want swap, text or none", val);
+	} else if (strcmp(key, "error_200") == 0) {
+		d->error_200 = parse_flag(val);
+	} else if (strcmp(key, "gzip") == 0) {
+		d->gzip = parse_flag(val);
+	} else if (strcmp(key, "no_terminator") == 0) {
+		d->no_terminator = parse_flag(val);
+	} else if (strcmp(key, "never_close") == 0) {
+		d->never_close = parse_flag(val);
+	} else if (strcmp(key, "reset") == 0) {
+		d->reset = parse_flag(val);
+	} else if (strcmp(key, "fail_pct") == 0) {
+		if (parse_long(val, 0, 100, &n))
+			d->fail_pct = n;
+		else
+			warn("directive fail_pct=%s ignored: want 0..100", val ? val : "");
 	}
 	/* Unknown keys are ignored so that tests can carry notes. */
 }
@@ -502,7 +570,22 @@ struct server {
 	struct queued *queue_head;
 	struct queued **queue_tail;
 	struct exchange *exchanges; /* responses still in progress */
+	const char *default_directive; /* --directive, or NULL */
+	uint64_t rng; /* xorshift64 state for fail_pct, from --seed */
 };
+
+/* xorshift64: tiny, seedable and the same on every machine, so that a
+ * seeded fail_pct run picks the same requests every time. */
+static uint64_t rng_next(struct server *srv)
+{
+	uint64_t x = srv->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	srv->rng = x;
+	return x;
+}
 
 static void queue_clear(struct server *srv)
 {
@@ -755,8 +838,9 @@ static void events_free(struct events *ev)
 
 struct reply {
 	int status;
-	const char *content_type;
+	const char *content_type; /* static; "" sends no Content-Type */
 	bool stream; /* chunked, one event per write */
+	bool gzip;   /* Content-Encoding: gzip, whatever was asked */
 	struct events ev;
 	char *retry_after;
 };
@@ -990,6 +1074,30 @@ static void answer_init(struct answer *a, const struct request *rq, const struct
 			strv_free(&words);
 		}
 		free(prefill);
+	}
+}
+
+/* huge_line and bad_utf8 rewrite the answer's text once it is chosen. */
+static void answer_faults(struct answer *a, const struct directive *d)
+{
+	if (a->text == NULL)
+		return;
+	if (d->huge_line > 0) {
+		const char *rest = a->text + strcspn(a->text, " ");
+		size_t n = (size_t)d->huge_line, m = strlen(rest);
+		char *t = xmalloc(n + m + 1);
+
+		memset(t, 'x', n);
+		memcpy(t + n, rest, m + 1);
+		free(a->text);
+		a->text = t;
+	}
+	if (d->bad_utf8) {
+		size_t first = strcspn(a->text, " ");
+		char *t = xasprintf("%.*s \xff\xfe%s", (int)first, a->text, a->text + first);
+
+		free(a->text);
+		a->text = t;
 	}
 }
 
@@ -2113,6 +2221,7 @@ static void reply_answer(struct reply *r, const struct request *rq, const struct
 	case EP_OPENAI_CHAT:
 		model = jget_str(rq->json, "model");
 		answer_init(&a, rq, d, model ? model : "fake-model");
+		answer_faults(&a, d);
 		if (a.stream) {
 			openai_chat_stream(r, &a);
 			if (d->stream_error)
@@ -2125,6 +2234,7 @@ static void reply_answer(struct reply *r, const struct request *rq, const struct
 	case EP_ANTHROPIC_MESSAGES:
 		model = jget_str(rq->json, "model");
 		answer_init(&a, rq, d, model ? model : "claude-fake");
+		answer_faults(&a, d);
 		if (a.stream) {
 			anthropic_message_stream(r, &a);
 			if (d->stream_error)
@@ -2137,6 +2247,7 @@ static void reply_answer(struct reply *r, const struct request *rq, const struct
 	case EP_GEMINI_GENERATE:
 	case EP_GEMINI_STREAM:
 		answer_init(&a, rq, d, rq->gemini_model);
+		answer_faults(&a, d);
 		sse = query_wants_sse(rq->query);
 		if (a.stream) {
 			gemini_stream(r, &a, sse);
@@ -2212,6 +2323,9 @@ static void reply_build(struct reply *r, const struct request *rq, const struct 
 		if (stream && (rq->ep != EP_GEMINI_STREAM || query_wants_sse(rq->query)))
 			ct = "text/event-stream";
 		reply_garbage(r, d->status ? d->status : 200, stream, ct);
+	} else if (d->error_200) {
+		reply_error(r, dl, 500, "fake error in a 200");
+		r->status = 200;
 	} else if (d->status >= 400) {
 		char *msg = xasprintf("fake error %d", d->status);
 
@@ -2220,6 +2334,19 @@ static void reply_build(struct reply *r, const struct request *rq, const struct 
 	} else {
 		reply_answer(r, rq, d);
 	}
+	if (d->no_terminator && r->stream && r->ev.n > 0) {
+		const char *last = r->ev.item[r->ev.n - 1];
+
+		if (strcmp(last, "data: [DONE]\n\n") == 0 || strncmp(last, "event: message_stop\n", 20) == 0)
+			events_truncate(&r->ev, r->ev.n - 1);
+	}
+	if (d->wrong_ctype != NULL) {
+		if (strcmp(d->wrong_ctype, "swap") == 0)
+			r->content_type = r->stream ? "application/json" : "text/event-stream";
+		else
+			r->content_type = d->wrong_ctype;
+	}
+	r->gzip = d->gzip;
 }
 
 /* ---- sending: stall, drip and cut as timers, never blocking ---- */
@@ -2228,6 +2355,7 @@ enum exchange_state {
 	X_STALL,  /* waiting before sending anything */
 	X_STREAM, /* between events */
 	X_CLOSE,  /* waiting for the output to drain before closing */
+	X_HOLD,   /* never_close: all sent, the response left open */
 };
 
 struct exchange {
@@ -2242,8 +2370,93 @@ struct exchange {
 	long drip_ms;
 	long cut;    /* -1: no cut */
 	bool clean_end; /* a cut stream still ends with the terminating chunk */
+	bool never_close; /* the response is never ended */
+	bool reset;	  /* close with an RST instead of a FIN */
+	bool reset_waited;
 	size_t sent; /* events written */
+	bool gz_open; /* the gzip header went out */
+	uint32_t gz_crc;
+	uint32_t gz_size; /* ISIZE: bytes before compression, mod 2^32 */
 };
+
+/* ---- gzip without zlib: stored (uncompressed) deflate blocks ---- */
+
+static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n)
+{
+	static uint32_t table[256];
+
+	if (table[1] == 0) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+	}
+	crc = ~crc;
+	while (n--)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static void put_le32(struct evbuffer *b, uint32_t v)
+{
+	unsigned char le[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+			       (unsigned char)(v >> 24)};
+
+	evbuffer_add(b, le, 4);
+}
+
+static void gzip_header(struct evbuffer *b)
+{
+	static const unsigned char hdr[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+
+	evbuffer_add(b, hdr, sizeof(hdr));
+}
+
+/* Deflate stored blocks of data; a final one when `final` (an empty final
+ * block when len is 0).  Each block is complete, so a decoder can hand its
+ * bytes on at once: what a server flushing a compressed stream does. */
+static void gzip_blocks(struct evbuffer *b, const char *data, size_t len, bool final)
+{
+	do {
+		size_t n = len > 65535 ? 65535 : len;
+		unsigned char h[5] = {final && n == len ? 1 : 0, (unsigned char)n, (unsigned char)(n >> 8),
+				      (unsigned char)~n, (unsigned char)(~n >> 8)};
+
+		evbuffer_add(b, h, sizeof(h));
+		evbuffer_add(b, data, n);
+		data += n;
+		len -= n;
+	} while (len > 0);
+}
+
+static void gzip_trailer(struct evbuffer *b, uint32_t crc, uint32_t size)
+{
+	gzip_blocks(b, "", 0, true);
+	put_le32(b, crc);
+	put_le32(b, size);
+}
+
+/* A whole body as one gzip member, owned by the caller (*out_len bytes). */
+static char *gzip_whole(const char *body, size_t len, size_t *out_len)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *out;
+
+	if (b == NULL)
+		die("out of memory");
+	gzip_header(b);
+	if (len > 0)
+		gzip_blocks(b, body, len, false);
+	gzip_trailer(b, crc32_update(0, (const unsigned char *)body, len), (uint32_t)len);
+	*out_len = evbuffer_get_length(b);
+	out = xmalloc(*out_len);
+	evbuffer_remove(b, out, *out_len);
+	evbuffer_free(b);
+	return out;
+}
 
 static void exchange_unlink(struct exchange *ex)
 {
@@ -2283,23 +2496,42 @@ static void add_header(struct evhttp_request *req, const char *name, const char 
 
 static void reply_headers(struct evhttp_request *req, const struct reply *r)
 {
-	add_header(req, "Content-Type", r->content_type);
+	if (r->content_type != NULL && *r->content_type != '\0')
+		add_header(req, "Content-Type", r->content_type);
 	if (r->retry_after)
 		add_header(req, "Retry-After", r->retry_after);
+	if (r->gzip)
+		add_header(req, "Content-Encoding", "gzip");
+}
+
+/* The body of a whole reply as sent: gzip-encoded when asked (owned by
+ * the caller then), else the item itself. */
+static const char *whole_body(const struct reply *r, size_t *len, char **owned)
+{
+	const char *body = r->ev.item[0];
+
+	*len = strlen(body);
+	*owned = NULL;
+	if (r->gzip)
+		body = *owned = gzip_whole(body, *len, len);
+	return body;
 }
 
 static void send_whole(struct evhttp_request *req, const struct reply *r)
 {
 	struct evbuffer *b = evbuffer_new();
-	const char *body = r->ev.item[0];
+	size_t len;
+	char *owned;
+	const char *body = whole_body(r, &len, &owned);
 
 	if (b == NULL)
 		die("out of memory");
 	reply_headers(req, r);
-	if (evbuffer_add(b, body, strlen(body)) != 0)
+	if (evbuffer_add(b, body, len) != 0)
 		die("out of memory");
 	evhttp_send_reply(req, r->status, reason_phrase(r->status), b);
 	evbuffer_free(b);
+	free(owned);
 }
 
 static void on_flushed(struct evhttp_connection *evcon, void *arg);
@@ -2315,8 +2547,19 @@ static bool exchange_write(struct exchange *ex, const char *data, size_t len)
 	if (len == 0)
 		return false;
 	b = evbuffer_new();
-	if (b == NULL || evbuffer_add(b, data, len) != 0)
+	if (b == NULL)
 		die("out of memory");
+	if (ex->reply.gzip && ex->reply.stream) {
+		if (!ex->gz_open) {
+			gzip_header(b);
+			ex->gz_open = true;
+		}
+		gzip_blocks(b, data, len, false);
+		ex->gz_crc = crc32_update(ex->gz_crc, (const unsigned char *)data, len);
+		ex->gz_size += (uint32_t)len;
+	} else if (evbuffer_add(b, data, len) != 0) {
+		die("out of memory");
+	}
 	evhttp_send_reply_chunk_with_cb(ex->req, b, on_flushed, ex);
 	queued = evbuffer_get_length(b) == 0;
 	evbuffer_free(b);
@@ -2333,24 +2576,39 @@ static void exchange_start(struct exchange *ex)
 {
 	struct reply *r = &ex->reply;
 
-	if (!r->stream && ex->cut < 0) {
+	if (!r->stream && ex->cut < 0 && !ex->never_close) {
 		send_whole(ex->req, r);
 		exchange_free(ex);
 		return;
 	}
 	reply_headers(ex->req, r);
+	if (!r->stream && ex->cut < 0) {
+		/* never_close: the whole body, chunked, and never the last
+		 * chunk. */
+		size_t len;
+		char *owned;
+		const char *body = whole_body(r, &len, &owned);
+
+		evhttp_send_reply_start(ex->req, r->status, reason_phrase(r->status));
+		exchange_write(ex, body, len);
+		free(owned);
+		ex->state = X_HOLD;
+		return;
+	}
 	if (!r->stream) {
 		/* Announce the whole body, send only its first `cut` bytes
 		 * (always short of the whole), then close. */
-		size_t len = strlen(r->ev.item[0]), part = (size_t)ex->cut;
-		char cl[32];
+		size_t len, part = (size_t)ex->cut;
+		char cl[32], *owned;
+		const char *body = whole_body(r, &len, &owned);
 
 		if (part >= len)
 			part = len ? len - 1 : 0;
 		snprintf(cl, sizeof(cl), "%zu", len);
 		add_header(ex->req, "Content-Length", cl);
 		evhttp_send_reply_start(ex->req, r->status, reason_phrase(r->status));
-		exchange_write(ex, r->ev.item[0], part);
+		exchange_write(ex, body, part);
+		free(owned);
 		exchange_close_soon(ex);
 		return;
 	}
@@ -2384,6 +2642,26 @@ static void on_flushed(struct evhttp_connection *evcon, void *arg)
 	exchange_after(ex, exchange_stream_done(ex) ? 0 : ex->drip_ms);
 }
 
+/* An abortive close: SO_LINGER 0 makes the last close of the socket an
+ * RST.  evhttp would shutdown(SHUT_WR) first -- a FIN -- so the socket is
+ * closed here by putting /dev/null in its place (dup2), leaving evhttp a
+ * descriptor to shut down and close harmlessly. */
+static void reset_socket(evutil_socket_t fd)
+{
+	struct linger lg = {1, 0};
+	int null_fd;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0) {
+		warn("cannot set SO_LINGER: %s", strerror(errno));
+		return;
+	}
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd < 0 || dup2(null_fd, fd) < 0)
+		warn("cannot reset a connection: %s", strerror(errno));
+	if (null_fd >= 0)
+		close(null_fd);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct exchange *ex = arg;
@@ -2404,23 +2682,48 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 			/* A cut always ends without the terminating chunk, even
 			 * when every event made it out. */
 			exchange_close_soon(ex);
+		} else if (ex->never_close) {
+			/* Everything went out; the response is left open until
+			 * the client hangs up (on_client_closed). */
+			ex->state = X_HOLD;
 		} else {
 			struct evhttp_request *req = ex->req;
 
+			if (ex->reply.gzip) {
+				struct evbuffer *b = evbuffer_new();
+
+				if (b == NULL)
+					die("out of memory");
+				if (!ex->gz_open)
+					gzip_header(b);
+				gzip_trailer(b, ex->gz_crc, ex->gz_size);
+				evhttp_send_reply_chunk(req, b);
+				evbuffer_free(b);
+			}
 			exchange_free(ex);
 			evhttp_send_reply_end(req);
 		}
+		break;
+	case X_HOLD:
 		break;
 	case X_CLOSE: {
 		struct bufferevent *bev = evhttp_connection_get_bufferevent(ex->evcon);
 
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
 			exchange_after(ex, 2);
+		} else if (ex->reset && !ex->reset_waited) {
+			/* Give what was sent 50 ms to be read: an RST makes
+			 * the peer drop data it has not read yet. */
+			ex->reset_waited = true;
+			exchange_after(ex, 50);
 		} else {
 			/* Freeing the connection closes the socket (FIN) and
-			 * frees the request with it. */
+			 * frees the request with it; with SO_LINGER 0 the
+			 * close is an RST. */
 			struct evhttp_connection *evcon = ex->evcon;
 
+			if (ex->reset)
+				reset_socket(bufferevent_getfd(bev));
 			exchange_free(ex);
 			evhttp_connection_free(evcon);
 		}
@@ -2485,7 +2788,7 @@ static void exchange_begin(struct server *srv, struct evhttp_request *req, long 
 	struct exchange *ex;
 	long cut = cut_of(r, d);
 
-	if (d->stall_ms == 0 && !r->stream && cut < 0) {
+	if (d->stall_ms == 0 && !r->stream && cut < 0 && !d->never_close) {
 		send_whole(req, r);
 		reply_free(r);
 		return;
@@ -2501,6 +2804,8 @@ static void exchange_begin(struct server *srv, struct evhttp_request *req, long 
 	ex->drip_ms = d->drip_ms;
 	ex->cut = cut;
 	ex->clean_end = d->clean_end && ex->reply.stream;
+	ex->never_close = d->never_close;
+	ex->reset = d->reset;
 	ex->timer = evtimer_new(srv->base, on_timer, ex);
 	if (ex->timer == NULL)
 		die("out of memory");
@@ -2678,6 +2983,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	route(&rq);
 
 	directive_init(&d);
+	if (srv->default_directive != NULL)
+		directive_apply_source(&d, srv->default_directive);
 	queued = queue_pop(srv);
 	if (queued != NULL) {
 		directive_apply_source(&d, queued);
@@ -2690,6 +2997,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 		directive_apply_json_markers(&d, rq.json);
 	else
 		directive_apply_markers(&d, rq.body, rq.body_len);
+	if (d.fail_pct > 0 && rng_next(srv) % 100 < (uint64_t)d.fail_pct && d.cut < 0 && d.cut_deltas < 0) {
+		d.cut_deltas = 2;
+		d.cut = 20;
+		record_event(srv, "fail_pct", rq.seq);
+	}
+	if (d.reset && d.cut < 0 && d.cut_deltas < 0) {
+		d.cut_deltas = 2;
+		d.cut = 20;
+	}
 
 	reply_build(&r, &rq, &d);
 	exchange_begin(srv, req, rq.seq, &r, &d);
@@ -2740,7 +3056,8 @@ static void write_port_file(const char *path, int port)
 }
 
 static const char usage_text[] =
-	"usage: fake-upstream --port-file FILE --record FILE [--host ADDR] [--port N]\n";
+	"usage: fake-upstream --port-file FILE --record FILE [--host ADDR] [--port N]\n"
+	"                     [--directive DIRECTIVE] [--seed N]\n";
 
 int main(int argc, char **argv)
 {
@@ -2750,6 +3067,8 @@ int main(int argc, char **argv)
 		{"port", required_argument, NULL, 'p'},
 		{"port-file", required_argument, NULL, 'f'},
 		{"record", required_argument, NULL, 'r'},
+		{"directive", required_argument, NULL, 'd'},
+		{"seed", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *host = "127.0.0.1", *port_file = NULL, *record_path = NULL;
@@ -2757,7 +3076,8 @@ int main(int argc, char **argv)
 	struct event *sigterm, *sigint;
 	struct sigaction sa;
 	struct server srv;
-	long port = 0;
+	long port = 0, seed = 1;
+	const char *default_directive = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -2779,6 +3099,15 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			record_path = optarg;
+			break;
+		case 'd':
+			default_directive = optarg;
+			break;
+		case 's':
+			if (!parse_long(optarg, 0, LONG_MAX, &seed)) {
+				fprintf(stderr, "fake-upstream: bad seed '%s'\n%s", optarg, usage_text);
+				return 2;
+			}
 			break;
 		default:
 			fputs(usage_text, stderr);
@@ -2802,6 +3131,11 @@ int main(int argc, char **argv)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.queue_tail = &srv.queue_head;
+	srv.default_directive = default_directive;
+	/* xorshift needs a non-zero state; mix the seed so 0 and 1 differ. */
+	srv.rng = ((uint64_t)seed * 0x9E3779B97F4A7C15u) ^ 0x2545F4914F6CDD1Du;
+	if (srv.rng == 0)
+		srv.rng = 1;
 	srv.record = fopen(record_path, "a");
 	if (srv.record == NULL)
 		die("cannot open %s: %s", record_path, strerror(errno));
@@ -2820,6 +3154,9 @@ int main(int argc, char **argv)
 
 		evhttp_set_timeout_tv(srv.http, &tv);
 	}
+	/* A reply without a Content-Type (wrong_ctype=none) gets none, not
+	 * evhttp's text/html default. */
+	evhttp_set_default_content_type(srv.http, NULL);
 	evhttp_set_gencb(srv.http, on_request, &srv);
 	handle = evhttp_bind_socket_with_handle(srv.http, host, (ev_uint16_t)port);
 	if (handle == NULL)
