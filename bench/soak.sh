@@ -340,7 +340,7 @@ async def sampler():
             pooled = upstream_sockets(pid, upstream_ports)
         except OSError:
             fds = pooled = None
-        st["samples"].append([round(time.monotonic() - t0, 1), proc("VmRSS"), fds, pooled, st["ok"]])
+        st["samples"].append([round(time.monotonic() - t0, 1), proc("VmRSS"), fds, pooled, st["ok"], proc("RssAnon")])
         await asyncio.sleep(1)
 
 async def killer():
@@ -494,8 +494,8 @@ if k:
       f"{k['done_after_kill']:,} after it; {k.get('cut_by_kill', 0):,} streams cut by it | {ok(checks['kill'])} |")
 P()
 step = max(1, len(samples) // 12)
-P("VmRSS / descriptors (pooled upstream connections among them), sampled: " +
-  ", ".join(f"{x[0]:.0f} s {mb(x[1])} / {x[2]} ({x[3]})" for x in samples[::step] if x[1]))
+P("VmRSS (RssAnon, the heap's part) / descriptors (pooled upstream connections among them), sampled: " +
+  ", ".join(f"{x[0]:.0f} s {mb(x[1])} ({mb(x[5])}) / {x[2]} ({x[3]})" for x in samples[::step] if x[1]))
 P()
 EOF
 cat "$tmp/section.md"
