@@ -1145,3 +1145,12 @@ stream_body() { jq -c '. + {"stream": true}' <<<"$1"; }
 	run -18 curl -sS -N -o "$BATS_TEST_TMPDIR/body" -d "$OAI_STREAM" "$FAKE_URL/v1/chat/completions"
 	assert_equal "$(sse_json | jq -rj '.choices[0].delta.content // empty')" 'Hello'
 }
+
+@test "redirect=URL: a 302 (or the status=3xx given) with Location, whatever the endpoint" {
+	run hit /v1/chat/completions "$OAI" -H 'X-Fake: redirect=http://127.0.0.1:9/elsewhere'
+	assert_output 302
+	assert_equal "$(header Location)" http://127.0.0.1:9/elsewhere
+	run hit /v1/messages "$ANT_STREAM" -H 'X-Fake: redirect=/v1/other;status=307'
+	assert_output 307
+	assert_equal "$(header Location)" /v1/other
+}

@@ -42,6 +42,7 @@
  *   reset         the connection is reset (RST, SO_LINGER 0) where a cut
  *                 would close it; alone it cuts after the second content
  *                 event (or 20 bytes into a JSON body)
+ *   redirect=URL  a 302 (or the status=3xx given) with Location: URL
  *   fail_pct=P    P percent of requests (drawn from a PRNG seeded by
  *                 --seed, default 1) are cut after their second content
  *                 event (or 20 bytes into a JSON body), unless a cut was
@@ -322,6 +323,7 @@ static char *jtake(json_object *o)
 struct directive {
 	int status;	   /* 0: the endpoint's own status */
 	char *retry_after; /* NULL: no Retry-After header */
+	char *location;    /* redirect=URL: a 302 (or status=3xx) to it */
 	long stall_ms;
 	long drip_ms;
 	long cut; /* -1: send everything */
@@ -347,6 +349,7 @@ static void directive_init(struct directive *d)
 static void directive_free(struct directive *d)
 {
 	free(d->retry_after);
+	free(d->location);
 	free(d->reply);
 }
 
@@ -385,6 +388,9 @@ static void directive_set(struct directive *d, const char *key, const char *val)
 	} else if (strcmp(key, "retry_after") == 0) {
 		free(d->retry_after);
 		d->retry_after = val && *val ? xstrdup(val) : NULL;
+	} else if (strcmp(key, "redirect") == 0) {
+		free(d->location);
+		d->location = val && *val ? xstrdup(val) : NULL;
 	} else if (strcmp(key, "stall") == 0 || strcmp(key, "drip") == 0) {
 		if (parse_long(val, 0, MAX_DELAY_MS, &n))
 			*(key[0] == 's' ? &d->stall_ms : &d->drip_ms) = n;
@@ -843,12 +849,14 @@ struct reply {
 	bool gzip;   /* Content-Encoding: gzip, whatever was asked */
 	struct events ev;
 	char *retry_after;
+	char *location;
 };
 
 static void reply_free(struct reply *r)
 {
 	events_free(&r->ev);
 	free(r->retry_after);
+	free(r->location);
 }
 
 static void reply_body(struct reply *r, int status, const char *content_type, char *owned_body)
@@ -2315,6 +2323,14 @@ static void reply_build(struct reply *r, const struct request *rq, const struct 
 	memset(r, 0, sizeof(*r));
 	if (d->retry_after)
 		r->retry_after = xstrdup(d->retry_after);
+	if (d->location) {
+		/* A redirect wins over everything but the headers above. */
+		r->location = xstrdup(d->location);
+		reply_body(r, d->status >= 300 && d->status < 400 ? d->status : 302, "text/plain",
+			   xasprintf("redirecting to %s\n", d->location));
+		r->gzip = d->gzip;
+		return;
+	}
 	if (d->html) {
 		reply_html(r, d->status ? d->status : 502);
 	} else if (d->garbage) {
@@ -2500,6 +2516,8 @@ static void reply_headers(struct evhttp_request *req, const struct reply *r)
 		add_header(req, "Content-Type", r->content_type);
 	if (r->retry_after)
 		add_header(req, "Retry-After", r->retry_after);
+	if (r->location)
+		add_header(req, "Location", r->location);
 	if (r->gzip)
 		add_header(req, "Content-Encoding", "gzip");
 }

@@ -93,8 +93,13 @@ ask() {
 		-H 'Content-Type: application/json' "${extra[@]}" --data-binary "$body" "$url"
 }
 
-# summary DIALECT [FILE]: tests/fault-client.py's reading of the answer.
-summary() { python3 "$CLIENT" summary "$1" "${2:-$OUT}"; }
+# summary DIALECT [FILE]: tests/fault-client.py's reading of the answer,
+# kept beside it (FILE.DIALECT.sum) until the file changes.
+summary() {
+	local f=${2:-$OUT}
+	[[ -s $f.$1.sum && $f.$1.sum -nt $f ]] || python3 "$CLIENT" summary "$1" "$f" > "$f.$1.sum"
+	cat "$f.$1.sum"
+}
 
 # assert_answer DIALECT [TEXT]: $OUT holds the whole answer (TEXT, default
 # the fake's), valid UTF-8, no error, and for a stream exactly one
@@ -184,7 +189,8 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 	curl -sS -o /dev/null "$PROXY_URL/health"
 	idle=$(proxy_status VmRSS)
 	for d in "${DIALECTS[@]}"; do
-		for m in "${UPSTREAMS[@]}"; do
+		# Translated from two dialects, and passed through (OpenAI).
+		for m in openai/gpt-f google/gemini-f; do
 			fake_next "huge_line=$n"
 			code=$(ask "$d" "$m" true) || fail "$d $m: curl failed"
 			[[ $code == 200 ]] || fail "$d $m: HTTP $code"
@@ -220,7 +226,7 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 	local n=20000000 d m code nofo=()
 	start '{"routing": {"retries": 0}}'
 	for d in "${DIALECTS[@]}"; do
-		for m in openai/gpt-f anthropic/claude-f google/gemini-f; do
+		for m in openai/gpt-f google/gemini-f; do
 			fake_next "huge_line=$n"
 			code=$(ask "$d" "$m" true) || fail "$d $m: curl failed"
 			assert_dialect_error "$d" "$code"
@@ -230,7 +236,7 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 	done
 	curl -sS --max-time 5 "$PROXY_URL/health" | jq -e '.status == "ok" and .in_flight == 0'
 	for d in "${DIALECTS[@]}"; do
-		for m in openai/gpt-f anthropic/claude-f google/gemini-f; do
+		for m in openai/gpt-f google/gemini-f; do
 			fake_reset
 			fake_next "huge_line=$n"
 			code=$(ask "$d" "$m" true anthropic/claude-b) || fail "$d $m: curl failed"
@@ -288,10 +294,12 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 @test "a wrong Content-Type: the answer or a 502 in the client's dialect; with a fallback, the answer exactly once" {
 	start '{"routing": {"retries": 0}}'
 	local w d m s code
+	# Every lie on streams; a JSON body is only hurt by the swap.
 	for w in swap text none; do
 		for d in "${DIALECTS[@]}"; do
 			for m in "${UPSTREAMS[@]}"; do
 				for s in true false; do
+					[[ $s == false && $w != swap ]] && continue
 					fake_next "wrong_ctype=$w"
 					code=$(MAX_TIME=10 ask "$d" "$m" "$s") || fail "$w $d $m stream=$s: no answer in 10 s"
 					if [[ $code == 200 ]] && summary "$d" | jq -e '.errors == []' > /dev/null; then
@@ -304,7 +312,7 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 		done
 	done
 	local twice=()
-	for w in swap text none; do
+	for w in swap; do
 		for d in "${DIALECTS[@]}"; do
 			for m in "${UPSTREAMS[@]}"; do
 				fake_next "wrong_ctype=$w"
@@ -334,6 +342,7 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 				assert_dialect_error "$d" "$code"
 				summary "$d" | jq -e '.errors | any(contains("fake error in a 200"))' > /dev/null ||
 					fail "$d $m stream=$s: the upstream's message is not passed on: $(summary "$d")"
+				[[ $s == true ]] || continue
 				fake_next error_200
 				code=$(ask "$d" "$m" "$s" anthropic/claude-b)
 				assert_equal "$code" 200
@@ -390,11 +399,11 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 			fake_reset
 			fake_next never_close
 			t0=$(date +%s%N)
-			code=$(MAX_TIME=4 ask "$d" "$m" true) || true
+			code=$(MAX_TIME=3 ask "$d" "$m" true) || true
 			ms=$((($(date +%s%N) - t0) / 1000000))
 			# The first one late says it all: the others would only add
-			# their 4 s each.
-			((ms < 3000)) ||
+			# their 3 s each.
+			((ms < 2500)) ||
 				skip "BUG: after the upstream's [DONE] or message_stop the proxy waits for the upstream to close (idle_timeout, 120 s by default), then appends a \"stream stalled\" error event after the terminator ($d client, $m upstream: no end within $ms ms); it should end the client's stream at the terminator and close the transfer"
 			assert_equal "$code" 200
 			assert_answer "$d"
@@ -406,12 +415,18 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 @test "a TCP reset mid-stream: an in-stream error in the client's dialect; with a fallback, the text exactly once" {
 	start '{"routing": {"retries": 0}}'
 	local d m code
+	local i=0
 	for d in "${DIALECTS[@]}"; do
 		for m in "${UPSTREAMS[@]}"; do
 			fake_next reset
 			code=$(ask "$d" "$m" true)
 			assert_dialect_error "$d" "$code"
 			summary "$d" | jq -e '.text == "Hello from"' > /dev/null || fail "$d $m: $(summary "$d")"
+			# With a fallback: each ingress from its own dialect
+			# (passed through) and from the next (translated).
+			local di=$((i / 3)) mi=$((i % 3))
+			i=$((i + 1))
+			((mi == di || mi == (di + 1) % 3)) || continue
 			fake_next reset
 			code=$(ask "$d" "$m" true anthropic/claude-b)
 			assert_equal "$code" 200
@@ -485,7 +500,7 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 
 @test "arouter chat: an upstream that keeps the stream open after its terminator does not hold the command" {
 	fake_next never_close
-	run --separate-stderr timeout 5 "$AROUTER" chat -m openai/gpt-f hi < /dev/null
+	run --separate-stderr timeout 3 "$AROUTER" chat -m openai/gpt-f hi < /dev/null
 	[[ $status != 124 ]] ||
 		skip "BUG: arouter chat waits after [DONE] until the upstream closes (idle timeout, 120 s): it should stop reading at the terminator"
 	assert_success
@@ -563,12 +578,12 @@ well_behaved_check() {
 
 @test "a slowloris trickling its headers is dropped once proxy.client_timeout has passed" {
 	start '{"proxy": {"client_timeout": 2}}'
-	run python3 "$CLIENT" slowloris "$PROXY_PORT" 0.25 8
+	run python3 "$CLIENT" slowloris "$PROXY_PORT" 0.25 5
 	assert_success
 	local closed
 	closed=$(jq -r .closed_after <<< "$output")
 	[[ $closed != null ]] ||
-		skip "BUG: proxy.client_timeout is an inactivity timeout (evhttp_set_timeout in server_run): a client sending one header byte every 0.25 s was still connected after 8 s with client_timeout 2; the headers should have a deadline"
+		skip "BUG: proxy.client_timeout is an inactivity timeout (evhttp_set_timeout in server_run): a client sending one header byte every 0.25 s was still connected after 5 s with client_timeout 2; the headers should have a deadline"
 	awk -v c="$closed" 'BEGIN { exit !(c <= 4) }' || fail "dropped only after $closed s"
 }
 
@@ -576,7 +591,7 @@ well_behaved_check() {
 	start '{"proxy": {"client_timeout": 2}}'
 	local pids=() i
 	for ((i = 0; i < 20; i++)); do
-		(python3 "$CLIENT" slowloris "$PROXY_PORT" 0.2 4 > /dev/null) 3>&- &
+		(python3 "$CLIENT" slowloris "$PROXY_PORT" 0.2 2.5 > /dev/null) 3>&- &
 		pids+=($!)
 	done
 	sleep 0.5
@@ -589,17 +604,14 @@ well_behaved_check() {
 @test "proxy.client_timeout does not cut a request that waits on a slow upstream" {
 	start '{"proxy": {"client_timeout": 2}}'
 	local cut=()
-	# Not streamed: the upstream answers after 3.5 s.
-	fake_next stall=3500
+	# Not streamed: the upstream answers after 2.7 s.
+	fake_next stall=2700
 	code=$(ask openai openai/gpt-f false) || true
-	[[ $code == 200 ]] && assert_answer openai || cut+=("a non-streamed answer after 3.5 s (HTTP $code)")
-	# Streamed: 3.5 s before the first event, then 2.5 s between two.
-	fake_next stall=3500
+	[[ $code == 200 ]] && assert_answer openai || cut+=("a non-streamed answer after 2.7 s (HTTP $code)")
+	# Streamed: 2.7 s of silence before the first event (a model thinking).
+	fake_next stall=2700
 	code=$(ask anthropic anthropic/claude-f true) || true
-	[[ $code == 200 ]] && summary anthropic | jq -e --arg t "$ANSWER" '.text == $t' > /dev/null || cut+=("a stream whose first event came after 3.5 s")
-	fake_next drip=1200
-	code=$(ask openai openai/gpt-f true) || true
-	[[ $code == 200 ]] && summary openai | jq -e '.terminators == 1' > /dev/null || cut+=("an OpenAI stream with 2.4 s between two events the client sees")
+	[[ $code == 200 ]] && summary anthropic | jq -e --arg t "$ANSWER" '.text == $t' > /dev/null || cut+=("a stream whose first event came after 2.7 s")
 	((${#cut[@]} == 0)) ||
 		skip "BUG: proxy.client_timeout (60 s by default) drops the client's connection whenever nothing was written to it for that long, also while it waits on the upstream: ${cut[*]}; evhttp_set_timeout in server_run arms the read timeout that watch_for_close re-enables. A reasoning model's non-streamed answer or silent thinking takes longer than 60 s"
 }

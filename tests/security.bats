@@ -249,6 +249,27 @@ raw() { python3 "$CLIENT" raw "$PROXY_PORT" "$(printf '%s' "$1" | od -An -tx1 -v
 	assert_evil_untouched
 }
 
+@test "an upstream's redirect is never followed: no request, no key, reaches the host it names" {
+	evil_start
+	start '{"routing": {"retries": 0}}'
+	local e=http://127.0.0.1:$EVIL_PORT d code
+	for st in 301 302 307 308; do
+		fake_next "redirect=$e/v1/chat/completions;status=$st"
+		code=$(curl -sS -o /dev/null -w '%{http_code}' "$PROXY_URL/v1/chat/completions" \
+			-d '{"model":"openai/gpt-f","messages":[{"role":"user","content":"hi"}]}')
+		[[ $code != 200 ]] || fail "a $st was followed to an answer"
+		fake_next "redirect=$e/v1/messages;status=$st"
+		curl -sS -o /dev/null "$PROXY_URL/v1/messages" -d '{"model":"anthropic/claude-f","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+		fake_next "redirect=$e/v1/models;status=$st"
+		run curl -sS -o /dev/null -w '%{http_code}' "$PROXY_URL/openai/v1/models"
+		# The passthrough hands the redirect to the client, as it came.
+		assert_output "$st"
+		fake_next "redirect=$e/v1beta/models/g:streamGenerateContent;status=$st"
+		timeout 10 "$AROUTER" chat -m google/gemini-f hi < /dev/null > /dev/null 2>&1 || true
+	done
+	assert_evil_untouched
+}
+
 # ==== secrets ====
 
 @test "no secret in anything the main commands print or write under \$HOME, the config excepted; secret files are 0600" {
