@@ -26,6 +26,8 @@ void account_client_init(struct account_client *c, const struct config *cfg, boo
 	c->remote = true;
 	c->base_url = xstrdup(cfg->base_url.value);
 	const char *admin = getenv("AROUTER_ADMIN_KEY");
+	if (str_has_ctl(admin))
+		die(EXIT_CONFIG, "AROUTER_ADMIN_KEY holds a control character (a line break?); a key is sent in a header as is");
 	if (!str_empty(admin))
 		c->key = xstrdup(admin);
 	else if (!str_empty(cfg->api_key.value))

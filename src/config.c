@@ -403,6 +403,14 @@ int config_load(struct config *c, const struct config_flags *flags, char **err)
 		else if (!str_empty(v = json_str(c->root, settings[i].key)))
 			setting_set(settings[i].s, v, "config");
 	}
+	if (str_has_ctl(c->api_key.value)) {
+		const char *src = c->api_key.source;
+		char *m = xasprintf("%s holds a control character (a line break?); a key is sent in a header as is",
+				    !strcmp(src, "flag") ? "--api-key" : !strcmp(src, "config") ? "api_key" : src);
+		*err = !strcmp(src, "config") ? located(c, m) : xstrdup(m);
+		free(m);
+		goto fail;
+	}
 	/* The gateway's URL is used as a prefix; a trailing slash or "/v1" is
 	 * tolerated because users copy either form from documentation. */
 	size_t n = strlen(c->base_url.value);
@@ -417,7 +425,8 @@ int config_load(struct config *c, const struct config_flags *flags, char **err)
 		providers = NULL; /* a wrong type was reported by check_types */
 	char *perr = NULL;
 	if (provider_registry_load(&c->providers, providers, &perr) < 0) {
-		*err = located(c, perr);
+		/* Errors about the file name a key in it; others (the environment) do not. */
+		*err = str_has_prefix(perr, "providers.") ? located(c, perr) : xstrdup(perr);
 		free(perr);
 		goto fail;
 	}

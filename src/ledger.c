@@ -852,12 +852,7 @@ static void key_from_row(sqlite3_stmt *st, struct ledger_key *k, unsigned char *
 
 static int valid_text(const char *s, size_t max)
 {
-	if (str_empty(s) || strlen(s) > max)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
+	return !str_empty(s) && strlen(s) <= max && !str_has_ctl(s);
 }
 
 static int check_models(const char *const *models, size_t n, char **err)

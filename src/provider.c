@@ -289,6 +289,15 @@ fail:
 	return -1;
 }
 
+/* A key goes into a header as it is: one holding CR or LF would become a
+ * header line of its own, so it is refused where it is loaded. Takes name. */
+static char *key_ctl_message(char *name)
+{
+	char *m = xasprintf("%s holds a control character (a line break?); a key is sent in a header as is", name);
+	free(name);
+	return m;
+}
+
 /* Keys from the config: "api_key" (one) or "keys" (a pool). */
 static int provider_config_keys(struct provider *p, json_object *e, const char *where, char **err)
 {
@@ -304,6 +313,17 @@ static int provider_config_keys(struct provider *p, json_object *e, const char *
 	if (!one && n == 0) {
 		free(pool);
 		return 0;
+	}
+	bool bad = str_has_ctl(one);
+	for (size_t i = 0; i < n; i++)
+		bad = bad || str_has_ctl(pool[i]);
+	if (bad) {
+		*err = key_ctl_message(xasprintf("%s.%s", where, str_has_ctl(one) ? "api_key" : "keys"));
+		free(one);
+		for (size_t i = 0; i < n; i++)
+			free(pool[i]);
+		free(pool);
+		return -1;
 	}
 	for (size_t i = 0; i < p->n_keys; i++)
 		free(p->keys[i]);
@@ -339,7 +359,7 @@ static void set_source(struct provider *p, const char *source)
 	p->base_url_source = xstrdup(source);
 }
 
-static void provider_apply_env(struct provider *p)
+static int provider_apply_env(struct provider *p, char **err)
 {
 	char *name = base_url_env_name(p->slug);
 	const char *v = getenv(name);
@@ -354,6 +374,10 @@ static void provider_apply_env(struct provider *p)
 		const char *k = getenv(p->key_env[i]);
 		if (str_empty(k))
 			continue;
+		if (str_has_ctl(k)) {
+			*err = key_ctl_message(xstrdup(p->key_env[i]));
+			return -1;
+		}
 		for (size_t j = 0; j < p->n_keys; j++)
 			free(p->keys[j]);
 		p->keys = xrealloc(p->keys, sizeof *p->keys);
@@ -363,6 +387,7 @@ static void provider_apply_env(struct provider *p)
 		p->key_source = xstrdup(p->key_env[i]);
 		break;
 	}
+	return 0;
 }
 
 int provider_registry_load(struct provider_registry *reg, json_object *config_providers, char **err)
@@ -439,7 +464,8 @@ int provider_registry_load(struct provider_registry *reg, json_object *config_pr
 		}
 	}
 	for (size_t i = 0; i < reg->n; i++)
-		provider_apply_env(&reg->v[i]);
+		if (provider_apply_env(&reg->v[i], err) < 0)
+			goto fail;
 	return 0;
 fail:
 	provider_registry_free(reg);

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "server.h"
+#include "clientconn.h"
 #include "buf.h"
 #include "dialect.h"
 #include "account.h"
@@ -76,7 +77,7 @@ struct server {
 	int port;
 	struct proxy_req *reqs;   /* in flight */
 	bool stopping;
-	int sending;              /* final responses evhttp has not finished writing */
+	struct conn_table *conns; /* client connections: deadlines, hang-ups, answers being written */
 	json_tokener *tok;        /* one for every request body: the loop is single-threaded,
 				   * and making one costs as much as parsing a small body */
 	struct event *sigs[3];
@@ -104,7 +105,7 @@ struct server {
 struct proxy_req {
 	struct server *srv;
 	struct evhttp_request *req;
-	struct evhttp_connection *evcon;
+	struct conn *conn;         /* watched for a hang-up; NULL if not */
 	struct proxy_req *prev, *next;
 	enum dialect ingress;
 	char *model_asked;
@@ -176,25 +177,21 @@ static struct server *the_server;
 
 static void maybe_exit(struct server *s)
 {
-	if (s->stopping && !s->reqs && s->sending <= 0)
+	if (s->stopping && !s->reqs && conn_table_sending(s->conns) <= 0)
 		event_base_loopexit(s->base, NULL);
 }
 
-static void on_sent(struct evhttp_request *req, void *arg)
+static void on_sent(void *arg)
 {
-	struct server *s = arg;
-	s->sending--;
-	maybe_exit(s);
+	maybe_exit(arg);
 }
 
 /* Called just before a response's last byte is handed to evhttp, so that
  * shutdown waits for it to be written, not merely queued. */
 static void track_send(struct evhttp_request *req)
 {
-	if (!the_server)
-		return;
-	the_server->sending++;
-	evhttp_request_set_on_complete_cb(req, on_sent, the_server);
+	if (the_server)
+		conn_sending(conn_of(the_server->conns, req));
 }
 
 static void add_header(struct evhttp_request *req, const char *name, const char *value)
@@ -255,8 +252,7 @@ static void proxy_req_free(struct proxy_req *pr)
 	struct server *s = pr->srv;
 	if (pr->call)
 		http_call_cancel(pr->call);
-	if (pr->evcon)
-		evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
+	conn_unwatch(pr->conn);
 	if (pr->prev)
 		pr->prev->next = pr->next;
 	else
@@ -391,11 +387,11 @@ static void start_stream(struct proxy_req *pr)
 }
 
 /* The client went away: abort the upstream at once. */
-static void on_client_close(struct evhttp_connection *evcon, void *arg)
+static void on_client_close(void *arg)
 {
 	struct proxy_req *pr = arg;
 	struct evhttp_request *req = pr->req;
-	pr->evcon = NULL;
+	pr->conn = NULL;
 	pr->status = 499; /* nginx's "client closed request" */
 	proxy_req_done(pr);
 	/* evhttp leaves a request it has detached from its connection to us. */
@@ -408,9 +404,10 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
  * read callback turns the hang-up into the close callback. */
 static void watch_for_close(struct proxy_req *pr)
 {
-	pr->evcon = evhttp_request_get_connection(pr->req);
-	evhttp_connection_set_closecb(pr->evcon, on_client_close, pr);
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(pr->evcon);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(pr->req);
+	pr->conn = conn_of(pr->srv->conns, pr->req);
+	conn_watch(pr->conn, on_client_close, pr);
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
 	bufferevent_data_cb readcb, writecb;
 	bufferevent_event_cb eventcb;
 	void *cbarg;
@@ -1852,6 +1849,15 @@ static size_t header_backstop(size_t limit)
 	return four > plus ? four : plus;
 }
 
+/* libevent's own body limit, which answers with an HTML page and no hook:
+ * a backstop a quarter (at least 1 MiB) above ours, so that a body a little
+ * over the limit gets 413 in the client's dialect from on_request. */
+static size_t body_backstop(size_t limit)
+{
+	size_t extra = limit / 4 > 1024 * 1024 ? limit / 4 : 1024 * 1024;
+	return limit > SIZE_MAX - extra ? SIZE_MAX : limit + extra;
+}
+
 /* The size of the request line and headers as the client sent them
  * ("NAME: VALUE\r\n" each), the figure the header limit applies to. */
 static size_t request_header_bytes(struct evhttp_request *req)
@@ -1872,6 +1878,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	conn_request_arrived(conn_of(s->conns, req), req);
 	if (!path || path[0] != '/') {
 		reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error", "malformed request target");
 		return;
@@ -1892,6 +1899,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (request_header_bytes(req) > s->opt.max_header_bytes) {
 		add_header(req, "Connection", "close");
 		reply_error(req, d, 431, "invalid_request_error", "the request headers are larger than the proxy accepts");
+		return;
+	}
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > s->opt.max_body_bytes) {
+		add_header(req, "Connection", "close");
+		reply_error(req, d, 413, NULL, "the request body is larger than the proxy accepts");
 		return;
 	}
 	if (!host_allowed(s, evhttp_find_header(in, "Host"))) {
@@ -2082,7 +2094,7 @@ static void on_stdio_done(void *arg)
 static void on_stdio_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
-	bool idle = !s->reqs && s->sending <= 0 && stdio_relay_input_over(s->relay);
+	bool idle = !s->reqs && conn_table_sending(s->conns) <= 0 && stdio_relay_input_over(s->relay);
 	/* Two idle ticks in a row: what arrived last has been parsed. */
 	if (idle && s->stdio_idle_ticks++ >= 1) {
 		event_del(s->stdio_timer);
@@ -2181,12 +2193,13 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 	}
 	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
 						   EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(s.http, (ev_ssize_t)s.opt.max_body_bytes);
+	evhttp_set_max_body_size(s.http, (ev_ssize_t)body_backstop(s.opt.max_body_bytes));
 	/* libevent refuses headers over its own limit with a bare 400 and no
 	 * hook; so its limit is a backstop well above ours, and on_request
 	 * answers 431 in the client's dialect for everything in between. */
 	evhttp_set_max_headers_size(s.http, (ev_ssize_t)header_backstop(s.opt.max_header_bytes));
-	evhttp_set_timeout(s.http, (int)(s.opt.client_timeout_s > 0 ? s.opt.client_timeout_s : 60));
+	/* Not evhttp_set_timeout: see clientconn.h. */
+	s.conns = conn_table_new(s.http, s.base, (int)s.opt.client_timeout_s, on_sent, &s);
 	evhttp_set_gencb(s.http, on_request, &s);
 	int sd_fd = s.opt.stdio ? -1 : listen_systemd_fd();
 	if (s.opt.stdio) {
@@ -2277,6 +2290,7 @@ out:
 	http_loop_free(s.loop);
 	if (s.http)
 		evhttp_free(s.http);
+	conn_table_free(s.conns);
 	if (s.base)
 		event_base_free(s.base);
 	if (s.tok)

@@ -141,6 +141,14 @@ bool str_empty(const char *s)
 	return !s || !*s;
 }
 
+bool str_has_ctl(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
 const char *redact(const char *secret)
 {
 	static char out[64];

@@ -44,6 +44,9 @@ void errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 bool str_empty(const char *s);
+/* Whether s holds a control character (below 0x20, or DEL): such a value
+ * can never go into a header, a request line or a one-line field. */
+bool str_has_ctl(const char *s);
 
 /* Redacts a secret to a recognisable prefix and its last four characters
  * ("sk-…abcd"); short secrets become "…". Returns a static buffer that the

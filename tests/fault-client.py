@@ -28,6 +28,10 @@ the bats file decides what is right.
         headers and half the body), "wait" (the whole request, then 0.5 s of
         waiting for the answer), "stream" (after the first body bytes of the
         answer).  Prints {"phase", "received": bytes}.
+    keepalive PORT PATH BODY GAP
+        One request on a kept-alive connection; once it is answered, the
+        next one trickled a byte every GAP seconds (0: nothing sent). Prints
+        {"first": status, "closed_after": s since the answer, "sent": bytes}.
     raw PORT HEXBYTES
         Sends the bytes (hex) and prints {"status", "response"} of what
         came back before the server closed or 5 s passed.
@@ -296,6 +300,48 @@ def hangup(port, phase, path, body):
     out({"phase": phase, "received": received})
 
 
+def keepalive(port, path, body, gap):
+    """One request on a kept-alive connection, answered; then the next one
+    trickled a byte every GAP seconds (GAP 0: nothing sent). Reports when,
+    after the first answer, the proxy closed the connection."""
+    s = connect(port)
+    s.sendall(request(port, path, body, close=False))
+    s.settimeout(10)
+    data = b""
+    while True:
+        res = parse_responses(data)
+        if res and b"\r\n\r\n" in data:
+            head = data[:data.index(b"\r\n\r\n")].lower()
+            if b"content-length" in head:
+                n = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(data) >= data.index(b"\r\n\r\n") + 4 + n:
+                    break
+        d = s.recv(65536)
+        if not d:
+            out({"first": None, "closed_after": 0})
+            return
+        data += d
+    first = parse_responses(data)[0]["status"]
+    t0, sent = time.monotonic(), 0
+    nxt = request(port, path, body)
+    s.settimeout(gap if gap > 0 else 0.2)
+    while time.monotonic() - t0 < 30:
+        if gap > 0 and sent < len(nxt) - 1:
+            try:
+                s.send(nxt[sent:sent + 1])
+                sent += 1
+            except OSError:
+                break
+        try:
+            if s.recv(4096) == b"":
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+    out({"first": first, "closed_after": round(time.monotonic() - t0, 2), "sent": sent})
+
+
 def raw(port, hexbytes):
     s = connect(port)
     s.sendall(bytes.fromhex(hexbytes))
@@ -318,6 +364,8 @@ def main(argv):
         pipeline(int(args[0]), args[1], args[2:])
     elif mode == "hangup":
         hangup(int(args[0]), args[1], args[2], args[3])
+    elif mode == "keepalive":
+        keepalive(int(args[0]), args[1], args[2], float(args[3]))
     elif mode == "raw":
         raw(int(args[0]), args[1])
     else:
