@@ -543,7 +543,9 @@ int gateway_call_feed(struct gateway_call *gc, const char *content_type, const c
 		buf_append(&gc->whole, data, len);
 		return 0;
 	}
-	return sse_parser_feed(gc->sse, data, len) != 0 ? 1 : 0;
+	if (sse_parser_feed(gc->sse, data, len) != 0)
+		return 1;
+	return gc->done ? HTTP_BODY_COMPLETE : 0;
 }
 
 /* Finishes a whole (non-SSE) body: parse, convert, deliver as chunks. */
@@ -715,8 +717,10 @@ enum http_outcome gateway_call_run_mock(struct gateway_call *gc, json_object *bo
 	const char *ct = gc->stream ? "text/event-stream" : "application/json";
 	enum http_outcome outcome = XFER_OK;
 	for (size_t off = 0; off < len; off += 64) {
-		if (gateway_call_feed(gc, ct, bytes + off, len - off < 64 ? len - off : 64) != 0) {
-			outcome = XFER_ABORTED;
+		int rc = gateway_call_feed(gc, ct, bytes + off, len - off < 64 ? len - off : 64);
+		if (rc != 0) {
+			if (rc != HTTP_BODY_COMPLETE)
+				outcome = XFER_ABORTED;
 			break;
 		}
 		if (cancel && *cancel) {

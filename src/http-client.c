@@ -36,6 +36,7 @@ struct transfer {
 	volatile sig_atomic_t *cancel;
 	bool any_status_body;
 	bool callback_aborted;
+	bool callback_complete;        /* the callback had all it needed */
 	bool cancelled;
 	bool idle_expired;
 	long long last_byte_ms;
@@ -130,9 +131,13 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	t->resp->status = status; /* so that the callback can read it */
 	if ((status >= 200 && status < 300) || t->any_status_body) {
 		t->resp->body_started = true;
-		if (t->cb && t->cb(data, len, t->arg) != 0) {
-			t->callback_aborted = true;
-			return 0; /* makes curl abort with CURLE_WRITE_ERROR */
+		int rc = t->cb ? t->cb(data, len, t->arg) : 0;
+		if (rc != 0) {
+			if (rc == HTTP_BODY_COMPLETE)
+				t->callback_complete = true;
+			else
+				t->callback_aborted = true;
+			return 0; /* makes curl abort with CURLE_WRITE_ERROR (and close the connection) */
 		}
 		return len;
 	}
@@ -248,7 +253,7 @@ static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 	curl_slist_free_all(t->headers);
 	t->headers = NULL;
 	enum http_outcome outcome = XFER_NETWORK;
-	if (rc == CURLE_OK) {
+	if (rc == CURLE_OK || t->callback_complete) {
 		outcome = XFER_OK;
 	} else if (t->callback_aborted) {
 		outcome = XFER_ABORTED;

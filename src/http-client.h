@@ -29,8 +29,12 @@ struct http_request {
 	bool any_status_body;             /* give every body to the callback, not only 2xx (passthrough) */
 };
 
-/* Receives body bytes of a 2xx response as they arrive. Non-zero aborts. */
+/* Receives body bytes of a 2xx response as they arrive. Non-zero aborts;
+ * HTTP_BODY_COMPLETE ends the transfer as a success (XFER_OK): the answer
+ * is whole (an SSE stream's terminator arrived), whatever the server still
+ * holds open. */
 typedef int (*http_body_cb)(const char *data, size_t len, void *arg);
+#define HTTP_BODY_COMPLETE 2
 
 enum http_outcome {
 	XFER_OK,        /* a response arrived whole (any status) */

@@ -1015,8 +1015,9 @@ static int on_passthrough_body(const char *data, size_t len, void *arg)
 {
 	struct proxy_req *pr = arg;
 	const struct http_response *r = http_call_response(pr->call);
+	int rc = 0;
 	if (r->status >= 200 && r->status < 300)
-		gateway_call_feed(&pr->gc, r->content_type, data, len);
+		rc = gateway_call_feed(&pr->gc, r->content_type, data, len) == HTTP_BODY_COMPLETE ? HTTP_BODY_COMPLETE : 0;
 	if (!pr->started) {
 		const struct http_response *resp = r;
 		pr->started = true;
@@ -1029,7 +1030,7 @@ static int on_passthrough_body(const char *data, size_t len, void *arg)
 	evbuffer_add(b, data, len);
 	evhttp_send_reply_chunk(pr->req, b);
 	evbuffer_free(b);
-	return 0;
+	return rc; /* after its terminator, a stream is whole whatever the upstream holds open */
 }
 
 static void on_passthrough_done(struct http_call *call, enum http_outcome outcome, const struct http_response *resp,
