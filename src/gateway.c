@@ -530,10 +530,20 @@ void gateway_call_set_header(struct gateway_call *gc, const char *name, const ch
 int gateway_call_feed(struct gateway_call *gc, const char *content_type, const char *data, size_t len)
 {
 	if (!gc->decided) {
+		/* A server may ignore "stream": a JSON body is read whole. The
+		 * bytes decide, not the Content-Type, which servers get wrong: a
+		 * JSON body opens with '{' or '[', an event stream with a field
+		 * name or ':'. White space before the first byte that tells is
+		 * insignificant to both, and dropped. */
+		size_t skip = 0;
+		while (skip < len && (data[skip] == ' ' || data[skip] == '\t' || data[skip] == '\r' || data[skip] == '\n'))
+			skip++;
+		if (skip == len)
+			return 0;
+		data += skip;
+		len -= skip;
 		gc->decided = true;
-		/* A server may ignore "stream": a JSON body is read whole. */
-		gc->is_sse = gc->stream &&
-			     (!content_type || !strstr(content_type, "json") || strstr(content_type, "event-stream"));
+		gc->is_sse = gc->stream && data[0] != '{' && data[0] != '[';
 		free(gc->content_type);
 		gc->content_type = content_type ? xstrdup(content_type) : NULL;
 	}
@@ -582,7 +592,10 @@ static json_object *usage_of_text(const char *s, size_t len)
 static void finish_whole(struct gateway_call *gc)
 {
 	const char *slug = gc->provider->slug;
-	if (gc->tap_only && gc->provider->dialect == DIALECT_OPENAI) {
+	/* A body holding "error" (a key, or such a string) is read whole
+	 * below, where a 200 carrying an error is caught. */
+	bool maybe_error = memmem(buf_str(&gc->whole), gc->whole.len, "\"error\"", 7) != NULL;
+	if (gc->tap_only && gc->provider->dialect == DIALECT_OPENAI && !maybe_error) {
 		/* The body goes to the client as it is; only usage is needed. */
 		json_object *usage = usage_of_text(buf_str(&gc->whole), gc->whole.len);
 		if (usage) {

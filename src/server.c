@@ -501,6 +501,19 @@ static int on_upstream_body(const char *data, size_t len, void *arg)
 {
 	struct proxy_req *pr = arg;
 	const struct http_response *resp = pr->call ? http_call_response(pr->call) : NULL;
+	/* The decoder runs first, either way: it translates, or taps usage, and
+	 * it decides whether the answer is a stream at all. */
+	int rc = gateway_call_feed(&pr->gc, resp ? resp->content_type : NULL, data, len);
+	if (!pr->gc.decided)
+		return rc;
+	if (pr->raw && pr->stream && !pr->gc.is_sse && !pr->started) {
+		/* A whole JSON answer to a stream request: it is read whole and
+		 * the client's stream is written from it. */
+		pr->raw = false;
+		pr->gc.tap_only = false;
+		sse_parser_free(pr->relay);
+		pr->relay = NULL;
+	}
 	if (pr->relay) {
 		start_stream(pr);
 		sse_parser_feed(pr->relay, data, len);
@@ -512,8 +525,7 @@ static int on_upstream_body(const char *data, size_t len, void *arg)
 		evhttp_send_reply_chunk(pr->req, b);
 		evbuffer_free(b);
 	}
-	/* The decoder runs either way: it translates, or taps usage. */
-	return gateway_call_feed(&pr->gc, resp ? resp->content_type : NULL, data, len);
+	return rc;
 }
 
 /* The status a failed gateway call is answered with. */
