@@ -380,7 +380,12 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
 	struct gateway_call *gc = arg;
 	if (gc->done)
 		return 0;
-	int rc = stream_decoder_event(gc->dec, ev->event, ev->data, ev->data_len);
+	/* Ill-formed UTF-8 would go on into the JSON we write: U+FFFD instead. */
+	size_t fixed_len;
+	char *fixed = utf8_repair(ev->data, ev->data_len, &fixed_len);
+	int rc = fixed ? stream_decoder_event(gc->dec, ev->event, fixed, fixed_len)
+		       : stream_decoder_event(gc->dec, ev->event, ev->data, ev->data_len);
+	free(fixed);
 	if (rc == STREAM_DONE) {
 		gc->done = true;
 		return 0;
@@ -409,6 +414,11 @@ static void fail(struct gateway_result *res, int code, const char *fmt, ...)
 	free(res->error);
 	res->error = xvasprintf(fmt, ap);
 	va_end(ap);
+	char *fixed = utf8_repair(res->error, strlen(res->error), NULL);
+	if (fixed) {
+		free(res->error);
+		res->error = fixed;
+	}
 	res->exit_code = code;
 }
 
@@ -589,9 +599,10 @@ static json_object *usage_of_text(const char *s, size_t len)
 	return u;
 }
 
+static void finish_parsed(struct gateway_call *gc, json_object *resp);
+
 static void finish_whole(struct gateway_call *gc)
 {
-	const char *slug = gc->provider->slug;
 	/* A body holding "error" (a key, or such a string) is read whole
 	 * below, where a 200 carrying an error is caught. */
 	bool maybe_error = memmem(buf_str(&gc->whole), gc->whole.len, "\"error\"", 7) != NULL;
@@ -607,7 +618,18 @@ static void finish_whole(struct gateway_call *gc)
 		}
 		return;
 	}
-	json_object *resp = json_tokener_parse(buf_str(&gc->whole));
+	/* Ill-formed UTF-8 would go on into the JSON we write: U+FFFD instead.
+	 * (A raw answer is sent as the upstream wrote it.) */
+	char *fixed = utf8_repair(buf_str(&gc->whole), gc->whole.len, NULL);
+	json_object *resp = json_tokener_parse(fixed ? fixed : buf_str(&gc->whole));
+	free(fixed);
+	finish_parsed(gc, resp);
+}
+
+/* The rest of finish_whole, on the parsed body (NULL: not JSON). */
+static void finish_parsed(struct gateway_call *gc, json_object *resp)
+{
+	const char *slug = gc->provider->slug;
 	if (!resp || !json_object_is_type(resp, json_type_object)) {
 		if (resp)
 			json_object_put(resp);
@@ -700,6 +722,12 @@ enum http_outcome gateway_call_outcome(const struct gateway_call *gc, enum http_
 		int st = stream_decoder_error_status(gc->dec);
 		*status = st;
 		return st ? XFER_OK : XFER_NETWORK;
+	}
+	if (outcome == XFER_ABORTED && gc->decoder_rc == 0) {
+		/* The bytes could not be taken at all (an event or a body over
+		 * the limits): the upstream is broken, not the request. */
+		*status = 0;
+		return XFER_NETWORK;
 	}
 	if (outcome == XFER_OK && *status >= 200 && *status < 300 && gc->res && gc->res->exit_code != EXIT_OK) {
 		/* A 200 whose stream stopped short is a broken connection. */

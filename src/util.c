@@ -2,9 +2,11 @@
 #include "config.h"
 
 #include "util.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,4 +328,89 @@ long long wall_clock_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The length of the well-formed sequence at s (at most n bytes), or 0 when
+ * it is not one; *bad is then the length of its maximal subpart (>= 1). */
+static size_t utf8_sequence(const unsigned char *s, size_t n, size_t *bad)
+{
+	unsigned char c = s[0];
+	size_t need;
+	unsigned char lo = 0x80, hi = 0xbf; /* bounds of the second byte */
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* past U+10FFFF */
+	} else {
+		*bad = 1;
+		return 0;
+	}
+	size_t i = 1;
+	for (; i < need && i < n; i++) {
+		unsigned char b = s[i];
+		if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xbf))
+			break;
+	}
+	if (i == need)
+		return need;
+	*bad = i;
+	return 0;
+}
+
+size_t utf8_valid_prefix(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, bad;
+	while (i < len) {
+		/* ASCII runs, eight bytes at a time where aligned enough. */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		size_t n = utf8_sequence(p + i, len - i, &bad);
+		if (!n)
+			return i;
+		i += n;
+	}
+	return len;
+}
+
+char *utf8_repair(const char *s, size_t len, size_t *out_len)
+{
+	size_t ok = utf8_valid_prefix(s, len);
+	if (ok == len)
+		return NULL;
+	struct buf b = BUF_INIT;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, bad;
+	while (i < len) {
+		size_t run = utf8_valid_prefix(s + i, len - i);
+		buf_append(&b, s + i, run);
+		i += run;
+		if (i >= len)
+			break;
+		utf8_sequence(p + i, len - i, &bad);
+		buf_append(&b, "\xef\xbf\xbd", 3);
+		i += bad;
+	}
+	if (out_len)
+		*out_len = b.len;
+	return buf_steal(&b);
 }

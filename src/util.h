@@ -48,6 +48,14 @@ bool str_empty(const char *s);
  * can never go into a header, a request line or a one-line field. */
 bool str_has_ctl(const char *s);
 
+/* The length of the longest prefix of s[0..len) that is well-formed
+ * UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+size_t utf8_valid_prefix(const char *s, size_t len);
+/* s[0..len) with every ill-formed sequence (each maximal subpart, as
+ * Unicode recommends) replaced by U+FFFD, in a new NUL-terminated string
+ * of *out_len bytes; NULL when s is well-formed already. */
+char *utf8_repair(const char *s, size_t len, size_t *out_len);
+
 /* Redacts a secret to a recognisable prefix and its last four characters
  * ("sk-…abcd"); short secrets become "…". Returns a static buffer that the
  * next call overwrites. */

@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void test_edit_distance(void)
 {
@@ -75,8 +76,39 @@ static void test_xdg(void)
 	free(d);
 }
 
+/* utf8_repair on s (len bytes) gives want, or NULL when s is well-formed. */
+static void check_repair(const char *s, size_t len, const char *want, const char *what)
+{
+	size_t n = 0;
+	char *got = utf8_repair(s, len, &n);
+	is_str(got, want, "%s", what);
+	if (got)
+		is_int(n, strlen(want), "%s: its length", what);
+	free(got);
+	is_int(utf8_valid_prefix(s, len), want ? (size_t)(strchr(want, '\xef') ? strstr(want, "\xef\xbf\xbd") - want : 0) : len,
+	       "%s: the valid prefix", what);
+}
+
+static void test_utf8(void)
+{
+	const char ok1[] = "plain ASCII that runs past eight bytes, and caf\xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80";
+	check_repair(ok1, sizeof ok1 - 1, NULL, "well-formed text is left alone");
+	check_repair("", 0, NULL, "empty");
+	check_repair("Hello \xff\xfe from", 13, "Hello \xef\xbf\xbd\xef\xbf\xbd from", "bytes that never start a sequence: one U+FFFD each");
+	check_repair("a\xc0\xaf" "b", 4, "a\xef\xbf\xbd\xef\xbf\xbd" "b", "an overlong '/' (C0 AF): two");
+	check_repair("a\xe0\x80\xaf" "b", 5, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "b", "an overlong three-byte form: each byte");
+	check_repair("a\xed\xa0\x80" "b", 5, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "b", "a UTF-16 surrogate (ED A0 80)");
+	check_repair("a\xf4\x90\x80\x80" "b", 6, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "b", "past U+10FFFF");
+	check_repair("a\xe2\x82" "b", 4, "a\xef\xbf\xbd" "b", "a truncated sequence is one maximal subpart");
+	check_repair("ab\xf0\x9f\x98", 5, "ab\xef\xbf\xbd", "a sequence cut by the end of the input");
+	check_repair("\x80x", 2, "\xef\xbf\xbdx", "a lone continuation byte");
+	char nul[] = {'a', '\0', 'b'};
+	check_repair(nul, 3, NULL, "NUL is well-formed UTF-8");
+}
+
 int main(void)
 {
+	test_utf8();
 	test_edit_distance();
 	test_suggest();
 	test_redact();
