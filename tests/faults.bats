@@ -487,7 +487,7 @@ asan_build() { grep -aq __asan_init "$AROUTER"; }
 		reset|7|Hello from|openai/gpt-f anthropic/claude-f google/gemini-f
 		error_200|6||openai/gpt-f anthropic/claude-f google/gemini-f
 		garbage|6||openai/gpt-f anthropic/claude-f google/gemini-f
-		wrong_ctype|6||openai/gpt-f anthropic/claude-f google/gemini-f
+		wrong_ctype|0|$ANSWER|openai/gpt-f anthropic/claude-f google/gemini-f
 	EOF
 	fake_next error_200
 	run --separate-stderr timeout 15 "$AROUTER" chat -m openai/gpt-f hi < /dev/null

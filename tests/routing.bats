@@ -172,7 +172,7 @@ assert_oai_stream_whole() {
 	assert_output 200
 	assert_equal "$(hdr X-Arouter-Provider)" anthropic
 	[[ -n $(hdr X-Arouter-Model) ]] ||
-		skip "BUG: a stream's headers carry X-Arouter-Provider only (start_stream in src/server.c), not X-Arouter-Model and X-Arouter-Attempts"
+		fail "regression: a stream's headers carry X-Arouter-Provider only (start_stream in src/server.c), not X-Arouter-Model and X-Arouter-Attempts"
 	assert_equal "$(hdr X-Arouter-Model)" anthropic/claude-b
 	assert_equal "$(hdr X-Arouter-Attempts)" 2
 }
@@ -295,7 +295,7 @@ ROUTES='"routes": {
 	run req /v1/chat/completions "$(oai cheap)"
 	assert_output 200
 	[[ $(hdr X-Arouter-Model) == openai/gpt-4o-mini ]] ||
-		skip "BUG: lowest-cost ignores prices: attempt_init is passed costs=NULL (src/server.c handle_model_request, src/gateway.c gateway_chat), so the route runs in listed order (served $(hdr X-Arouter-Model))"
+		fail "regression: lowest-cost ignores prices: attempt_init is passed costs=NULL (src/server.c handle_model_request, src/gateway.c gateway_chat), so the route runs in listed order (served $(hdr X-Arouter-Model))"
 	fake_next 'status=500'
 	fake_next 'status=500'
 	run req /v1/chat/completions "$(oai cheap)"
@@ -411,7 +411,7 @@ ROUTES='"routes": {
 	assert_equal "$(upstream_calls | head -n 2 | joined | grep -c 'gpt-a gpt-a')" 0
 	# ... nor on the next.
 	[[ $(fake_request_count) == 1 ]] ||
-		skip "BUG: routing.deadline stops retries of a candidate but not failover: after the deadline $(upstream_calls | tail -n 1) was still tried and answered $output (attempt_next in src/attempt.c never checks the deadline)"
+		fail "regression: routing.deadline stops retries of a candidate but not failover: after the deadline $(upstream_calls | tail -n 1) was still tried and answered $output (attempt_next in src/attempt.c never checks the deadline)"
 	assert_output 500
 }
 
@@ -505,7 +505,7 @@ refute_full_keys() {
 	assert_equal "$(used_keys | tail -n 4 | sort | uniq -c | awk '{print $1 "x" $2}' | joined)" "2x$K2 2x$K3"
 	refute_full_keys
 	[[ $first == 200 ]] ||
-		skip "BUG: the request that got the 429 was answered $first instead of going on to another key: a Retry-After beyond max_backoff fails the candidate (src/attempt.c attempt_report) although the pool has usable keys"
+		fail "regression: the request that got the 429 was answered $first instead of going on to another key: a Retry-After beyond max_backoff fails the candidate (src/attempt.c attempt_report) although the pool has usable keys"
 	assert_equal "$(used_keys | head -n 2 | joined)" "$K1 $K2"
 }
 
@@ -520,7 +520,7 @@ refute_full_keys() {
 	local gap
 	gap=$(fake_requests | jq -se '.[1].t_ms - .[0].t_ms')
 	(( gap < 1000 )) ||
-		skip "BUG: the retry waited ${gap} ms for the 429's Retry-After of one key although two other keys were free (src/attempt.c attempt_report backs off on every 429)"
+		fail "regression: the retry waited ${gap} ms for the 429's Retry-After of one key although two other keys were free (src/attempt.c attempt_report backs off on every 429)"
 	assert_equal "$(used_keys | tail -n 1)" "$K2"
 }
 
@@ -581,7 +581,7 @@ BREAKER='"routing": {"retries": 1, "backoff": 0.01, "breaker": {"failures": 2, "
 	run curl -sS --max-time 5 "$PROXY_URL/health"
 	assert_success
 	jq -e '.providers.openai' <<< "$output" > /dev/null ||
-		skip "BUG/TODO: GET /health is only {\"status\":\"ok\"} (src/server.c): health_json() is not served, so breakers and key pools cannot be seen ($output)"
+		fail "regression: GET /health is only {\"status\":\"ok\"} (src/server.c): health_json() is not served, so breakers and key pools cannot be seen ($output)"
 	jq -e '.providers.openai.keys[0].state == "open" and .providers.openai.keys[0].key == "sk-test-…1234"
 		and .providers.openai.usable == 0' <<< "$output"
 	[[ $output != *SECRET* ]] || fail "a key in /health: $output"
@@ -696,7 +696,7 @@ assert_prefill() {
 	local pre
 	pre=$(nth_body 3 | jq -r '.messages[-1].content | if type == "string" then . else map(.text) | join("") end')
 	if [[ $pre == 'Hello fromHello from the' ]]; then
-		skip "BUG: a second continuation stacks prefills: continue_elsewhere (src/server.c) builds on pr->canon, which already is the first continuation, so the third upstream gets $(nth_body 3 | jq -c '.messages[1:]') and the client '$(oai_text)' (gateway_chat uses the original req->body and is right)"
+		fail "regression: a second continuation stacks prefills: continue_elsewhere (src/server.c) builds on pr->canon, which already is the first continuation, so the third upstream gets $(nth_body 3 | jq -c '.messages[1:]') and the client '$(oai_text)' (gateway_chat uses the original req->body and is right)"
 	fi
 	assert_prefill 3 'Hello from the'
 	assert_equal "$(oai_text)" "$ANSWER"
@@ -794,7 +794,7 @@ assert_prefill() {
 	u=$(sse_data | grep -v DONE | jq -c 'select(.usage != null) | .usage')
 	jq -e '.completion_tokens >= 3' <<< "$u"
 	jq -e '.prompt_tokens == 24' <<< "$u" > /dev/null ||
-		skip "BUG: the broken attempt's usage is not added (final usage $u): the decoders surface usage only at the end of a stream, so completion_builder_usage() is NULL when gateway_resume_start is called (src/server.c continue_elsewhere, src/gateway.c gateway_chat); Anthropic message_start and Gemini chunks carry the prompt tokens"
+		fail "regression: the broken attempt's usage is not added (final usage $u): the decoders surface usage only at the end of a stream, so completion_builder_usage() is NULL when gateway_resume_start is called (src/server.c continue_elsewhere, src/gateway.c gateway_chat); Anthropic message_start and Gemini chunks carry the prompt tokens"
 	jq -e '.prompt_tokens_details.cached_tokens == 4 and .total_tokens == .prompt_tokens + .completion_tokens' <<< "$u"
 }
 
@@ -915,7 +915,7 @@ assert_prefill() {
 	sse_data | jq -se 'any(.[]; has("error"))' > /dev/null && leaked+=(gemini)
 
 	((${#leaked[@]} == 0)) ||
-		skip "BUG: with the same dialect in and out, the upstream's in-stream error event is relayed to the client (${leaked[*]}) and the continuation follows it, so SDKs stop at the error: relay_guarded (src/server.c) holds back only the terminator, not error events, while another candidate may continue"
+		fail "regression: with the same dialect in and out, the upstream's in-stream error event is relayed to the client (${leaked[*]}) and the continuation follows it, so SDKs stop at the error: relay_guarded (src/server.c) holds back only the terminator, not error events, while another candidate may continue"
 }
 
 @test "mid-stream failover: a stream that stops short with a clean HTTP end is continued too" {
@@ -936,7 +936,7 @@ assert_prefill() {
 	run --separate-stderr timeout 30 "$AROUTER" chat -m r hi < /dev/null
 	[[ $status == 0 && $output == "$ANSWER" ]] || short+=("chat: exit $status, '$output'")
 	((${#short[@]} == 0)) ||
-		skip "BUG: a 200 stream that ends without its terminator is not failed over: attempt_report sees XFER_OK/200 and says DONE although gateway_call_finish found the stream incomplete (the proxy then ends the client's stream as if whole, with [DONE] when translating; chat exits 6): ${short[*]}"
+		fail "regression: a 200 stream that ends without its terminator is not failed over: attempt_report sees XFER_OK/200 and says DONE although gateway_call_finish found the stream incomplete (the proxy then ends the client's stream as if whole, with [DONE] when translating; chat exits 6): ${short[*]}"
 }
 
 # ==== per-client rate limits ====
