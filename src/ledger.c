@@ -30,10 +30,15 @@
 #define MAX_NAME        64
 #define MAX_PATTERN     200
 
+/* Statements kept prepared for the hot path (recording rows): parsing
+ * them anew cost more than the inserts. */
+enum { ST_BEGIN, ST_COMMIT, ST_INSERT, ST_SPEND, ST_COUNT };
+
 struct ledger {
 	sqlite3 *db;
 	char *path;
 	int last_code; /* SQLite's primary result code of the last failure */
+	sqlite3_stmt *st[ST_COUNT];
 };
 
 /* ---- money and time ---- */
@@ -278,6 +283,42 @@ static sqlite3_stmt *prepare(struct ledger *l, const char *sql, char **err)
 	return st;
 }
 
+static const char *const cached_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_INSERT] = "INSERT INTO requests (time_ms, key_id, provider, model, dialect, usage_known,"
+                  " prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_pusd,"
+                  " latency_ms, first_token_ms, status, streamed, attempts)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [ST_SPEND] = "UPDATE keys SET spend_pusd = spend_pusd + ?2 WHERE id = ?1",
+};
+
+/* The kept statement i, reset and unbound; NULL with *err on failure. */
+static sqlite3_stmt *cached(struct ledger *l, int i, char **err)
+{
+	if (!l->st[i])
+		l->st[i] = prepare(l, cached_sql[i], err);
+	else
+		sqlite3_clear_bindings(l->st[i]);
+	return l->st[i];
+}
+
+/* Runs a kept statement without results (BEGIN, COMMIT). */
+static int step_cached(struct ledger *l, int i, char **err)
+{
+	sqlite3_stmt *st = cached(l, i, err);
+	if (!st)
+		return LEDGER_ERROR;
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		l->last_code = rc & 0xff;
+		set_err(err, "ledger %s: %s", l->path, sqlite3_errmsg(l->db));
+		return LEDGER_ERROR;
+	}
+	return 0;
+}
+
 static long long query_int(struct ledger *l, const char *sql, long long fallback)
 {
 	sqlite3_stmt *st = prepare(l, sql, NULL);
@@ -443,6 +484,8 @@ void ledger_close(struct ledger *l)
 {
 	if (!l)
 		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(l->st[i]);
 	if (l->db)
 		sqlite3_close_v2(l->db);
 	free(l->path);
@@ -468,16 +511,10 @@ int ledger_record_many(struct ledger *l, const struct ledger_row *rows, size_t n
 {
 	if (n == 0)
 		return 0;
-	if (exec(l, "BEGIN IMMEDIATE", err) < 0)
+	if (step_cached(l, ST_BEGIN, err) < 0)
 		return LEDGER_ERROR;
-	sqlite3_stmt *ins =
-	    prepare(l,
-	            "INSERT INTO requests (time_ms, key_id, provider, model, dialect, usage_known,"
-	            " prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_pusd,"
-	            " latency_ms, first_token_ms, status, streamed, attempts)"
-	            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-	            err);
-	sqlite3_stmt *spend = prepare(l, "UPDATE keys SET spend_pusd = spend_pusd + ?2 WHERE id = ?1", err);
+	sqlite3_stmt *ins = cached(l, ST_INSERT, err);
+	sqlite3_stmt *spend = ins ? cached(l, ST_SPEND, err) : NULL;
 	int rc = LEDGER_ERROR;
 	if (!ins || !spend)
 		goto out;
@@ -509,6 +546,7 @@ int ledger_record_many(struct ledger *l, const struct ledger_row *rows, size_t n
 		sqlite3_bind_int(ins, 16, r->attempts);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			db_err(l, err, "cannot record a request");
+			sqlite3_reset(ins);
 			goto out;
 		}
 		sqlite3_reset(ins);
@@ -517,16 +555,15 @@ int ledger_record_many(struct ledger *l, const struct ledger_row *rows, size_t n
 			sqlite3_bind_int64(spend, 2, cost);
 			if (sqlite3_step(spend) != SQLITE_DONE) {
 				db_err(l, err, "cannot add to a key's spend");
+				sqlite3_reset(spend);
 				goto out;
 			}
 			sqlite3_reset(spend);
 		}
 	}
-	if (exec(l, "COMMIT", err) == 0)
+	if (step_cached(l, ST_COMMIT, err) == 0)
 		rc = 0;
 out:
-	sqlite3_finalize(ins);
-	sqlite3_finalize(spend);
 	if (rc != 0)
 		rollback(l);
 	return rc;
