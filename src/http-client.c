@@ -410,17 +410,29 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 struct http_loop *http_loop_new(struct event_base *base)
 {
-	if (!http_client_init())
-		return NULL;
 	struct http_loop *loop = xcalloc(1, sizeof *loop);
 	loop->base = base;
-	loop->multi = curl_multi_init();
 	loop->timer = evtimer_new(base, on_timer, loop);
+	if (!loop->timer) {
+		free(loop);
+		return NULL;
+	}
+	return loop;
+}
+
+/* libcurl, and with it OpenSSL, is set up at the first transfer: a proxy
+ * that has not been used yet does not carry their memory. */
+static bool loop_ready(struct http_loop *loop)
+{
+	if (loop->multi)
+		return true;
+	if (!http_client_init() || !(loop->multi = curl_multi_init()))
+		return false;
 	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
 	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop);
 	curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
-	return loop;
+	return true;
 }
 
 struct http_call *http_call_start(struct http_loop *loop, const struct http_request *req, http_body_cb cb,
@@ -434,7 +446,8 @@ struct http_call *http_call_start(struct http_loop *loop, const struct http_requ
 	call->loop = loop;
 	call->done = done;
 	call->arg = arg;
-	if (!transfer_setup(&call->t, req, true) || curl_multi_add_handle(loop->multi, call->t.curl) != CURLM_OK) {
+	if (!loop_ready(loop) || !transfer_setup(&call->t, req, true) ||
+	    curl_multi_add_handle(loop->multi, call->t.curl) != CURLM_OK) {
 		/* Set-up failed: report it now, as the header says. */
 		enum http_outcome outcome = transfer_finish(&call->t, CURLE_FAILED_INIT);
 		done(call, outcome, &call->resp, arg);
