@@ -17,6 +17,7 @@ struct config_flags {
 	const char *base_url;
 	const char *api_key;
 	bool lenient; /* load despite type errors, for `config check` to list them all */
+	bool quiet;   /* no warnings: the same file was loaded (and warned about) already */
 };
 
 /* A merged setting and where it came from. */

@@ -363,7 +363,8 @@ int config_load(struct config *c, const struct config_flags *flags, char **err)
 		}
 		if (parse_text(c, err) < 0)
 			goto fail;
-		warn_if_readable(c);
+		if (!(flags && flags->quiet))
+			warn_if_readable(c);
 	} else if (errno != ENOENT || strcmp(c->path_source, "default") != 0) {
 		/* A file named explicitly must exist; the default one need not. */
 		*err = xasprintf("%s: cannot read the config file: %s", c->path, strerror(errno));

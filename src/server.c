@@ -2168,7 +2168,10 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 	s.cfg = xcalloc(1, sizeof *s.cfg);
 	the_server = &s;
 	char *err = NULL;
-	if (config_load(s.cfg, flags, &err) < 0) {
+	/* The command has read the file for its options and warned already. */
+	struct config_flags first = *flags;
+	first.quiet = true;
+	if (config_load(s.cfg, &first, &err) < 0) {
 		errorx("%s", err);
 		free(err);
 		free(s.cfg);

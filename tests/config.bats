@@ -257,4 +257,8 @@ JSON
 	chmod 644 "$f"
 	run --separate-stderr "$AROUTER" config show
 	[[ "$stderr" == *"holds keys and is readable by others; run: chmod 600"* ]]
+	# Once, also from the proxy (which reads the file for its options and
+	# again for the server).
+	run timeout 2 "$AROUTER" proxy --listen 127.0.0.1:0
+	assert_equal "$(grep -c 'readable by others' <<< "$output")" 1
 }
