@@ -215,6 +215,7 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 	/* Config defaults (proxy.*) apply where no flag was given. */
 	json_object *pc, *v2;
 	struct config *cfg = context_config(ctx);
+	config_warn_problems(cfg);
 	if (json_object_object_get_ex(cfg->root, "proxy", &pc)) {
 		if (!listen_given && json_object_object_get_ex(pc, "listen", &v2) && json_object_is_type(v2, json_type_string))
 			parse_listen(json_object_get_string(v2), &host, &o.port);

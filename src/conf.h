@@ -50,6 +50,9 @@ void config_free(struct config *c);
  * "PATH:LINE:COL: message" line each appended to *report (caller frees).
  * Returns the number of problems. */
 int config_check(const struct config *c, char **report);
+/* config_check's problems as warnings on stderr, one line each (for a
+ * long-running command, which goes on with the keys it can read). */
+void config_warn_problems(const struct config *c);
 
 /* The effective configuration as JSON with every secret redacted. The
  * returned object is owned by the caller (json_object_put). */

@@ -482,6 +482,146 @@ static void report_unknown(const struct config *c, struct buf *report, int *prob
 	(*problems)++;
 }
 
+/* The keys of the sections whose values the commands read as they are
+ * (proxy, routing, chat): a misspelt or mistyped one would be ignored. */
+enum field_kind { F_NUMBER, F_BOOL, F_STRING, F_LIST, F_OBJECT };
+
+struct field {
+	const char *key;
+	enum field_kind kind;
+	const struct field *sub; /* the keys of an F_OBJECT, or NULL */
+	size_t n_sub;
+};
+
+static const struct field breaker_fields[] = {
+	{"cooldown", F_NUMBER, NULL, 0},
+	{"failures", F_NUMBER, NULL, 0},
+	{"max_cooldown", F_NUMBER, NULL, 0},
+};
+static const struct field routing_fields[] = {
+	{"backoff", F_NUMBER, NULL, 0},
+	{"breaker", F_OBJECT, breaker_fields, sizeof breaker_fields / sizeof breaker_fields[0]},
+	{"deadline", F_NUMBER, NULL, 0},
+	{"max_backoff", F_NUMBER, NULL, 0},
+	{"retries", F_NUMBER, NULL, 0},
+};
+static const struct field proxy_fields[] = {
+	{"allowed_origins", F_LIST, NULL, 0}, {"client_timeout", F_NUMBER, NULL, 0},
+	{"connect_timeout", F_NUMBER, NULL, 0}, {"idle_timeout", F_NUMBER, NULL, 0},
+	{"keys", F_LIST, NULL, 0}, {"ledger", F_BOOL, NULL, 0},
+	{"listen", F_STRING, NULL, 0}, {"log", F_STRING, NULL, 0},
+	{"max_body_bytes", F_NUMBER, NULL, 0}, {"max_header_bytes", F_NUMBER, NULL, 0},
+	{"shutdown_grace", F_NUMBER, NULL, 0}, {"timeout", F_NUMBER, NULL, 0},
+};
+static const struct field chat_fields[] = {
+	{"ledger", F_BOOL, NULL, 0},
+};
+
+static void report_line(const struct config *c, struct buf *report, int *problems, char *msg)
+{
+	char *line = located(c, msg);
+	buf_printf(report, "%s\n", line);
+	free(line);
+	free(msg);
+	(*problems)++;
+}
+
+static bool kind_is(json_object *v, enum field_kind k)
+{
+	switch (k) {
+	case F_NUMBER:
+		return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+	case F_BOOL:
+		return json_object_is_type(v, json_type_boolean);
+	case F_STRING:
+		return json_object_is_type(v, json_type_string);
+	case F_LIST:
+		return json_object_is_type(v, json_type_array);
+	case F_OBJECT:
+		return json_object_is_type(v, json_type_object);
+	}
+	return false;
+}
+
+static void check_fields(const struct config *c, struct buf *report, int *problems, const char *prefix,
+			 json_object *obj, const struct field *fields, size_t n)
+{
+	static const char *const kind_names[] = {"a number", "true or false", "a string", "a list", "an object"};
+	const char *known[16];
+	for (size_t i = 0; i < n && i < 16; i++)
+		known[i] = fields[i].key;
+	json_object_object_foreach(obj, key, val)
+	{
+		size_t i;
+		for (i = 0; i < n; i++)
+			if (strcmp(fields[i].key, key) == 0)
+				break;
+		if (i == n) {
+			report_unknown(c, report, problems, prefix, key, known, n < 16 ? n : 16);
+			continue;
+		}
+		if (!kind_is(val, fields[i].kind)) {
+			report_line(c, report, problems,
+				    xasprintf("%s%s must be %s", prefix, key, kind_names[fields[i].kind]));
+			continue;
+		}
+		if (fields[i].kind == F_NUMBER && json_object_get_double(val) < 0)
+			report_line(c, report, problems, xasprintf("%s%s must not be negative", prefix, key));
+		if (fields[i].sub) {
+			char *sub = xasprintf("%s%s.", prefix, key);
+			check_fields(c, report, problems, sub, val, fields[i].sub, fields[i].n_sub);
+			free(sub);
+		}
+	}
+}
+
+/* routes.NAME: a list of model strings, or {"models": [...], "strategy": S}. */
+static void check_routes(const struct config *c, struct buf *report, int *problems, json_object *routes)
+{
+	static const char *const strategies[] = {"fallback", "round-robin", "lowest-latency", "lowest-cost"};
+	static const char *const route_keys[] = {"models", "strategy"};
+	json_object_object_foreach(routes, name, r)
+	{
+		json_object *models = r, *strategy = NULL;
+		if (json_object_is_type(r, json_type_object)) {
+			char *prefix = xasprintf("routes.%s.", name);
+			json_object_object_foreach(r, rk, rv)
+			{
+				(void)rv;
+				if (strcmp(rk, "models") != 0 && strcmp(rk, "strategy") != 0)
+					report_unknown(c, report, problems, prefix, rk, route_keys, 2);
+			}
+			free(prefix);
+			models = NULL;
+			json_object_object_get_ex(r, "models", &models);
+			json_object_object_get_ex(r, "strategy", &strategy);
+		}
+		if (!models || !json_object_is_type(models, json_type_array) || json_object_array_length(models) == 0) {
+			report_line(c, report, problems,
+				    xasprintf("routes.%s must be a list of models, or an object with one", name));
+			continue;
+		}
+		for (size_t i = 0; i < json_object_array_length(models); i++) {
+			json_object *m = json_object_array_get_idx(models, i);
+			if (!json_object_is_type(m, json_type_string) || str_empty(json_object_get_string(m)))
+				report_line(c, report, problems, xasprintf("routes.%s: item %zu must be a model string", name, i));
+		}
+		if (strategy) {
+			const char *sv = json_object_is_type(strategy, json_type_string) ? json_object_get_string(strategy) : "";
+			size_t k;
+			for (k = 0; k < 4; k++)
+				if (strcmp(sv, strategies[k]) == 0)
+					break;
+			if (k == 4) {
+				const char *hint = suggest(sv, strategies, 4);
+				report_line(c, report, problems,
+					    hint ? xasprintf("routes.%s.strategy: '%s' is not a strategy (did you mean '%s'?)", name, sv, hint)
+						 : xasprintf("routes.%s.strategy must be fallback, round-robin, lowest-latency or lowest-cost", name));
+			}
+		}
+	}
+}
+
 int config_check(const struct config *c, char **report_out)
 {
 	struct buf report = BUF_INIT;
@@ -521,6 +661,26 @@ int config_check(const struct config *c, char **report_out)
 			free(prefix);
 		}
 	}
+	static const struct {
+		const char *name;
+		const struct field *fields;
+		size_t n;
+	} sections[] = {
+		{"proxy", proxy_fields, sizeof proxy_fields / sizeof proxy_fields[0]},
+		{"routing", routing_fields, sizeof routing_fields / sizeof routing_fields[0]},
+		{"chat", chat_fields, sizeof chat_fields / sizeof chat_fields[0]},
+	};
+	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+		json_object *sec;
+		if (json_object_object_get_ex(c->root, sections[i].name, &sec) && json_object_is_type(sec, json_type_object)) {
+			char *prefix = xasprintf("%s.", sections[i].name);
+			check_fields(c, &report, &problems, prefix, sec, sections[i].fields, sections[i].n);
+			free(prefix);
+		}
+	}
+	json_object *routes;
+	if (json_object_object_get_ex(c->root, "routes", &routes) && json_object_is_type(routes, json_type_object))
+		check_routes(c, &report, &problems, routes);
 	const char *backend = c->default_backend.value;
 	if (backend && strcmp(backend, "auto") != 0 && strcmp(backend, "direct") != 0 &&
 	    strcmp(backend, "gateway") != 0 && !provider_find(&c->providers, backend)) {
@@ -535,6 +695,15 @@ int config_check(const struct config *c, char **report_out)
 	problems += catalog_check_config(c, &report);
 	*report_out = buf_steal(&report);
 	return problems;
+}
+
+void config_warn_problems(const struct config *c)
+{
+	char *report = NULL;
+	if (config_check(c, &report) > 0)
+		for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n"))
+			warnx_("%s", line);
+	free(report);
 }
 
 static json_object *setting_json(const struct setting *s, bool secret)

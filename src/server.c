@@ -2049,6 +2049,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			free(fresh);
 			return;
 		}
+		config_warn_problems(fresh);
 		s->retired = xrealloc(s->retired, (s->n_retired + 1) * sizeof *s->retired);
 		s->retired[s->n_retired++] = s->cfg;
 		s->cfg = fresh;

@@ -235,6 +235,41 @@ JSON
 	assert_equal "${#lines[@]}" 5
 }
 
+@test "config check: the proxy, routing, chat and routes sections, key by key" {
+	write_config <<'JSON'
+{
+  "proxy": { "listen": "127.0.0.1:0", "client_timout": 5, "idle_timeout": "30", "ledger": "no", "timeout": -1 },
+  "routing": { "retries": 2, "breaker": { "failures": 3, "cooldwn": 10 }, "dedline": 5 },
+  "chat": { "ledger": false, "colour": true },
+  "routes": {
+    "good": ["openai/gpt-4o", "anthropic/claude-sonnet-4.6"],
+    "fine": { "models": ["openai/gpt-4o"], "strategy": "lowest-cost" },
+    "typo": { "models": ["openai/gpt-4o"], "strategy": "lowest-costs", "model": [] },
+    "empty": [],
+    "bad": [7]
+  }
+}
+JSON
+	run "$AROUTER" config check
+	assert_failure 3
+	assert_line --regexp "config.json:2:39: proxy.client_timout: unknown key \(did you mean 'client_timeout'\?\)$"
+	assert_line --regexp "config.json:2:59: proxy.idle_timeout must be a number$"
+	assert_line --regexp "config.json:2:[0-9]+: proxy.ledger must be true or false$"
+	assert_line --regexp "config.json:2:[0-9]+: proxy.timeout must not be negative$"
+	assert_line --regexp "config.json:3:[0-9]+: routing.breaker.cooldwn: unknown key \(did you mean 'cooldown'\?\)$"
+	assert_line --regexp "config.json:3:[0-9]+: routing.dedline: unknown key \(did you mean 'deadline'\?\)$"
+	assert_line --regexp "config.json:4:[0-9]+: chat.colour: unknown key$"
+	assert_line --regexp "routes.typo.strategy: 'lowest-costs' is not a strategy \(did you mean 'lowest-cost'\?\)$"
+	assert_line --regexp "routes.typo.model: unknown key \(did you mean 'models'\?\)$"
+	assert_line --regexp "routes.empty must be a list of models, or an object with one$"
+	assert_line --regexp "routes.bad: item 0 must be a model string$"
+	assert_equal "${#lines[@]}" 11
+	# The proxy names them as warnings when it starts, and still starts.
+	run timeout 2 "$AROUTER" proxy --listen 127.0.0.1:0
+	assert_line --regexp "^arouter: warning: .*config.json:2:39: proxy.client_timout: unknown key"
+	assert_line --partial "proxy listening on"
+}
+
 @test "a type error stops other commands with exit 3 and one line" {
 	write_config <<< '{"providers": {"openai": {"base_url": 42}}}'
 	run "$AROUTER" config show
