@@ -31,6 +31,7 @@
 # wrk output, nginx config, callgrind.out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/bench${PYTHONPATH:+:$PYTHONPATH}"
 AROUTER=${AROUTER:-src/arouter}
 DURATION=${DURATION:-10}
 STREAMS=${STREAMS:-1000}
@@ -244,6 +245,7 @@ cat >"$tmp/streams.py" <<'EOF'
 """Holds N SSE streams open at once; records when each event arrives and,
 given a pid, that process's VmRSS while all N are open."""
 import asyncio, json, sys, time
+from benchlib import proc_status, wait_or_cancel
 
 host, port, path, model, n, pid, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
@@ -254,12 +256,7 @@ st = {"open": 0, "max_open": 0, "started": 0, "ok": 0, "fail": {}, "times": [], 
 held = asyncio.Event()
 
 def status(key):
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
+    return proc_status(pid, key)
 
 async def one():
     t0 = time.monotonic()
@@ -330,11 +327,9 @@ async def main():
         if pid:
             st["rss_held"], st["open_at_sample"] = status("VmRSS"), st["open"]
     h = asyncio.create_task(when_held())
-    done, pending = await asyncio.wait(jobs, timeout=60)
-    for j in pending:
-        j.cancel()
-    if pending:
-        st["fail"]["timed out"] = len(pending)
+    late = await wait_or_cancel(jobs, 60)
+    if late:
+        st["fail"]["timed out"] = late
     t.cancel()
     h.cancel()
     if pid:

@@ -43,6 +43,7 @@
 # records, the access log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/bench${PYTHONPATH:+:$PYTHONPATH}"
 AROUTER=${AROUTER:-src/arouter}
 FAKE_UPSTREAM=${FAKE_UPSTREAM:-tests/fake-upstream}
 LEDGER_TOOL=${LEDGER_TOOL:-tests/ledger-tool}
@@ -168,6 +169,7 @@ cat > "$tmp/soak.py" << 'EOF'
 turn; checks every answer; samples the proxy's VmRSS and descriptors; in
 kill mode SIGKILLs the proxy at a random moment. Writes a JSON summary."""
 import asyncio, json, os, random, signal, sys, time
+from benchlib import proc_status, wait_or_cancel
 
 host, port, n, duration, pid, out, mode, seed = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                                  float(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
@@ -326,12 +328,7 @@ async def worker(k):
         w.close()
 
 def proc(key):
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
+    return proc_status(pid, key)
 
 async def sampler():
     while True:
@@ -360,11 +357,9 @@ async def main():
     await asyncio.sleep(duration)
     stop = True
     # In-flight requests finish (a stream takes about a second).
-    done, pending = await asyncio.wait(jobs, timeout=60)
-    for j in pending:
-        j.cancel()
-    if pending:
-        st["fail"]["still running 60 s after the end"] = len(pending)
+    late = await wait_or_cancel(jobs, 60)
+    if late:
+        st["fail"]["still running 60 s after the end"] = late
     s.cancel()
     if k:
         k.cancel()
