@@ -142,6 +142,7 @@ struct proxy_req {
 	struct gateway_resume resume;
 	struct event *retry_ev;
 	long long attempt_t0;
+	long long attempt_first_byte; /* when this attempt's first body byte came, 0 before */
 	bool include_usage;
 	bool drop_usage;          /* raw OpenAI stream: the client did not ask for the usage chunk */
 	struct buf held;          /* a raw stream's terminator, held while it may be continued */
@@ -501,6 +502,8 @@ static int on_upstream_body(const char *data, size_t len, void *arg)
 {
 	struct proxy_req *pr = arg;
 	const struct http_response *resp = pr->call ? http_call_response(pr->call) : NULL;
+	if (!pr->attempt_first_byte)
+		pr->attempt_first_byte = mono_clock_ms();
 	/* The decoder runs first, either way: it translates, or taps usage, and
 	 * it decides whether the answer is a stream at all. */
 	int rc = gateway_call_feed(&pr->gc, resp ? resp->content_type : NULL, data, len);
@@ -685,8 +688,12 @@ static void finish_model_request(struct proxy_req *pr, enum http_outcome outcome
 	char *line = NULL;
 	long st;
 	enum http_outcome eff = gateway_call_outcome(&pr->gc, outcome, resp, &st);
-	enum attempt_verdict v = attempt_report(&pr->at, mono_clock_ms(), wall_clock_ms(), eff, st, resp, delivered,
-						mono_clock_ms() - pr->attempt_t0, &line);
+	/* What lowest-latency ranks by: a stream's time to its first byte (its
+	 * length is the answer's, not the provider's speed), a whole answer's
+	 * time. */
+	long long now = mono_clock_ms();
+	long long took = (pr->stream && pr->attempt_first_byte ? pr->attempt_first_byte : now) - pr->attempt_t0;
+	enum attempt_verdict v = attempt_report(&pr->at, now, wall_clock_ms(), eff, st, resp, delivered, took, &line);
 	if (line) {
 		logx(pr->srv, "%s: %s", pr->res.provider, line);
 		free(line);
@@ -758,6 +765,7 @@ static void start_attempt(struct proxy_req *pr)
 		gateway_call_clear(&pr->gc);
 	pr->gateway_ready = true;
 	pr->attempt_t0 = mono_clock_ms();
+	pr->attempt_first_byte = 0;
 	if (gateway_call_prepare(&pr->gc, s->cfg, pr->canon, cand, key, pr->stream, on_chunk, pr, &pr->res) !=
 	    EXIT_OK) {
 		attempt_abandon(&pr->at, mono_clock_ms());

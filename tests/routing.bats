@@ -290,6 +290,22 @@ ROUTES='"routes": {
 	assert_equal "$(upstream_calls | joined)" 'gpt-slow claude-fast claude-fast claude-fast'
 }
 
+@test "route lowest-latency: a stream is ranked by its time to the first byte, not by its length" {
+	start "{$ROUTES}"
+	# gpt-slow answers at once and drips a long stream; claude-fast waits
+	# 400 ms, then answers quickly: by time to first byte gpt-slow is the
+	# faster one (by whole attempts it would look the slower).
+	fake_next 'drip=150'
+	run req /v1/chat/completions "$(oai quick '{"stream": true}')"
+	assert_equal "$(hdr X-Arouter-Model)" openai/gpt-slow
+	fake_next 'stall=400'
+	run req /v1/chat/completions "$(oai quick '{"stream": true}')"
+	assert_equal "$(hdr X-Arouter-Model)" anthropic/claude-fast
+	run req /v1/chat/completions "$(oai quick '{"stream": true}')"
+	assert_equal "$(hdr X-Arouter-Model)" openai/gpt-slow
+	curl -sS "$PROXY_URL/health" | jq -e '[.. | objects | select(has("latency_ms")) | .latency_ms] | length > 0' > /dev/null
+}
+
 @test "route lowest-cost: the cheapest member by catalog price goes first" {
 	start "{$ROUTES}"
 	run req /v1/chat/completions "$(oai cheap)"
