@@ -443,6 +443,13 @@ int route_plan_build(const struct config *c, const char *model_string, json_obje
 	out->strategy = STRATEGY_FALLBACK;
 	int first_rc = 0;
 	char *first_err = NULL;
+	/* No model named: the configured default, which may be a route (or
+	 * auto) as well as a model. */
+	if (str_empty(model_string) && !(models && json_object_is_type(models, json_type_array) &&
+					 json_object_array_length(models) > 0) &&
+	    !str_empty(c->default_model.value) &&
+	    (config_route(c, c->default_model.value) || strcmp(c->default_model.value, "auto") == 0))
+		model_string = c->default_model.value;
 	json_object *route = config_route(c, model_string);
 	bool list = models && json_object_is_type(models, json_type_array) && json_object_array_length(models) > 0;
 

@@ -983,3 +983,24 @@ assert_prefill() {
 	run req /v1/chat/completions "$(oai openai/gpt-a)" -H 'Authorization: Bearer ar-local-bbb'
 	assert_output 401
 }
+
+@test "default_model and AROUTER_MODEL may name a route or auto" {
+	write_config <<< '{"routes": {"r": ["openai/gpt-a", "anthropic/claude-b"]}, "default_model": "r", "routing": {"retries": 0}}' > /dev/null
+	fake_next 'status=500'
+	run --separate-stderr timeout 30 "$AROUTER" chat hi < /dev/null
+	assert_success
+	assert_output "$ANSWER"
+	assert_equal "$(upstream_calls | joined)" 'gpt-a claude-b'
+	# auto: the default model of each provider with a key, anthropic first.
+	fake_reset
+	fake_next 'status=500'
+	AROUTER_MODEL=auto run --separate-stderr timeout 30 "$AROUTER" chat hi < /dev/null
+	assert_success
+	assert_output "$ANSWER"
+	assert_equal "$(upstream_calls | wc -l)" 2
+	upstream_calls | head -n 1 | grep -q '^claude' || fail "auto did not start with anthropic: $(upstream_calls | joined)"
+	# A model is still a model.
+	fake_reset
+	AROUTER_MODEL=openai/gpt-z run -0 --separate-stderr timeout 30 "$AROUTER" chat hi < /dev/null
+	assert_equal "$(upstream_calls | joined)" 'gpt-z'
+}
