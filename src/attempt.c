@@ -208,8 +208,9 @@ enum attempt_verdict attempt_report(struct attempt *a, int64_t now_ms, int64_t w
 		return ATTEMPT_AGAIN;
 	}
 	if (cls == RETRY_FATAL) {
-		/* A refused key is the key's fault while the pool has others. */
-		if ((st == 401 || st == 403) && keypool_available_at(a->pool, now_ms) >= 0)
+		/* A refused key is the key's fault while the pool has another
+		 * that is free now (a 403 rests the key, a 401 kills it). */
+		if ((st == 401 || st == 403) && a->pool && keypool_available_at(a->pool, now_ms) == now_ms)
 			return ATTEMPT_AGAIN;
 		return ATTEMPT_FATAL;
 	}

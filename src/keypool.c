@@ -15,6 +15,7 @@ struct pool_key {
 	char *redacted; /* computed once: redact() returns a shared buffer */
 	char *label;    /* "key sk-…abcd", how messages name it */
 	bool dead;
+	bool forbidden;     /* resting after a 403, not a 429 */
 	int64_t rest_until; /* not picked before this; 0 when it never rested */
 	long last_status;   /* -1 before the first report */
 	struct breaker *breaker;
@@ -143,8 +144,8 @@ bool keypool_rate_limited(const struct keypool *pool, int64_t now_ms)
 {
 	for (size_t i = 0; i < pool->n; i++) {
 		const struct pool_key *k = &pool->keys[i];
-		if (!k->dead && k->rest_until <= now_ms)
-			return false; /* usable, or held back by its breaker only */
+		if (!k->dead && (k->rest_until <= now_ms || k->forbidden))
+			return false; /* usable, held back by its breaker, or refused */
 	}
 	return true;
 }
@@ -176,7 +177,18 @@ enum keypool_outcome keypool_report(struct keypool *pool, size_t index, int64_t 
 	struct pool_key *k = &pool->keys[index];
 	k->last_status = status;
 
-	if (status == 401 || status == 403) {
+	if (status == 403 && k->secret) {
+		/* A 403 can be about one model ("no access to this model") as well
+		 * as about the key: the key rests long, and is still used when
+		 * nothing else is left (the provider decides). */
+		breaker_abandon(k->breaker, now_ms);
+		k->rest_until = now_ms + KEYPOOL_FORBIDDEN_REST_MS;
+		k->forbidden = true;
+		out = KEYPOOL_KEY_RESTING;
+		char *d = duration_text(KEYPOOL_FORBIDDEN_REST_MS);
+		msg = xasprintf("%s refused with 403: not used for %s unless no other key is left", k->label, d);
+		free(d);
+	} else if (status == 401 || status == 403) {
 		breaker_abandon(k->breaker, now_ms);
 		out = KEYPOOL_KEY_DEAD;
 		if (!k->dead) {
@@ -195,6 +207,7 @@ enum keypool_outcome keypool_report(struct keypool *pool, size_t index, int64_t 
 		breaker_abandon(k->breaker, now_ms);
 		int64_t rest = wait_ms >= 0 ? wait_ms : KEYPOOL_DEFAULT_COOLDOWN_MS;
 		k->rest_until = now_ms + rest;
+		k->forbidden = false;
 		out = KEYPOOL_KEY_RESTING;
 		char *d = duration_text(rest);
 		msg = xasprintf("%s rate limited: resting for %s", k->label, d);
@@ -213,8 +226,10 @@ enum keypool_outcome keypool_report(struct keypool *pool, size_t index, int64_t 
 	} else {
 		breaker_success(k->breaker, now_ms);
 		/* A success (a resting key used for want of another) ends its rest. */
-		if (status >= 200 && status < 300)
+		if (status >= 200 && status < 300) {
 			k->rest_until = 0;
+			k->forbidden = false;
+		}
 	}
 	if (message)
 		*message = msg;

@@ -22,6 +22,8 @@
 /* How long a 429 rests a key when the response said nothing about when
  * its limit resets. */
 #define KEYPOOL_DEFAULT_COOLDOWN_MS 5000
+/* How long a key refused with 403 rests. */
+#define KEYPOOL_FORBIDDEN_REST_MS (10 * 60 * 1000)
 
 /* Returns a pool of copies of keys[0..n-1], owned by the caller (free with
  * keypool_free). A pool of no keys (a keyless provider: ollama, a local
@@ -68,8 +70,8 @@ enum keypool_outcome {
 	KEYPOOL_KEY_OK,      /* a success, or a refusal of the request and not of the key */
 	KEYPOOL_KEY_FAILED,  /* a server error or network failure counted by its breaker */
 	KEYPOOL_KEY_OPENED,  /* that failure opened the key's breaker */
-	KEYPOOL_KEY_RESTING, /* 429: not picked until its limit resets */
-	KEYPOOL_KEY_DEAD,    /* 401/403: never picked again */
+	KEYPOOL_KEY_RESTING, /* 429: not picked until its limit resets; 403: for KEYPOOL_FORBIDDEN_REST_MS */
+	KEYPOOL_KEY_DEAD,    /* 401 (or 403 without a key): never picked again */
 };
 
 /* Reports how a request with the key in slot index went: status is the
@@ -78,7 +80,9 @@ enum keypool_outcome {
  * in retry.h; -1 when it did not say). 2xx and the request's own 4xx errors
  * count as the key's breaker success; 5xx, 408, 409 and 0 as its failure;
  * 429 rests the key for wait_ms (KEYPOOL_DEFAULT_COOLDOWN_MS when -1);
- * 401 and 403 kill it. When the key's state changed and message is not
+ * 401 kills it; 403, which may concern one model only, rests it for
+ * KEYPOOL_FORBIDDEN_REST_MS (keypool_pick_resting still offers it). A 2xx
+ * ends a rest. When the key's state changed and message is not
  * NULL, *message is set to one lower-case line naming the key redacted
  * ("key sk-…abcd refused with 401: taken out of the pool, 2 of 3 keys
  * left"), owned by the caller (free()); otherwise to NULL. */

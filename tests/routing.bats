@@ -493,14 +493,36 @@ refute_full_keys() {
 	unset OPENAI_API_KEY
 	start "{\"providers\": {\"openai\": {\"keys\": [\"$K1\", \"$K2\"]}}}"
 	fake_next 'status=401'
-	fake_next 'status=403'
+	fake_next 'status=401'
 	run req /v1/chat/completions "$(oai openai/gpt-a)"
-	assert_output 403
+	assert_output 401
 	assert_equal "$(fake_request_count)" 2
 	run req /v1/chat/completions "$(oai openai/gpt-a)"
 	assert_output 401
 	body | jq -e '.error.message | test("every key was refused")'
 	assert_equal "$(fake_request_count)" 2
+	refute_full_keys
+}
+
+@test "key pool: a 403 (no access to one model) rests the key, it does not take it away from other models" {
+	unset OPENAI_API_KEY
+	start "{\"providers\": {\"openai\": {\"keys\": [\"$K1\", \"$K2\"]}}}"
+	# gpt-secret is refused on both keys: the client gets the 403.
+	fake_next 'status=403'
+	fake_next 'status=403'
+	run req /v1/chat/completions "$(oai openai/gpt-secret)"
+	assert_output 403
+	assert_equal "$(fake_request_count)" 2
+	grep -q "refused with 403: not used for 600s unless no other key is left" "$PROXY_ERR" ||
+		fail "no log line for the rested key: $(cat "$PROXY_ERR")"
+	# Another model on the same provider is still served, with a rested key.
+	run req /v1/chat/completions "$(oai openai/gpt-a)"
+	assert_output 200
+	assert_equal "$(fake_request_count)" 3
+	# The key that served ended its rest; the other still rests, and shows it.
+	curl -sS "$PROXY_URL/health" | jq -e '.providers.openai | .usable == 1 and
+		([.keys[] | .state] | sort) == ["ok", "resting"] and ([.keys[] | .last_status] | sort) == [200, 403]' > /dev/null ||
+		fail "health: $(curl -sS "$PROXY_URL/health")"
 	refute_full_keys
 }
 

@@ -326,6 +326,14 @@ static void test_key_refused(void)
 	       "403 on the last key: FATAL");
 	attempt_clear(&a);
 
+	/* A 403 rests its key (it may be about one model): a request with no
+	 * other candidate still gets it, and the provider decides. */
+	attempt_init(&a, &p, h, &POLICY, NULL, now);
+	is_str(step_name(next(&a, &now, &c, &key, &waited)), "GO", "403-rested key, nothing else: GO");
+	is_str(key, OAI_K2, "with that key");
+	is_str(verdict_name(report(&a, now, XFER_OK, 401, NULL, false, NULL)), "FATAL", "now a 401: FATAL");
+	attempt_clear(&a);
+
 	attempt_init(&a, &p, h, &POLICY, NULL, now);
 	is_str(step_name(next(&a, &now, &c, &key, &waited)), "NONE", "every key refused: NONE without a request");
 	ok(attempt_note(&a) && strstr(attempt_note(&a), "every key was refused"), "the note says why (%s)",

@@ -94,14 +94,31 @@ static void test_dead(void)
 	ok(msg == NULL, "says nothing twice");
 
 	keypool_pick(p, 200, &i);
-	is_int(keypool_report(p, i, 200, 403, -1, &msg), KEYPOOL_KEY_DEAD, "403 kills too");
-	ok(msg && strstr(msg, "403") && strstr(msg, "1 of 3 keys left"), "one left");
+	size_t refused = i;
+	is_int(keypool_report(p, i, 200, 403, -1, &msg), KEYPOOL_KEY_RESTING,
+	       "403 rests the key (it may concern one model only)");
+	ok(msg && strstr(msg, "403") && strstr(msg, "not used for 600s"), "and says for how long");
 	free(msg);
+	ok(!keypool_rate_limited(p, 201), "a 403 is not a rate limit");
 	keypool_pick(p, 300, &i);
+	ok(i != refused, "the other live key is picked");
 	keypool_report(p, i, 300, 401, -1, NULL);
-	is_int(keypool_pick(p, 400, &i), KEYPOOL_DEAD, "every key dead: KEYPOOL_DEAD");
-	is_int(keypool_available_at(p, 400), -1, "and never available");
+	is_int(keypool_pick(p, 400, &i), KEYPOOL_WAIT, "only the refused key is left: it waits");
+	is_int(keypool_pick_resting(p, 400, &i), KEYPOOL_PICKED, "and is used when nothing else is left");
+	is_int(i, refused, "that key");
+	is_int(keypool_available_at(p, 400), 200 + KEYPOOL_FORBIDDEN_REST_MS, "free again after its rest");
+	keypool_report(p, i, 400, 200, -1, NULL);
+	is_int(keypool_pick(p, 500, &i), KEYPOOL_PICKED, "a success ends the rest");
+	keypool_report(p, i, 500, 401, -1, NULL);
+	is_int(keypool_pick(p, 600, &i), KEYPOOL_DEAD, "every key dead: KEYPOOL_DEAD");
+	is_int(keypool_available_at(p, 600), -1, "and never available");
 	keypool_free(p);
+
+	/* Keyless access refused with 403 has no key to rest: it is dead. */
+	struct keypool *none = keypool_new(NULL, 0, NULL);
+	keypool_pick(none, 0, &i);
+	is_int(keypool_report(none, i, 0, 403, -1, NULL), KEYPOOL_KEY_DEAD, "keyless 403: dead");
+	keypool_free(none);
 }
 
 static void test_resting(void)
