@@ -426,6 +426,36 @@ static int plan_member(const struct config *c, struct route_plan *plan, const ch
 	return 0;
 }
 
+static json_object *config_route(const struct config *c, const char *s);
+
+/* The auto route's members, for "auto" inside a list: a configured route
+ * named auto, else the default model of each provider with a key, in
+ * auto_order. */
+static void plan_auto(const struct config *c, struct route_plan *out, int *first_rc, char **first_err)
+{
+	json_object *own = config_route(c, "auto"), *v;
+	if (own) {
+		json_object *members = json_object_is_type(own, json_type_object)
+					       ? (json_object_object_get_ex(own, "models", &v) ? v : NULL)
+					       : own;
+		size_t n = members && json_object_is_type(members, json_type_array) ? json_object_array_length(members) : 0;
+		for (size_t i = 0; i < n; i++) {
+			const char *m = json_object_get_string(json_object_array_get_idx(members, i));
+			if (!str_empty(m))
+				plan_member(c, out, m, first_rc, first_err);
+		}
+		return;
+	}
+	for (size_t i = 0; i < sizeof auto_order / sizeof auto_order[0]; i++) {
+		struct provider *p = provider_find(&c->providers, auto_order[i]);
+		if (!p || !provider_has_key(p) || str_empty(p->default_model))
+			continue;
+		char *m = xasprintf("%s/%s", p->slug, p->default_model);
+		plan_member(c, out, m, first_rc, first_err);
+		free(m);
+	}
+}
+
 /* The route named s in the config, or NULL. */
 static json_object *config_route(const struct config *c, const char *s)
 {
@@ -481,22 +511,18 @@ int route_plan_build(const struct config *c, const char *model_string, json_obje
 		}
 	} else if (model_string && strcmp(model_string, "auto") == 0 && !list) {
 		out->name = xstrdup("auto");
-		for (size_t i = 0; i < sizeof auto_order / sizeof auto_order[0]; i++) {
-			struct provider *p = provider_find(&c->providers, auto_order[i]);
-			if (!p || !provider_has_key(p) || str_empty(p->default_model))
-				continue;
-			char *m = xasprintf("%s/%s", p->slug, p->default_model);
-			plan_member(c, out, m, &first_rc, &first_err);
-			free(m);
-		}
+		plan_auto(c, out, &first_rc, &first_err);
 		if (out->n == 0 && !first_err) {
 			first_rc = ROUTE_ERROR;
 			first_err = xstrdup("auto: no provider has a key (set ANTHROPIC_API_KEY, OPENAI_API_KEY, "
 					    "GEMINI_API_KEY or another provider's key)");
 		}
 	} else if (list) {
-		/* OpenRouter's fallback list: "model" first when given, then "models". */
-		if (!str_empty(model_string))
+		/* OpenRouter's fallback list: "model" first when given, then
+		 * "models"; "auto" anywhere in it stands for its members. */
+		if (!str_empty(model_string) && strcmp(model_string, "auto") == 0)
+			plan_auto(c, out, &first_rc, &first_err);
+		else if (!str_empty(model_string))
 			plan_member(c, out, model_string, &first_rc, &first_err);
 		for (size_t i = 0; i < json_object_array_length(models); i++) {
 			json_object *m = json_object_array_get_idx(models, i);
@@ -506,7 +532,10 @@ int route_plan_build(const struct config *c, const char *model_string, json_obje
 				route_plan_clear(out);
 				return ROUTE_ERROR;
 			}
-			plan_member(c, out, json_object_get_string(m), &first_rc, &first_err);
+			if (strcmp(json_object_get_string(m), "auto") == 0)
+				plan_auto(c, out, &first_rc, &first_err);
+			else
+				plan_member(c, out, json_object_get_string(m), &first_rc, &first_err);
 		}
 	} else {
 		/* One model: exactly route_resolve's answer and errors. */

@@ -1026,3 +1026,17 @@ assert_prefill() {
 	AROUTER_MODEL=openai/gpt-z run -0 --separate-stderr timeout 30 "$AROUTER" chat hi < /dev/null
 	assert_equal "$(upstream_calls | joined)" 'gpt-z'
 }
+
+@test "auto inside a request's fallback list stands for its members, in its place" {
+	start '{"routing": {"retries": 0}}'
+	fake_next 'status=500'
+	fake_next 'status=500'
+	run req /v1/chat/completions "$(oai openai/gpt-z '{"models": ["auto", "openai/gpt-z"]}')"
+	assert_output 200
+	# gpt-z, then auto's anthropic and openai members; gpt-z is not tried twice.
+	local calls
+	calls=$(upstream_calls | joined)
+	[[ $calls == 'gpt-z claude-'* ]] || fail "calls: $calls"
+	assert_equal "$(upstream_calls | wc -l)" 3
+	assert_equal "$(upstream_calls | grep -c '^gpt-z$')" 1
+}

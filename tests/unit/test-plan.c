@@ -251,11 +251,16 @@ static void test_auto(void)
 	load("{\"providers\": {\"google\": {\"default_model\": \"gemini-2.5-pro\"}}}");
 	plan_ok("auto", NULL, "openai/gpt-4o-mini,google/gemini-2.5-pro,deepseek/deepseek-chat", "auto",
 		STRATEGY_FALLBACK, 0, "auto: only providers with a key; a configured default model counts");
-	plan_ok("openai/gpt-4o", "[\"auto\", \"google/gemini-2.5-flash\"]", "openai/gpt-4o,google/gemini-2.5-flash", NULL,
-		STRATEGY_FALLBACK, 1, "auto inside a request list is not expanded (left out)");
+	plan_ok("openai/gpt-4o", "[\"auto\", \"google/gemini-2.5-flash\"]",
+		"openai/gpt-4o,openai/gpt-4o-mini,google/gemini-2.5-pro,deepseek/deepseek-chat,google/gemini-2.5-flash", NULL,
+		STRATEGY_FALLBACK, 0, "auto inside a request list stands for its members, in its place");
+	plan_ok("auto", "[\"openai/gpt-4o-mini\", \"auto\"]", "openai/gpt-4o-mini,google/gemini-2.5-pro,deepseek/deepseek-chat",
+		NULL, STRATEGY_FALLBACK, 0, "auto as the model with a list, and again in it: each member once");
 	config_free(&cfg);
 
 	load("{\"routes\": {\"auto\": [\"google/gemini-2.5-flash\"]}}");
+	plan_ok("openai/gpt-4o", "[\"auto\"]", "openai/gpt-4o,google/gemini-2.5-flash", NULL, STRATEGY_FALLBACK, 0,
+		"auto inside a list is the configured auto route when there is one");
 	plan_ok("auto", NULL, "google/gemini-2.5-flash", "auto", STRATEGY_FALLBACK, 0, "a config route named auto wins");
 	config_free(&cfg);
 
