@@ -44,13 +44,13 @@ anthropic https://api.anthropic.com anthropic x-api-key ANTHROPIC_API_KEY
 google https://generativelanguage.googleapis.com gemini x-goog-api-key GEMINI_API_KEY,GOOGLE_API_KEY
 deepseek https://api.deepseek.com openai bearer DEEPSEEK_API_KEY
 xai https://api.x.ai openai bearer XAI_API_KEY
-kimi https://api.moonshot.cn openai bearer MOONSHOT_API_KEY,KIMI_API_KEY
-minimax https://api.minimax.chat openai bearer MINIMAX_API_KEY
+kimi https://api.moonshot.ai openai bearer MOONSHOT_API_KEY,KIMI_API_KEY
+minimax https://api.minimax.io openai bearer MINIMAX_API_KEY
 mistral https://api.mistral.ai openai bearer MISTRAL_API_KEY
 groq https://api.groq.com openai bearer GROQ_API_KEY
 cohere https://api.cohere.com openai bearer COHERE_API_KEY,CO_API_KEY
 nvidia https://integrate.api.nvidia.com openai bearer NVIDIA_API_KEY
-dashscope https://dashscope.aliyuncs.com openai bearer DASHSCOPE_API_KEY
+dashscope https://dashscope-intl.aliyuncs.com openai bearer DASHSCOPE_API_KEY
 openrouter https://openrouter.ai openai bearer OPENROUTER_API_KEY
 ollama http://127.0.0.1:11434 openai bearer OLLAMA_API_KEY
 azure - openai api-key AZURE_OPENAI_API_KEY
@@ -71,13 +71,13 @@ anthropic https://api.anthropic.com /v1/messages
 google https://generativelanguage.googleapis.com /v1beta/models/{model}:generateContent
 deepseek https://api.deepseek.com /chat/completions
 xai https://api.x.ai /v1/chat/completions
-kimi https://api.moonshot.cn /v1/chat/completions
-minimax https://api.minimax.chat /v1/chat/completions
+kimi https://api.moonshot.ai /v1/chat/completions
+minimax https://api.minimax.io /v1/chat/completions
 mistral https://api.mistral.ai /v1/chat/completions
 groq https://api.groq.com /openai/v1/chat/completions
 cohere https://api.cohere.com /compatibility/v1/chat/completions
 nvidia https://integrate.api.nvidia.com /v1/chat/completions
-dashscope https://dashscope.aliyuncs.com /compatible-mode/v1/chat/completions
+dashscope https://dashscope-intl.aliyuncs.com /compatible-mode/v1/chat/completions
 openrouter https://openrouter.ai /api/v1/chat/completions
 ollama http://127.0.0.1:11434 /v1/chat/completions
 TABLE
@@ -90,13 +90,13 @@ TABLE
 	unset AROUTER_OPENAI_BASE_URL AROUTER_DASHSCOPE_BASE_URL
 	write_config <<'JSON'
 { "providers": { "openai": { "base_url": "http://127.0.0.1:1234/" },
-                 "dashscope": { "base_url": "https://dashscope-intl.aliyuncs.com" } } }
+                 "dashscope": { "base_url": "https://dashscope.aliyuncs.com" } } }
 JSON
 	run show
 	assert_equal "$(jq -r '.providers.openai | "\(.base_url) \(.base_url_source)"' <<< "$output")" "http://127.0.0.1:1234 config"
 	AROUTER_OPENAI_BASE_URL=http://127.0.0.1:5678 run show
 	assert_equal "$(jq -r '.providers.openai | "\(.base_url) \(.base_url_source)"' <<< "$output")" "http://127.0.0.1:5678 AROUTER_OPENAI_BASE_URL"
-	assert_equal "$(jq -r '.providers.dashscope.base_url' <<< "$output")" "https://dashscope-intl.aliyuncs.com"
+	assert_equal "$(jq -r '.providers.dashscope.base_url' <<< "$output")" "https://dashscope.aliyuncs.com"
 }
 
 @test "keys: environment over config, always redacted in show" {
