@@ -95,8 +95,8 @@ void gateway_call_tap(struct gateway_call *gc, struct provider *p, const char *m
  * name and value are borrowed and must live until the transfer starts. */
 void gateway_call_set_header(struct gateway_call *gc, const char *name, const char *value);
 /* Feeds 2xx body bytes; non-zero means abort the transfer, except
- * HTTP_BODY_COMPLETE: the stream's terminator has arrived, end the
- * transfer as a success without waiting for the upstream to close. */
+ * HTTP_BODY_COMPLETE: the stream's terminator has arrived, the answer is
+ * whole whether or not the upstream ends the response (http-client.h). */
 int gateway_call_feed(struct gateway_call *gc, const char *content_type, const char *data, size_t len);
 /* Ends the call with the transport's outcome and response; returns res->exit_code. */
 int gateway_call_finish(struct gateway_call *gc, enum http_outcome outcome, const struct http_response *resp);

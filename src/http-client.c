@@ -37,6 +37,7 @@ struct transfer {
 	bool any_status_body;
 	bool callback_aborted;
 	bool callback_complete;        /* the callback had all it needed */
+	long long complete_ms;         /* when it said so; 0 before */
 	bool cancelled;
 	bool idle_expired;
 	long long last_byte_ms;
@@ -131,13 +132,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	t->resp->status = status; /* so that the callback can read it */
 	if ((status >= 200 && status < 300) || t->any_status_body) {
 		t->resp->body_started = true;
+		if (t->callback_complete)
+			return len; /* past the end of the answer: not the caller's */
 		int rc = t->cb ? t->cb(data, len, t->arg) : 0;
-		if (rc != 0) {
-			if (rc == HTTP_BODY_COMPLETE)
-				t->callback_complete = true;
-			else
-				t->callback_aborted = true;
-			return 0; /* makes curl abort with CURLE_WRITE_ERROR (and close the connection) */
+		if (rc == HTTP_BODY_COMPLETE) {
+			/* Let the server end the response itself, so that the
+			 * connection can be used again; on_progress cuts it
+			 * short if it does not. */
+			t->callback_complete = true;
+			t->complete_ms = now_ms();
+		} else if (rc != 0) {
+			t->callback_aborted = true;
+			return 0; /* makes curl abort with CURLE_WRITE_ERROR */
 		}
 		return len;
 	}
@@ -147,6 +153,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* How long a server may take to end a response after the answer in it is
+ * whole (libcurl looks about once a second while a transfer is quiet). */
+#define COMPLETE_GRACE_MS 250
+
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct transfer *t = arg;
@@ -154,6 +164,9 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		t->cancelled = true;
 		return 1;
 	}
+	/* The answer is whole but the server holds the response open. */
+	if (t->callback_complete && now_ms() - t->complete_ms >= COMPLETE_GRACE_MS)
+		return 1;
 	if (now_ms() - t->last_byte_ms > t->idle_ms) {
 		t->idle_expired = true;
 		return 1;

@@ -29,10 +29,12 @@ struct http_request {
 	bool any_status_body;             /* give every body to the callback, not only 2xx (passthrough) */
 };
 
-/* Receives body bytes of a 2xx response as they arrive. Non-zero aborts;
- * HTTP_BODY_COMPLETE ends the transfer as a success (XFER_OK): the answer
- * is whole (an SSE stream's terminator arrived), whatever the server still
- * holds open. */
+/* Receives body bytes of a 2xx response as they arrive. Non-zero aborts,
+ * except HTTP_BODY_COMPLETE: the answer is whole (an SSE stream's
+ * terminator arrived). Then later bytes are dropped, and the transfer ends
+ * when the server ends the response (the connection can be used again) or,
+ * if it holds the response open, a moment later; a success (XFER_OK)
+ * either way. */
 typedef int (*http_body_cb)(const char *data, size_t len, void *arg);
 #define HTTP_BODY_COMPLETE 2
 

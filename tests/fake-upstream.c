@@ -71,7 +71,9 @@
  * the continued assistant turn.
  *
  * Every request record carries "t_ms", milliseconds on a monotonic clock,
- * so that tests can measure the time between two requests.
+ * so that tests can measure the time between two requests, and
+ * "peer_port", the client's port, so that they can tell whether two
+ * requests came on one connection.
  *
  * Everything is event driven: a stalled or dripping response is a timer, so
  * one slow request never holds up another connection.
@@ -2903,6 +2905,16 @@ static void record_request(const struct request *rq)
 	}
 	jset(o, "seq", jint(rq->seq));
 	jset(o, "t_ms", jint(monotonic_ms()));
+	{
+		/* The client's port tells connections apart: the same port on
+		 * two requests means a reused connection. */
+		char *peer = NULL;
+		ev_uint16_t port = 0;
+		struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
+		if (evcon)
+			evhttp_connection_get_peer(evcon, &peer, &port);
+		jset(o, "peer_port", jint(port));
+	}
 	jset(o, "method", jstr(rq->method));
 	jset(o, "path", jstr(rq->path));
 	jset(o, "query", jstr(rq->query));

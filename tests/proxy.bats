@@ -271,6 +271,20 @@ ANSWER='Hello from the fake upstream.'
 	assert_output --partial 'status=499'
 }
 
+@test "upstream connections are reused across requests, streamed or not, in every upstream dialect" {
+	local m s
+	for m in openai/gpt-4o anthropic/claude-x google/gemini-x; do
+		fake_reset
+		for s in true true false true; do
+			post "$PROXY_URL/v1/chat/completions" -d "$(chat_body "$m" hi ",\"stream\":$s")" > /dev/null
+		done
+		# One connection for all four: a stream that ended properly does
+		# not cost a new connection (nor, for HTTPS, a new handshake).
+		assert_equal "$(fake_requests | jq -s 'map(.peer_port) | unique | length')" 1
+		assert_equal "$(fake_request_count)" 4
+	done
+}
+
 @test "SIGTERM lets an in-flight stream finish, then exits 0" {
 	fake_next 'drip=300'
 	curl -sS -N "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o hi ',"stream":true')" > "$BATS_TEST_TMPDIR/out" &
