@@ -22,6 +22,7 @@
 #include "http-client.h"
 #include "ingress.h"
 #include "provider.h"
+#include "request.h"
 #include "route.h"
 #include "sse.h"
 #include "util.h"
@@ -998,39 +999,6 @@ static void handle_model_request(struct server *s, struct evhttp_request *req, e
 
 /* ---- the provider passthrough: /{provider}/{path} ---- */
 
-static bool hop_by_hop(const char *name)
-{
-	static const char *const skip[] = {
-		"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-		"upgrade", "content-length", "authorization", "x-api-key", "x-goog-api-key", "api-key",
-		"accept-encoding", "cookie", "origin", "referer",
-	};
-	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
-		if (strcasecmp(name, skip[i]) == 0)
-			return true;
-	return false;
-}
-
-/* The model a passthrough request names: "model" in a JSON body, or the
- * {model} of a Gemini path (v1beta/models/M:generateContent). Owned by
- * the caller, or NULL. */
-static char *passthrough_model(struct server *s, const char *rest, const char *body, size_t len)
-{
-	const char *m = strstr(rest, "models/");
-	if (m && strchr(m, ':'))
-		return xstrndup(m + 7, (size_t)(strchr(m, ':') - m - 7));
-	if (!body || len == 0 || len > (1u << 20) || body[0] != '{')
-		return NULL;
-	json_tokener_reset(s->tok);
-	json_object *o = json_tokener_parse_ex(s->tok, body, (int)len), *v;
-	char *model = o && json_object_object_get_ex(o, "model", &v) && json_object_is_type(v, json_type_string)
-			      ? xstrdup(json_object_get_string(v))
-			      : NULL;
-	if (o)
-		json_object_put(o);
-	return model;
-}
-
 static int on_passthrough_body(const char *data, size_t len, void *arg)
 {
 	struct proxy_req *pr = arg;
@@ -1087,42 +1055,6 @@ static void on_passthrough_done(struct http_call *call, enum http_outcome outcom
 	proxy_req_done(pr);
 }
 
-/* Rejects paths that could climb out of the provider's base URL. */
-static bool path_safe(const char *path)
-{
-	if (path[0] == '/' || strpbrk(path, "\r\n\\") || strstr(path, "//"))
-		return false;
-	for (const char *s = path; *s; s++)
-		if (*s == '%' && (strncasecmp(s, "%2e", 3) == 0 || strncasecmp(s, "%2f", 3) == 0 ||
-				  strncasecmp(s, "%5c", 3) == 0 || strncasecmp(s, "%00", 3) == 0))
-			return false;
-	for (const char *seg = path; seg; seg = strchr(seg, '/')) {
-		while (*seg == '/')
-			seg++;
-		if ((seg[0] == '.' && (seg[1] == '/' || !seg[1])) || (seg[0] == '.' && seg[1] == '.' && (seg[2] == '/' || !seg[2])))
-			return false;
-	}
-	return true;
-}
-
-/* The query without the client's own "key=" (the Gemini SDK's auth). */
-static char *strip_key_param(const char *query)
-{
-	struct buf b = BUF_INIT;
-	for (const char *p = query; p && *p;) {
-		size_t n = strcspn(p, "&");
-		if (!(n >= 4 && strncmp(p, "key=", 4) == 0)) {
-			if (b.len)
-				buf_putc(&b, '&');
-			buf_append(&b, p, n);
-		}
-		p += n;
-		if (*p == '&')
-			p++;
-	}
-	return buf_steal(&b);
-}
-
 static void handle_passthrough(struct server *s, struct evhttp_request *req, struct provider *p, const char *rest,
 			       const char *query)
 {
@@ -1130,14 +1062,14 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	pr->passthrough = true;
 	pr->method = evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "POST";
 	pr->provider = xstrdup(p->slug);
-	if (!path_safe(rest) || str_empty(p->base_url) || strcmp(p->slug, "mock") == 0) {
+	if (!request_path_safe(rest) || str_empty(p->base_url) || strcmp(p->slug, "mock") == 0) {
 		pr->status = reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error",
 					 str_empty(p->base_url) ? "this provider has no base URL configured"
 								: "the path is not allowed");
 		proxy_req_done(pr);
 		return;
 	}
-	char *q = strip_key_param(query);
+	char *q = request_strip_key_param(query);
 	char *url = xasprintf("%s/%s%s%s", p->base_url, rest, *q ? "?" : "", q);
 	free(q);
 
@@ -1145,7 +1077,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	size_t nh = 0;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	for (struct evkeyval *h = in->tqh_first; h && nh < 40; h = h->next.tqe_next)
-		if (!hop_by_hop(h->key))
+		if (!request_hop_by_hop(h->key))
 			headers[nh++] = (struct http_header){h->key, h->value};
 	const char *auth_name;
 	char *auth = provider_auth_header(p, &auth_name);
@@ -1159,7 +1091,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	char *body = request_body(req, &len);
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	/* Usage is read from the answer as it goes by, for the ledger. */
-	char *model = passthrough_model(s, rest, body, len);
+	char *model = request_passthrough_model(s->tok, rest, body, len);
 	if (!key_allows(pr, p->slug, model)) {
 		free(model);
 		free(body);
@@ -1613,76 +1545,7 @@ static void handle_models(struct server *s, struct evhttp_request *req)
 
 /* ---- checks every request passes ---- */
 
-/* The dialect a path speaks, for errors before routing. */
-static enum dialect path_dialect(const char *path)
-{
-	if (str_has_prefix(path, "/v1/messages"))
-		return DIALECT_ANTHROPIC;
-	if (str_has_prefix(path, "/v1beta/"))
-		return DIALECT_GEMINI;
-	return DIALECT_OPENAI;
-}
-
-/* DNS rebinding: a page on evil.example that resolves to 127.0.0.1 still
- * sends Host: evil.example. Only our own names are accepted. */
-static bool host_allowed(struct server *s, const char *host)
-{
-	if (!host)
-		return false;
-	char name[256];
-	size_t n = strlen(host);
-	if (n >= sizeof name)
-		return false;
-	memcpy(name, host, n + 1);
-	char *colon = name[0] == '[' ? strstr(name, "]:") : strrchr(name, ':');
-	if (colon) {
-		if (name[0] == '[')
-			colon++;
-		if (atoi(colon + 1) != s->port)
-			return false;
-		*colon = '\0';
-	}
-	if (strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 || strcmp(name, "[::1]") == 0)
-		return true;
-	return s->opt.host && strcmp(name, s->opt.host) == 0;
-}
-
-static bool origin_allowed(struct server *s, const char *origin)
-{
-	json_object *proxy, *list;
-	if (!json_object_object_get_ex(s->cfg->root, "proxy", &proxy) ||
-	    !json_object_object_get_ex(proxy, "allowed_origins", &list) || !json_object_is_type(list, json_type_array))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		const char *o = json_object_get_string(json_object_array_get_idx(list, i));
-		if (o && (strcmp(o, "*") == 0 || strcmp(o, origin) == 0))
-			return true;
-	}
-	return false;
-}
-
 /* Client keys from proxy.keys in the config; none means open on loopback. */
-/* The key a client presented, in any of the three SDK styles: Bearer,
- * x-api-key / x-goog-api-key, or ?key=. Owned by the caller, or NULL. */
-static char *presented_key(struct evhttp_request *req, const char *query)
-{
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	const char *authz = evhttp_find_header(in, "Authorization"), *v;
-	if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
-		return xstrdup(authz + 7);
-	if ((v = evhttp_find_header(in, "x-api-key")) != NULL || (v = evhttp_find_header(in, "x-goog-api-key")) != NULL)
-		return xstrdup(v);
-	for (const char *p = query; p && *p;) {
-		size_t n = strcspn(p, "&");
-		if (n > 4 && strncmp(p, "key=", 4) == 0)
-			return xstrndup(p + 4, n - 4);
-		p += n;
-		if (*p == '&')
-			p++;
-	}
-	return NULL;
-}
-
 /* The config's client keys (proxy.keys: "secret" or {"key", "name",
  * "rpm", "tpm"}), or NULL. Borrowed. */
 static json_object *config_client_keys(const struct config *c)
@@ -1707,7 +1570,7 @@ static int identify_client(struct server *s, struct evhttp_request *req, const c
 	memset(c, 0, sizeof *c);
 	if (!keys_required(s))
 		return 0;
-	char *given = presented_key(req, query);
+	char *given = request_presented_key(evhttp_request_get_input_headers(req), query);
 	*why = "a valid arouter proxy key is required";
 	if (!given)
 		return 401;
@@ -1798,7 +1661,7 @@ static void handle_account(struct server *s, struct evhttp_request *req, const c
 {
 	json_object *resp = NULL;
 	int status;
-	char *given = presented_key(req, NULL);
+	char *given = request_presented_key(evhttp_request_get_input_headers(req), NULL);
 	if (!s->ledger) {
 		resp = account_error(503, "ledger_unavailable", "the proxy runs without a ledger");
 		status = 503;
@@ -1879,17 +1742,6 @@ static size_t body_backstop(size_t limit)
 	return limit > SIZE_MAX - extra ? SIZE_MAX : limit + extra;
 }
 
-/* The size of the request line and headers as the client sent them
- * ("NAME: VALUE\r\n" each), the figure the header limit applies to. */
-static size_t request_header_bytes(struct evhttp_request *req)
-{
-	const char *uri = evhttp_request_get_uri(req);
-	size_t n = (uri ? strlen(uri) : 0) + 20; /* method, version, spaces, CRLF */
-	for (struct evkeyval *h = evhttp_request_get_input_headers(req)->tqh_first; h; h = h->next.tqe_next)
-		n += strlen(h->key) + strlen(h->value) + 4;
-	return n;
-}
-
 static void serve(struct server *s, struct evhttp_request *req, const char *path, const char *query, enum dialect d,
 		  enum evhttp_cmd_type cmd);
 
@@ -1904,7 +1756,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error", "malformed request target");
 		return;
 	}
-	enum dialect d = path_dialect(path);
+	enum dialect d = request_path_dialect(path);
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	if (s->relay) {
 		/* --stdio: the one connection from stdin/stdout, nobody else. */
@@ -1917,7 +1769,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 			return;
 		}
 	}
-	if (request_header_bytes(req) > s->opt.max_header_bytes) {
+	if (request_header_bytes(evhttp_request_get_uri(req), in) > s->opt.max_header_bytes) {
 		add_header(req, "Connection", "close");
 		reply_error(req, d, 431, "invalid_request_error", "the request headers are larger than the proxy accepts");
 		return;
@@ -1927,13 +1779,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 		reply_error(req, d, 413, NULL, "the request body is larger than the proxy accepts");
 		return;
 	}
-	if (!host_allowed(s, evhttp_find_header(in, "Host"))) {
+	if (!request_host_allowed(s->opt.host, s->port, evhttp_find_header(in, "Host"))) {
 		reply_error(req, d, 403, "permission_error", "the Host header does not name this proxy");
 		return;
 	}
 	const char *origin = evhttp_find_header(in, "Origin");
 	if (origin) {
-		if (!origin_allowed(s, origin)) {
+		if (!request_origin_allowed(s->cfg->root, origin)) {
 			reply_error(req, d, 403, "permission_error", "browser requests from this origin are not allowed");
 			return;
 		}
@@ -2002,18 +1854,13 @@ static void serve(struct server *s, struct evhttp_request *req, const char *path
 		return;
 	}
 	if (cmd == EVHTTP_REQ_POST && str_has_prefix(path, "/v1beta/models/")) {
-		const char *m = path + strlen("/v1beta/models/");
-		const char *colon = strrchr(m, ':');
-		if (colon && (strcmp(colon, ":generateContent") == 0 || strcmp(colon, ":streamGenerateContent") == 0 ||
-			      strcmp(colon, ":countTokens") == 0)) {
-			char *model = evhttp_uridecode(m, 0, NULL);
-			char *mc = strrchr(model, ':');
-			if (mc)
-				*mc = '\0';
-			if (strcmp(colon, ":countTokens") == 0)
+		char *model;
+		enum request_gemini_method method = request_gemini_call(path, &model);
+		if (method != REQUEST_GEMINI_NONE) {
+			if (method == REQUEST_GEMINI_COUNT_TOKENS)
 				handle_count_tokens(s, req, DIALECT_GEMINI, model);
 			else
-				handle_model_request(s, req, DIALECT_GEMINI, model, strcmp(colon, ":streamGenerateContent") == 0);
+				handle_model_request(s, req, DIALECT_GEMINI, model, method == REQUEST_GEMINI_STREAM);
 			free(model);
 			return;
 		}
