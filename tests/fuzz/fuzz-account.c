@@ -5,9 +5,9 @@
  * (the admin key, constant time) and ledger_keyring_check (a client key
  * presented in a request, against the keys the requests created).
  *
- * The listener's own request parsing (path → dialect, Host and Origin
- * checks, where the key is presented, passthrough path safety) is static
- * in server.c and cannot be linked here; it is not fuzzed.
+ * The listener's own checks on the request (path → dialect, Host and
+ * Origin, where the key is presented, passthrough path safety) are
+ * fuzz-listener's.
  *
  * Input: up to eight requests separated by NUL bytes; each is
  * "METHOD\nPATH\nQUERY\nBODY" (the body is the rest, newlines and all).

@@ -27,8 +27,9 @@
 #      every request body arouter sent in those tests;
 #   4. adds the config files of the bats suites (write_config) to
 #      fuzz-config.
-# Hand-written seeds (fuzz-route, fuzz-config, fuzz-account, fuzz-sse edge
-# cases) sit in the corpus under descriptive names and are left alone.
+# Hand-written seeds (fuzz-route, fuzz-config, fuzz-account, fuzz-listener,
+# fuzz-sse edge cases) sit in the corpus under descriptive names and are
+# left alone.
 # Files are named by the SHA-1 of their content, so reruns add nothing
 # twice; inputs over 32 KiB are skipped.
 set -euo pipefail
@@ -269,8 +270,9 @@ EOF
 fi
 
 # ---- 4. the bats suites' config files ----
-# (the hand-written seeds of fuzz-route, fuzz-config, fuzz-account and
-# fuzz-sse live in the corpus under descriptive names and are kept)
+# (the hand-written seeds of fuzz-route, fuzz-config, fuzz-account,
+# fuzz-listener and fuzz-sse live in the corpus under descriptive names and
+# are kept)
 for f in "$src"/tests/*.bats; do
 	awk -v dir="$tmp" -v base="$(basename "$f" .bats)" '
 		/write_config <<-?.?JSON.?$/ {on = 1; n++; next}
