@@ -37,13 +37,22 @@ bool request_host_allowed(const char *listen_host, int port, const char *host)
 	if (colon) {
 		if (name[0] == '[')
 			colon++;
-		if (atoi(colon + 1) != port)
+		/* One to five digits, nothing else, equal to the port. */
+		const char *d = colon + 1;
+		size_t nd = strspn(d, "0123456789");
+		if (nd == 0 || nd > 5 || d[nd] != '\0' || atoi(d) != port)
 			return false;
 		*colon = '\0';
 	}
 	if (strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 || strcmp(name, "[::1]") == 0)
 		return true;
-	return listen_host && strcmp(name, listen_host) == 0;
+	if (!listen_host)
+		return false;
+	/* An IPv6 listening address is written bare; in Host it is bracketed. */
+	size_t ln = strlen(name);
+	if (name[0] == '[' && ln > 2 && name[ln - 1] == ']')
+		return strncasecmp(name + 1, listen_host, ln - 2) == 0 && listen_host[ln - 2] == '\0';
+	return strcasecmp(name, listen_host) == 0;
 }
 
 bool request_origin_allowed(json_object *config_root, const char *origin)
@@ -53,7 +62,8 @@ bool request_origin_allowed(json_object *config_root, const char *origin)
 	    !json_object_object_get_ex(proxy, "allowed_origins", &list) || !json_object_is_type(list, json_type_array))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		const char *o = json_object_get_string(json_object_array_get_idx(list, i));
+		json_object *e = json_object_array_get_idx(list, i);
+		const char *o = json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
 		if (o && (strcmp(o, "*") == 0 || strcmp(o, origin) == 0))
 			return true;
 	}
@@ -132,11 +142,29 @@ bool request_hop_by_hop(const char *name)
 	static const char *const skip[] = {
 		"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
 		"upgrade", "content-length", "authorization", "x-api-key", "x-goog-api-key", "api-key",
-		"accept-encoding", "cookie", "origin", "referer",
+		"accept-encoding", "cookie", "origin", "referer", "proxy-authorization",
 	};
 	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
 		if (strcasecmp(name, skip[i]) == 0)
 			return true;
+	return false;
+}
+
+bool request_connection_lists(const struct evkeyvalq *headers, const char *name)
+{
+	/* "Connection: close, X-Private" names X-Private as hop-by-hop. */
+	for (const struct evkeyval *h = headers->tqh_first; h; h = h->next.tqe_next) {
+		if (strcasecmp(h->key, "Connection") != 0)
+			continue;
+		const char *p = h->value;
+		while (*p) {
+			p += strspn(p, " \t,");
+			size_t n = strcspn(p, " \t,");
+			if (n && strlen(name) == n && strncasecmp(p, name, n) == 0)
+				return true;
+			p += n;
+		}
+	}
 	return false;
 }
 

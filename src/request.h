@@ -24,9 +24,10 @@ struct evkeyvalq;
 enum dialect request_path_dialect(const char *path);
 
 /* Whether a Host header names this proxy (the DNS-rebinding check):
- * "localhost" (any case), "127.0.0.1", "[::1]" or listen_host (exactly,
- * when not NULL), each with an optional ":port" that must be port. A
- * missing (NULL) or longer than 255 bytes Host is refused. */
+ * "localhost" (any case), "127.0.0.1", "[::1]" or listen_host (any case;
+ * an IPv6 one bracketed), when not NULL), each with an optional ":port"
+ * of one to five digits that must be port. A missing (NULL) or longer than
+ * 255 bytes Host is refused. */
 bool request_host_allowed(const char *listen_host, int port, const char *host);
 
 /* Whether a browser Origin is in the config's proxy.allowed_origins
@@ -61,6 +62,9 @@ char *request_strip_key_param(const char *query);
  * credentials or browser context (Authorization, the key headers, Cookie,
  * Origin, Referer). Names in any case. */
 bool request_hop_by_hop(const char *name);
+/* Whether a Connection header in headers names the header name (which is
+ * then hop-by-hop too, RFC 9110 7.6.1). */
+bool request_connection_lists(const struct evkeyvalq *headers, const char *name);
 
 /* The model a passthrough request names: the {model} of "models/{model}:"
  * in its path (as it is, not decoded), else the string "model" of a JSON

@@ -1077,7 +1077,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	size_t nh = 0;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	for (struct evkeyval *h = in->tqh_first; h && nh < 40; h = h->next.tqe_next)
-		if (!request_hop_by_hop(h->key))
+		if (!request_hop_by_hop(h->key) && !request_connection_lists(in, h->key))
 			headers[nh++] = (struct http_header){h->key, h->value};
 	const char *auth_name;
 	char *auth = provider_auth_header(p, &auth_name);

@@ -150,6 +150,7 @@ ANSWER='Hello from the fake upstream.'
 
 @test "provider passthrough: path, query and body unchanged, provider key injected, client auth stripped" {
 	run curl -sS -H 'Authorization: Bearer client-token-xyz' -H 'X-Custom: kept' \
+		-H 'Proxy-Authorization: Basic proxy-cred-xyz' -H 'Connection: keep-alive, X-Private' -H 'X-Private: hop-xyz' \
 		"$PROXY_URL/openai/v1/chat/completions?foo=bar" -d "$(chat_body gpt-4o)"
 	assert_success
 	jq -e --arg a "$ANSWER" '.choices[0].message.content == $a' <<< "$output"
@@ -157,6 +158,10 @@ ANSWER='Hello from the fake upstream.'
 	jq -e '.path == "/v1/chat/completions" and .query == "foo=bar" and .headers.authorization == "Bearer sk-test-OPENAI-SECRET-1234" and .headers["x-custom"] == "kept"' <<< "$output"
 	jq -e '.body | fromjson | .model == "gpt-4o"' <<< "$output"
 	refute_output --partial client-token-xyz
+	# Credentials for a proxy, and headers the client's Connection names,
+	# stay here.
+	refute_output --partial proxy-cred-xyz
+	refute_output --partial hop-xyz
 }
 
 @test "passthrough to Anthropic adds anthropic-version unless the client sent one; Gemini ?key= is replaced" {

@@ -82,7 +82,18 @@ static void test_host_allowed(void)
 	memset(h, '0', sizeof h);
 	memcpy(h, "localhost:", 10);
 	memcpy(h + 255 - 4, "8788", 5); /* 255 bytes: "localhost:000...08788" */
-	ok(request_host_allowed("127.0.0.1", 8788, h), "a 255-byte Host naming us with a zero-padded port");
+	ok(!request_host_allowed("127.0.0.1", 8788, h), "a port of more than five digits is refused, zeros or not");
+	ok(request_host_allowed("127.0.0.1", 8788, "localhost:08788"), "five digits with a leading zero: the port");
+	ok(!request_host_allowed("127.0.0.1", 8788, "localhost:8788junk"), "a port with trailing junk");
+	ok(!request_host_allowed("127.0.0.1", 8788, "localhost: 8788"), "a port after a space");
+	ok(!request_host_allowed("127.0.0.1", 8788, "localhost:+8788"), "a signed port");
+	ok(!request_host_allowed("127.0.0.1", 8228, "localhost:4294975524"), "a port that would wrap to ours");
+	ok(request_host_allowed("fd00::5", 8788, "[fd00::5]:8788"), "an IPv6 listening address, bracketed in Host");
+	ok(request_host_allowed("fd00::5", 8788, "[FD00::5]"), "an IPv6 listening address in capitals, no port");
+	ok(!request_host_allowed("fd00::5", 8788, "[fd00::50]:8788"), "an IPv6 address it is a prefix of");
+	ok(!request_host_allowed("fd00::5", 8788, "[fd00::]:8788"), "a prefix of the IPv6 address");
+	ok(!request_host_allowed("fd00::5", 8788, "fd00::5"), "an unbracketed IPv6 Host is not ours");
+	ok(request_host_allowed("proxy.lan", 443, "PROXY.lan:443"), "a listening name in any case");
 	memset(h, '0', sizeof h);
 	memcpy(h, "localhost:", 10);
 	memcpy(h + 256 - 4, "8788", 5); /* 256 bytes */
@@ -283,7 +294,7 @@ static void test_hop_by_hop(void)
 	static const char *const dropped[] = {
 		"Authorization", "AUTHORIZATION", "x-api-key", "X-Goog-Api-Key", "api-key", "Cookie",
 		"Host", "Connection", "Keep-Alive", "Proxy-Connection", "Content-Length", "Transfer-Encoding",
-		"TE", "Trailer", "Upgrade", "Accept-Encoding", "Origin", "Referer",
+		"TE", "Trailer", "Upgrade", "Accept-Encoding", "Origin", "Referer", "Proxy-Authorization",
 	};
 	for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
 		ok(request_hop_by_hop(dropped[i]), "%s is not passed on", dropped[i]);
@@ -292,6 +303,19 @@ static void test_hop_by_hop(void)
 	};
 	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
 		ok(!request_hop_by_hop(kept[i]), "\"%s\" is passed on", kept[i]);
+
+	/* Headers the Connection header names are hop-by-hop too. */
+	struct evkeyvalq h;
+	headers_set(&h, (const char *const[]){"Connection", "keep-alive, X-Private ,X-Other", "Connection", "x-third",
+					      NULL});
+	ok(request_connection_lists(&h, "X-Private"), "a name in Connection is hop-by-hop");
+	ok(request_connection_lists(&h, "x-other"), "in any case, after a comma without a space");
+	ok(request_connection_lists(&h, "X-Third"), "in a second Connection header");
+	ok(!request_connection_lists(&h, "X-Priv"), "a prefix of a listed name is not listed");
+	ok(!request_connection_lists(&h, "X-Custom"), "an unlisted name");
+	evhttp_clear_headers(&h);
+	headers_set(&h, NULL);
+	ok(!request_connection_lists(&h, "X-Private"), "no Connection header: nothing listed");
 }
 
 static void check_model(json_tokener *tok, const char *rest, const char *body, const char *want, const char *what)
