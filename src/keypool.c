@@ -165,6 +165,16 @@ static char *duration_text(int64_t ms)
 	return xasprintf("%llds", (long long)((ms + 999) / 1000));
 }
 
+/* Rests a key for ms (its breaker gets no verdict: the upstream answered);
+ * returns the duration as text for the log line (caller frees). */
+static char *rest(struct pool_key *k, int64_t now_ms, int64_t ms, bool forbidden)
+{
+	breaker_abandon(k->breaker, now_ms);
+	k->rest_until = now_ms + ms;
+	k->forbidden = forbidden;
+	return duration_text(ms);
+}
+
 enum keypool_outcome keypool_report(struct keypool *pool, size_t index, int64_t now_ms, long status,
                                     int64_t wait_ms, char **message)
 {
@@ -181,11 +191,8 @@ enum keypool_outcome keypool_report(struct keypool *pool, size_t index, int64_t 
 		/* A 403 can be about one model ("no access to this model") as well
 		 * as about the key: the key rests long, and is still used when
 		 * nothing else is left (the provider decides). */
-		breaker_abandon(k->breaker, now_ms);
-		k->rest_until = now_ms + KEYPOOL_FORBIDDEN_REST_MS;
-		k->forbidden = true;
+		char *d = rest(k, now_ms, KEYPOOL_FORBIDDEN_REST_MS, true);
 		out = KEYPOOL_KEY_RESTING;
-		char *d = duration_text(KEYPOOL_FORBIDDEN_REST_MS);
 		msg = xasprintf("%s refused with 403: not used for %s unless no other key is left", k->label, d);
 		free(d);
 	} else if (status == 401 || status == 403) {
@@ -204,12 +211,8 @@ enum keypool_outcome keypool_report(struct keypool *pool, size_t index, int64_t 
 	} else if (status == 429) {
 		/* The upstream answered: no verdict on its health, only on
 		 * this key's quota. */
-		breaker_abandon(k->breaker, now_ms);
-		int64_t rest = wait_ms >= 0 ? wait_ms : KEYPOOL_DEFAULT_COOLDOWN_MS;
-		k->rest_until = now_ms + rest;
-		k->forbidden = false;
+		char *d = rest(k, now_ms, wait_ms >= 0 ? wait_ms : KEYPOOL_DEFAULT_COOLDOWN_MS, false);
 		out = KEYPOOL_KEY_RESTING;
-		char *d = duration_text(rest);
 		msg = xasprintf("%s rate limited: resting for %s", k->label, d);
 		free(d);
 	} else if (retry_classify(status, status > 0 ? XFER_OK : XFER_NETWORK) == RETRY_FAILOVER) {
