@@ -80,8 +80,20 @@ char *request_presented_key(const struct evkeyvalq *headers, const char *query)
 		return xstrdup(v);
 	for (const char *p = query; p && *p;) {
 		size_t n = strcspn(p, "&");
-		if (n > 4 && strncmp(p, "key=", 4) == 0)
-			return xstrndup(p + 4, n - 4);
+		if (n > 4 && strncmp(p, "key=", 4) == 0) {
+			/* Percent-decoded ('+' stays '+'), as a client encodes it; a
+			 * key that decodes to a control character is kept as sent,
+			 * and so matches none. */
+			char *raw = xstrndup(p + 4, n - 4);
+			size_t len = 0;
+			char *key = evhttp_uridecode(raw, 0, &len);
+			if (!key || strlen(key) != len || str_has_ctl(key)) {
+				free(key);
+				return raw;
+			}
+			free(raw);
+			return key;
+		}
 		p += n;
 		if (*p == '&')
 			p++;
@@ -200,7 +212,14 @@ enum request_gemini_method request_gemini_call(const char *path, char **model)
 											   : REQUEST_GEMINI_NONE;
 	if (method == REQUEST_GEMINI_NONE)
 		return method;
-	*model = evhttp_uridecode(m, 0, NULL);
+	size_t len = 0;
+	*model = evhttp_uridecode(m, 0, &len);
+	if (strlen(*model) != len) {
+		/* A %00 would cut the name short: keep it encoded, so that it
+		 * names no model rather than another one. */
+		free(*model);
+		*model = xstrdup(m);
+	}
 	char *mc = strrchr(*model, ':');
 	if (mc)
 		*mc = '\0';

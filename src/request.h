@@ -38,8 +38,9 @@ bool request_origin_allowed(json_object *config_root, const char *origin);
 /* The key a client presented, tried in this order: "Authorization: Bearer
  * K", then x-api-key, then x-goog-api-key (header names in any case; the
  * first of repeated headers), then the first non-empty "key=K" in query
- * (may be NULL; taken as it is, not percent-decoded). Owned by the caller,
- * or NULL when there is none. */
+ * (may be NULL; percent-decoded, '+' kept; one that decodes to a control
+ * character is returned as sent). Owned by the caller, or NULL when there
+ * is none. */
 char *request_presented_key(const struct evkeyvalq *headers, const char *query);
 
 /* The size of the request line and headers the way the header limit

@@ -171,7 +171,10 @@ static void test_presented_key(void)
 	check_key(NULL, "key=&key=sk-five", "sk-five", "an empty key= is skipped");
 	check_key(NULL, "monkey=x&apikey=y&key=sk-six", "sk-six", "only a parameter named key");
 	check_key(NULL, "keys=x&key&alt=sse", NULL, "no key= parameter");
-	check_key(NULL, "key=a%2Bb", "a%2Bb", "the query's key is taken undecoded");
+	check_key(NULL, "key=a%2Bb", "a+b", "the query's key is percent-decoded, as clients encode it");
+	check_key(NULL, "key=a+b", "a+b", "a '+' stays a '+'");
+	check_key(NULL, "key=ar-1%00", "ar-1%00", "a key decoding to a NUL is kept as sent (matching none)");
+	check_key(NULL, "key=ar-1%0D%0AX:%201", "ar-1%0D%0AX:%201", "nor to CR or LF");
 	check_key(NULL, "", NULL, "an empty query");
 	check_key(NULL, NULL, NULL, "nothing presented");
 	check_key((const char *const[]){"Content-Type", "application/json", NULL}, "alt=sse", NULL,
@@ -388,6 +391,7 @@ static void test_gemini_call(void)
 	check_gemini("/v1beta/models/groq:llama-3.3:generateContent", REQUEST_GEMINI_GENERATE, "groq:llama-3.3");
 	check_gemini("/v1beta/models/x%3Ay:countTokens", REQUEST_GEMINI_COUNT_TOKENS, "x:y");
 	check_gemini("/v1beta/models/:generateContent", REQUEST_GEMINI_GENERATE, "");
+	check_gemini("/v1beta/models/a%00b:generateContent", REQUEST_GEMINI_GENERATE, "a%00b");
 	check_gemini("/v1beta/models/gemini-2.5-flash:embedContent", REQUEST_GEMINI_NONE, NULL);
 	check_gemini("/v1beta/models/gemini-2.5-flash:generateContentX", REQUEST_GEMINI_NONE, NULL);
 	check_gemini("/v1beta/models/gemini-2.5-flash:generateContent/x", REQUEST_GEMINI_NONE, NULL);
