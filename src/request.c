@@ -215,10 +215,10 @@ enum request_gemini_method request_gemini_call(const char *path, char **model)
 	size_t len = 0;
 	*model = evhttp_uridecode(m, 0, &len);
 	if (strlen(*model) != len) {
-		/* A %00 would cut the name short: keep it encoded, so that it
-		 * names no model rather than another one. */
+		/* A %00 would cut the name short into another one. */
 		free(*model);
-		*model = xstrdup(m);
+		*model = NULL;
+		return method;
 	}
 	char *mc = strrchr(*model, ':');
 	if (mc)

@@ -83,8 +83,9 @@ enum request_gemini_method {
 
 /* For a path /v1beta/models/{model}:{method} whose last ':' starts one of
  * the methods above: the method, and in *model the percent-decoded
- * {model} (owned by the caller; cut at its last ':' after decoding).
- * Otherwise REQUEST_GEMINI_NONE and *model NULL. */
+ * {model} (owned by the caller; cut at its last ':' after decoding), or
+ * NULL when it decodes to a NUL byte (a malformed request). Otherwise
+ * REQUEST_GEMINI_NONE and *model NULL. */
 enum request_gemini_method request_gemini_call(const char *path, char **model);
 
 #endif

@@ -1857,7 +1857,9 @@ static void serve(struct server *s, struct evhttp_request *req, const char *path
 		char *model;
 		enum request_gemini_method method = request_gemini_call(path, &model);
 		if (method != REQUEST_GEMINI_NONE) {
-			if (method == REQUEST_GEMINI_COUNT_TOKENS)
+			if (!model)
+				reply_error(req, DIALECT_GEMINI, 400, NULL, "the model name in the path holds a NUL byte");
+			else if (method == REQUEST_GEMINI_COUNT_TOKENS)
 				handle_count_tokens(s, req, DIALECT_GEMINI, model);
 			else
 				handle_model_request(s, req, DIALECT_GEMINI, model, method == REQUEST_GEMINI_STREAM);
