@@ -36,8 +36,9 @@ struct conn_table *conn_table_new(struct evhttp *http, struct event_base *base, 
 /* After evhttp_free, which closes the connections. NULL is fine. */
 void conn_table_free(struct conn_table *t);
 
-/* The connection a request arrived on; NULL if it is not known (then the
- * calls below do nothing). */
+/* The connection a request arrived on, owned by the table (valid until the
+ * connection closes); NULL if it is not known (then the calls below do
+ * nothing). */
 struct conn *conn_of(struct conn_table *t, struct evhttp_request *req);
 
 /* Called when a request has arrived whole: its deadline stops until its

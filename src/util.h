@@ -53,7 +53,7 @@ bool str_has_ctl(const char *s);
 size_t utf8_valid_prefix(const char *s, size_t len);
 /* s[0..len) with every ill-formed sequence (each maximal subpart, as
  * Unicode recommends) replaced by U+FFFD, in a new NUL-terminated string
- * of *out_len bytes; NULL when s is well-formed already. */
+ * of *out_len bytes (caller frees); NULL when s is well-formed already. */
 char *utf8_repair(const char *s, size_t len, size_t *out_len);
 
 /* Redacts a secret to a recognisable prefix and its last four characters

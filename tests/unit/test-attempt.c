@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "health.h"
 #include "route.h"
+#include "config-test.h"
 #include "tap.h"
 #include "util.h"
 
@@ -37,18 +38,7 @@ static struct config cfg;
 
 static void load(const char *json)
 {
-	char path[] = "/tmp/arouter-test-attempt-XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0 || write(fd, json, strlen(json)) < 0)
-		abort();
-	close(fd);
-	struct config_flags f = {.config_path = path};
-	char *err = NULL;
-	if (config_load(&cfg, &f, &err) < 0) {
-		printf("# config: %s\n", err);
-		abort();
-	}
-	unlink(path);
+	config_load_text_or_die(&cfg, json);
 }
 
 static void plan(struct route_plan *p, const char *model, const char *models_json)

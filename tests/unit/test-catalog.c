@@ -7,6 +7,7 @@
 #include "catalog.h"
 #include "conf.h"
 #include "json-test.h"
+#include "config-test.h"
 #include "tap.h"
 #include "util.h"
 
@@ -15,19 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Loads a config file holding json into c; returns config_load's result
- * and sets *err on failure. */
+/* Loads a config file holding json into c (config-test.h). */
 static int load_config(struct config *c, const char *json, char **err)
 {
-	char path[] = "/tmp/arouter-test-catalog-XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0 || write(fd, json, strlen(json)) < 0)
-		abort();
-	close(fd);
-	struct config_flags f = {.config_path = path};
-	int rc = config_load(c, &f, err);
-	unlink(path);
-	return rc;
+	return config_load_text(c, json, err);
 }
 
 static bool near(double got, double want)

@@ -5,6 +5,7 @@
 
 #include "conf.h"
 #include "route.h"
+#include "config-test.h"
 #include "tap.h"
 #include "util.h"
 
@@ -16,18 +17,7 @@ static struct config cfg;
 
 static void load(const char *json)
 {
-	char path[] = "/tmp/arouter-test-plan-XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0 || write(fd, json, strlen(json)) < 0)
-		abort();
-	close(fd);
-	struct config_flags f = {.config_path = path};
-	char *err = NULL;
-	if (config_load(&cfg, &f, &err) < 0) {
-		printf("# config: %s\n", err);
-		abort();
-	}
-	unlink(path);
+	config_load_text_or_die(&cfg, json);
 }
 
 /* Every provider key variable the tests could meet, so that the machine's

@@ -4,6 +4,7 @@
 
 #include "conf.h"
 #include "route.h"
+#include "config-test.h"
 #include "tap.h"
 #include "util.h"
 
@@ -15,18 +16,7 @@ static struct config cfg;
 
 static void load(const char *json)
 {
-	char path[] = "/tmp/arouter-test-route-XXXXXX";
-	int fd = mkstemp(path);
-	if (write(fd, json, strlen(json)) < 0)
-		abort();
-	close(fd);
-	struct config_flags f = {.config_path = path};
-	char *err = NULL;
-	if (config_load(&cfg, &f, &err) < 0) {
-		printf("# config: %s\n", err);
-		abort();
-	}
-	unlink(path);
+	config_load_text_or_die(&cfg, json);
 }
 
 static void parse_ok(const char *s, const char *backend, const char *provider, const char *model, const char *name)
