@@ -235,6 +235,8 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 			o.connect_timeout_ms = (long)(json_object_get_double(v2) * 1000);
 		if (json_object_object_get_ex(pc, "shutdown_grace", &v2) && json_object_get_double(v2) > 0)
 			o.shutdown_grace_ms = (long)(json_object_get_double(v2) * 1000);
+		if (json_object_object_get_ex(pc, "http_client", &v2) && json_object_is_type(v2, json_type_string))
+			o.libcurl_only = strcmp(json_object_get_string(v2), "libcurl") == 0;
 	}
 	if (status) {
 		int rc = proxy_status(ctx, host ? host : "127.0.0.1", o.port, json);
@@ -249,6 +251,12 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 	v = getenv("AROUTER_TIMEOUT");
 	if (!str_empty(v))
 		o.total_timeout_ms = (long)(atof(v) * 1000);
+	v = getenv("AROUTER_HTTP_CLIENT");
+	if (!str_empty(v)) {
+		if (strcmp(v, "builtin") != 0 && strcmp(v, "libcurl") != 0)
+			die(EXIT_CONFIG, "proxy: AROUTER_HTTP_CLIENT must be builtin or libcurl, not '%s'", v);
+		o.libcurl_only = strcmp(v, "libcurl") == 0;
+	}
 	if (log_path) {
 		o.log = fopen(log_path, "a");
 		if (!o.log)

@@ -491,30 +491,44 @@ struct field {
 	enum field_kind kind;
 	const struct field *sub; /* the keys of an F_OBJECT, or NULL */
 	size_t n_sub;
+	const char *values;      /* an F_STRING's allowed values, "a|b|c", or NULL for any */
 };
 
+/* Whether v is one of the '|'-separated values. */
+static bool value_allowed(const char *values, const char *v)
+{
+	size_t n = strlen(v);
+	for (const char *p = values; *p;) {
+		size_t len = strcspn(p, "|");
+		if (len == n && strncmp(p, v, n) == 0)
+			return true;
+		p += len + (p[len] == '|');
+	}
+	return false;
+}
+
 static const struct field breaker_fields[] = {
-	{"cooldown", F_NUMBER, NULL, 0},
-	{"failures", F_NUMBER, NULL, 0},
-	{"max_cooldown", F_NUMBER, NULL, 0},
+	{"cooldown", F_NUMBER, NULL, 0, NULL},
+	{"failures", F_NUMBER, NULL, 0, NULL},
+	{"max_cooldown", F_NUMBER, NULL, 0, NULL},
 };
 static const struct field routing_fields[] = {
-	{"backoff", F_NUMBER, NULL, 0},
-	{"breaker", F_OBJECT, breaker_fields, sizeof breaker_fields / sizeof breaker_fields[0]},
-	{"deadline", F_NUMBER, NULL, 0},
-	{"max_backoff", F_NUMBER, NULL, 0},
-	{"retries", F_NUMBER, NULL, 0},
+	{"backoff", F_NUMBER, NULL, 0, NULL},
+	{"breaker", F_OBJECT, breaker_fields, sizeof breaker_fields / sizeof breaker_fields[0], NULL},
+	{"deadline", F_NUMBER, NULL, 0, NULL},
+	{"max_backoff", F_NUMBER, NULL, 0, NULL},
+	{"retries", F_NUMBER, NULL, 0, NULL},
 };
 static const struct field proxy_fields[] = {
-	{"allowed_origins", F_LIST, NULL, 0}, {"client_timeout", F_NUMBER, NULL, 0},
-	{"connect_timeout", F_NUMBER, NULL, 0}, {"idle_timeout", F_NUMBER, NULL, 0},
-	{"keys", F_LIST, NULL, 0}, {"ledger", F_BOOL, NULL, 0},
-	{"listen", F_STRING, NULL, 0}, {"log", F_STRING, NULL, 0},
-	{"max_body_bytes", F_NUMBER, NULL, 0}, {"max_header_bytes", F_NUMBER, NULL, 0},
-	{"shutdown_grace", F_NUMBER, NULL, 0}, {"timeout", F_NUMBER, NULL, 0},
+	{"allowed_origins", F_LIST, NULL, 0, NULL}, {"client_timeout", F_NUMBER, NULL, 0, NULL},
+	{"connect_timeout", F_NUMBER, NULL, 0, NULL}, {"http_client", F_STRING, NULL, 0, "builtin|libcurl"},
+	{"idle_timeout", F_NUMBER, NULL, 0, NULL}, {"keys", F_LIST, NULL, 0, NULL}, {"ledger", F_BOOL, NULL, 0, NULL},
+	{"listen", F_STRING, NULL, 0, NULL}, {"log", F_STRING, NULL, 0, NULL},
+	{"max_body_bytes", F_NUMBER, NULL, 0, NULL}, {"max_header_bytes", F_NUMBER, NULL, 0, NULL},
+	{"shutdown_grace", F_NUMBER, NULL, 0, NULL}, {"timeout", F_NUMBER, NULL, 0, NULL},
 };
 static const struct field chat_fields[] = {
-	{"ledger", F_BOOL, NULL, 0},
+	{"ledger", F_BOOL, NULL, 0, NULL},
 };
 
 static void report_line(const struct config *c, struct buf *report, int *problems, char *msg)
@@ -567,6 +581,19 @@ static void check_fields(const struct config *c, struct buf *report, int *proble
 		}
 		if (fields[i].kind == F_NUMBER && json_object_get_double(val) < 0)
 			report_line(c, report, problems, xasprintf("%s%s must not be negative", prefix, key));
+		if (fields[i].values && !value_allowed(fields[i].values, json_object_get_string(val))) {
+			struct buf list = BUF_INIT; /* "a, b or c" */
+			for (const char *p = fields[i].values; *p;) {
+				size_t len = strcspn(p, "|");
+				bool last = p[len] == '\0';
+				if (list.len)
+					buf_puts(&list, last ? " or " : ", ");
+				buf_append(&list, p, len);
+				p += len + !last;
+			}
+			report_line(c, report, problems, xasprintf("%s%s must be %s", prefix, key, list.data));
+			buf_free(&list);
+		}
 		if (fields[i].sub) {
 			char *sub = xasprintf("%s%s.", prefix, key);
 			check_fields(c, report, problems, sub, val, fields[i].sub, fields[i].n_sub);

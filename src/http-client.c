@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include "http-client.h"
+#include "http-internal.h"
+#include "http1.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -10,8 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#define ERROR_BODY_CAP (64 * 1024)
 
 #define HANDLE_POOL 64
 
@@ -22,28 +22,7 @@ struct handle_pool {
 	int n;
 };
 
-struct transfer {
-	struct handle_pool *pool; /* where the handle goes back to, or NULL */
-	struct http_response *resp;
-	http_body_cb cb;
-	void *arg;
-	CURL *curl;
-	struct curl_slist *headers;
-	char *url;                     /* for error messages, query removed */
-	long idle_ms;
-	long total_ms;
-	long long start_ms;
-	volatile sig_atomic_t *cancel;
-	bool any_status_body;
-	bool callback_aborted;
-	bool callback_complete;        /* the callback had all it needed */
-	long long complete_ms;         /* when it said so; 0 before */
-	bool cancelled;
-	bool idle_expired;
-	long long last_byte_ms;
-};
-
-static long long now_ms(void)
+long long http_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -73,22 +52,20 @@ const char *http_user_agent(void)
 
 static void http_response_clear_limits(struct http_response *resp);
 
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
+void transfer_header_line(struct transfer *t, const char *data, size_t len)
 {
-	struct transfer *t = arg;
-	size_t len = size * n;
-	t->last_byte_ms = now_ms();
+	t->last_byte_ms = http_now_ms();
 	/* A new status line (redirects, 100-continue) resets what we know. */
 	if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
 		free(t->resp->content_type);
 		t->resp->content_type = NULL;
 		t->resp->retry_after_s = -1;
 		http_response_clear_limits(t->resp);
-		return len;
+		return;
 	}
 	const char *colon = memchr(data, ':', len);
 	if (!colon)
-		return len;
+		return;
 	size_t nlen = (size_t)(colon - data);
 	const char *v = colon + 1;
 	size_t vlen = len - nlen - 1;
@@ -119,44 +96,51 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 			t->resp->retry_after_s = s;
 		free(tmp);
 	}
-	return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	transfer_header_line(arg, data, size * n);
+	return size * n;
+}
+
+bool transfer_body(struct transfer *t, long status, const char *data, size_t len)
+{
+	t->last_byte_ms = http_now_ms();
+	t->resp->status = status; /* so that the callback can read it */
+	if ((status >= 200 && status < 300) || t->any_status_body) {
+		t->resp->body_started = true;
+		if (t->callback_complete)
+			return true; /* past the end of the answer: not the caller's */
+		int rc = t->cb ? t->cb(data, len, t->arg) : 0;
+		if (rc == HTTP_BODY_COMPLETE) {
+			/* Let the server end the response itself, so that the
+			 * connection can be used again; the engine cuts it short
+			 * if it does not. */
+			t->callback_complete = true;
+			t->complete_ms = http_now_ms();
+		} else if (rc != 0) {
+			t->callback_aborted = true;
+			return false;
+		}
+		return true;
+	}
+	struct buf *b = &t->resp->error_body;
+	if (b->len < ERROR_BODY_CAP)
+		buf_append(b, data, len < ERROR_BODY_CAP - b->len ? len : ERROR_BODY_CAP - b->len);
+	return true;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *t = arg;
-	size_t len = size * n;
-	t->last_byte_ms = now_ms();
 	long status = 0;
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-	t->resp->status = status; /* so that the callback can read it */
-	if ((status >= 200 && status < 300) || t->any_status_body) {
-		t->resp->body_started = true;
-		if (t->callback_complete)
-			return len; /* past the end of the answer: not the caller's */
-		int rc = t->cb ? t->cb(data, len, t->arg) : 0;
-		if (rc == HTTP_BODY_COMPLETE) {
-			/* Let the server end the response itself, so that the
-			 * connection can be used again; on_progress cuts it
-			 * short if it does not. */
-			t->callback_complete = true;
-			t->complete_ms = now_ms();
-		} else if (rc != 0) {
-			t->callback_aborted = true;
-			return 0; /* makes curl abort with CURLE_WRITE_ERROR */
-		}
-		return len;
-	}
-	struct buf *b = &t->resp->error_body;
-	if (b->len < ERROR_BODY_CAP)
-		buf_append(b, data, len < ERROR_BODY_CAP - b->len ? len : ERROR_BODY_CAP - b->len);
-	return len;
+	return transfer_body(t, status, data, size * n) ? size * n : 0; /* 0: CURLE_WRITE_ERROR */
 }
 
-/* How long a server may take to end a response after the answer in it is
- * whole (libcurl looks about once a second while a transfer is quiet). */
-#define COMPLETE_GRACE_MS 250
-
+/* COMPLETE_GRACE_MS: libcurl looks about once a second while a transfer
+ * is quiet, so the grace is up to a second here. */
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct transfer *t = arg;
@@ -165,9 +149,9 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		return 1;
 	}
 	/* The answer is whole but the server holds the response open. */
-	if (t->callback_complete && now_ms() - t->complete_ms >= COMPLETE_GRACE_MS)
+	if (t->callback_complete && http_now_ms() - t->complete_ms >= COMPLETE_GRACE_MS)
 		return 1;
-	if (now_ms() - t->last_byte_ms > t->idle_ms) {
+	if (http_now_ms() - t->last_byte_ms > t->idle_ms) {
 		t->idle_expired = true;
 		return 1;
 	}
@@ -176,22 +160,25 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 /* Sets up an easy handle for req into t; the body is copied when copy_body
  * (the caller's buffer may not outlive an asynchronous transfer). */
-static bool transfer_setup(struct transfer *t, const struct http_request *req, bool copy_body)
+void transfer_begin(struct transfer *t, const struct http_request *req)
 {
 	memset(t->resp, 0, sizeof *t->resp);
 	t->resp->retry_after_s = -1;
 	t->idle_ms = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 120000;
 	t->total_ms = req->total_timeout_ms;
-	t->start_ms = now_ms();
+	t->start_ms = http_now_ms();
 	t->cancel = req->cancel;
 	t->any_status_body = req->any_status_body;
-	t->last_byte_ms = now_ms();
+	t->last_byte_ms = t->start_ms;
 	/* Name the host but never the path or query, which may carry a key. */
-	t->url = xstrdup(req->url);
-	char *path = strstr(t->url, "://");
-	path = path ? strchr(path + 3, '/') : NULL;
-	if (path)
-		*path = '\0';
+	const char *host = strstr(req->url, "://");
+	host = host ? host + 3 : req->url;
+	t->url = xstrndup(req->url, (size_t)(host - req->url) + strcspn(host, "/?#"));
+}
+
+static bool transfer_setup(struct transfer *t, const struct http_request *req, bool copy_body)
+{
+	transfer_begin(t, req);
 	CURL *curl = NULL;
 	if (t->pool && t->pool->n > 0)
 		curl = t->pool->h[--t->pool->n]; /* reset when it was returned */
@@ -265,33 +252,65 @@ static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 	}
 	curl_slist_free_all(t->headers);
 	t->headers = NULL;
+	enum xfer_end end = END_OTHER;
+	if (rc == CURLE_OK || t->callback_complete)
+		end = END_DONE;
+	else if (t->callback_aborted)
+		end = END_CALLBACK;
+	else if (t->cancelled)
+		end = END_CANCELLED;
+	else if (t->idle_expired)
+		end = END_IDLE;
+	else if (rc == CURLE_OPERATION_TIMEDOUT)
+		/* Without a total timeout passed, libcurl's low-speed limit: idle. */
+		end = t->total_ms > 0 && http_now_ms() - t->start_ms >= t->total_ms ? END_TOTAL : END_IDLE;
+	else if (rc == CURLE_COULDNT_CONNECT)
+		end = END_CONNECT;
+	else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
+		end = END_CLOSED;
+	return transfer_conclude(t, end, curl_easy_strerror(rc));
+}
+
+enum http_outcome transfer_conclude(struct transfer *t, enum xfer_end end, const char *msg)
+{
+	struct http_response *resp = t->resp;
 	enum http_outcome outcome = XFER_NETWORK;
-	if (rc == CURLE_OK || t->callback_complete) {
+	long idle_s = (t->idle_ms + 999) / 1000;
+	switch (end) {
+	case END_DONE:
 		outcome = XFER_OK;
-	} else if (t->callback_aborted) {
-		outcome = XFER_ABORTED;
-	} else if (t->cancelled) {
+		break;
+	case END_CALLBACK:
+		outcome = t->callback_complete ? XFER_OK : XFER_ABORTED;
+		break;
+	case END_CANCELLED:
 		resp->error = xstrdup("cancelled");
 		outcome = XFER_CANCELLED;
-	} else if (t->idle_expired) {
-		resp->error = resp->body_started ? xasprintf("no data for %ld s; the stream stalled", t->idle_ms / 1000)
-						 : xasprintf("no response within %ld s", t->idle_ms / 1000);
+		break;
+	case END_IDLE:
+		resp->error = resp->body_started ? xasprintf("no data for %ld s; the stream stalled", idle_s)
+						 : xasprintf("no response within %ld s", idle_s);
 		outcome = XFER_TIMEOUT;
-	} else if (rc == CURLE_OPERATION_TIMEDOUT && !(t->total_ms > 0 && now_ms() - t->start_ms >= t->total_ms)) {
-		/* libcurl's low-speed limit: the idle timeout. */
-		resp->error = resp->body_started ? xasprintf("no data for %ld s; the stream stalled", (t->idle_ms + 999) / 1000)
-						 : xasprintf("no response within %ld s", (t->idle_ms + 999) / 1000);
-		outcome = XFER_TIMEOUT;
-	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		break;
+	case END_TOTAL:
 		resp->error = xstrdup(resp->status ? "timed out while reading the response" : "timed out");
 		outcome = XFER_TIMEOUT;
-	} else if (rc == CURLE_COULDNT_CONNECT) {
+		break;
+	case END_CONNECT_TIMEOUT:
+		resp->error = xasprintf("cannot connect to %s: timed out", t->url);
+		outcome = XFER_TIMEOUT;
+		break;
+	case END_CONNECT:
 		resp->error = xasprintf("cannot connect to %s", t->url);
-	} else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING) {
+		break;
+	case END_CLOSED:
 		resp->error = xstrdup(resp->body_started ? "the connection closed in the middle of the response"
 							 : "the connection closed before a response");
-	} else if (!resp->error) {
-		resp->error = xstrdup(curl_easy_strerror(rc));
+		break;
+	case END_OTHER:
+		if (!resp->error)
+			resp->error = xstrdup(msg ? msg : "the transfer failed");
+		break;
 	}
 	free(t->url);
 	t->url = NULL;
@@ -314,6 +333,7 @@ struct http_loop {
 	CURLM *multi;
 	struct handle_pool pool;
 	struct event *timer;
+	struct h1_pool *h1;       /* the built-in client; NULL when libcurl does everything */
 	struct http_call *calls; /* in flight, doubly linked */
 };
 
@@ -323,6 +343,7 @@ struct http_call {
 	struct http_loop *loop;
 	http_done_cb done;
 	void *arg;
+	struct h1_call *h1;       /* the built-in client's transfer, or NULL for libcurl's */
 	struct http_call *prev, *next;
 };
 
@@ -430,7 +451,18 @@ struct http_loop *http_loop_new(struct event_base *base)
 		free(loop);
 		return NULL;
 	}
+	loop->h1 = h1_pool_new(base);
 	return loop;
+}
+
+void http_loop_use_builtin(struct http_loop *loop, bool on)
+{
+	if (!on) {
+		h1_pool_free(loop->h1);
+		loop->h1 = NULL;
+	} else if (!loop->h1) {
+		loop->h1 = h1_pool_new(loop->base);
+	}
 }
 
 /* libcurl, and with it OpenSSL, is set up at the first transfer: a proxy
@@ -448,6 +480,25 @@ static bool loop_ready(struct http_loop *loop)
 	return true;
 }
 
+static void call_link(struct http_call *call)
+{
+	struct http_loop *loop = call->loop;
+	call->next = loop->calls;
+	if (loop->calls)
+		loop->calls->prev = call;
+	loop->calls = call;
+}
+
+static void on_h1_done(void *arg, enum http_outcome outcome)
+{
+	struct http_call *call = arg;
+	call->h1 = NULL;
+	call_unlink(call);
+	call->done(call, outcome, &call->resp, call->arg);
+	http_response_clear(&call->resp);
+	free(call);
+}
+
 struct http_call *http_call_start(struct http_loop *loop, const struct http_request *req, http_body_cb cb,
 				  http_done_cb done, void *arg)
 {
@@ -459,6 +510,12 @@ struct http_call *http_call_start(struct http_loop *loop, const struct http_requ
 	call->loop = loop;
 	call->done = done;
 	call->arg = arg;
+	if (loop->h1 && h1_serves(loop->h1, req->url)) {
+		transfer_begin(&call->t, req);
+		call->h1 = h1_start(loop->h1, req, &call->t, on_h1_done, call);
+		call_link(call);
+		return call;
+	}
 	if (!loop_ready(loop) || !transfer_setup(&call->t, req, true) ||
 	    curl_multi_add_handle(loop->multi, call->t.curl) != CURLM_OK) {
 		/* Set-up failed: report it now, as the header says. */
@@ -468,10 +525,7 @@ struct http_call *http_call_start(struct http_loop *loop, const struct http_requ
 		free(call);
 		return NULL;
 	}
-	call->next = loop->calls;
-	if (loop->calls)
-		loop->calls->prev = call;
-	loop->calls = call;
+	call_link(call);
 	return call;
 }
 
@@ -483,8 +537,13 @@ const struct http_response *http_call_response(const struct http_call *call)
 void http_call_cancel(struct http_call *call)
 {
 	struct http_loop *loop = call->loop;
-	curl_multi_remove_handle(loop->multi, call->t.curl);
-	transfer_finish(&call->t, CURLE_ABORTED_BY_CALLBACK);
+	if (call->h1) {
+		h1_cancel(call->h1);
+		free(call->t.url);
+	} else {
+		curl_multi_remove_handle(loop->multi, call->t.curl);
+		transfer_finish(&call->t, CURLE_ABORTED_BY_CALLBACK);
+	}
 	call_unlink(call);
 	http_response_clear(&call->resp);
 	free(call);
@@ -499,6 +558,7 @@ void http_loop_free(struct http_loop *loop)
 	while (loop->pool.n > 0)
 		curl_easy_cleanup(loop->pool.h[--loop->pool.n]);
 	curl_multi_cleanup(loop->multi);
+	h1_pool_free(loop->h1);
 	event_free(loop->timer);
 	free(loop);
 }

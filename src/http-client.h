@@ -66,8 +66,10 @@ enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, 
 			       struct http_response *resp);
 void http_response_clear(struct http_response *resp);
 
-/* Asynchronous transfers for the proxy: libcurl's multi-socket API driven
- * by a libevent loop, so that one thread serves every client and upstream. */
+/* Asynchronous transfers for the proxy, on a libevent loop, so that one
+ * thread serves every client and upstream: libcurl's multi-socket API,
+ * and for plain HTTP to a literal address or localhost the built-in
+ * HTTP/1.1 client. */
 struct event_base;
 struct http_loop;
 struct http_call;
@@ -81,6 +83,10 @@ typedef void (*http_done_cb)(struct http_call *call, enum http_outcome outcome, 
  * call still in flight, without calling their done callbacks). */
 struct http_loop *http_loop_new(struct event_base *base);
 void http_loop_free(struct http_loop *loop);
+/* Whether plain-HTTP requests to a literal address or localhost go through
+ * the built-in HTTP/1.1 client (http1.h; the default) rather than libcurl.
+ * Change it only while no call is in flight. */
+void http_loop_use_builtin(struct http_loop *loop, bool on);
 
 /* Starts req (copied: it need not outlive this call). 2xx body bytes go to
  * cb as they arrive; a non-zero return aborts with XFER_ABORTED. done is

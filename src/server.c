@@ -2065,6 +2065,7 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 		rc = EXIT_FAILURE_GENERIC;
 		goto out;
 	}
+	http_loop_use_builtin(s.loop, !s.opt.libcurl_only);
 	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
 						   EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
 	evhttp_set_max_body_size(s.http, (ev_ssize_t)body_backstop(s.opt.max_body_bytes));

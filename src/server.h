@@ -26,6 +26,7 @@ struct server_options {
 	long total_timeout_ms;     /* upstream: whole request */
 	long shutdown_grace_ms;    /* in-flight requests may finish for this long after SIGTERM */
 	bool stdio;                /* serve one connection on stdin/stdout, then exit */
+	bool libcurl_only;         /* no built-in HTTP/1.1 client: libcurl for every upstream */
 };
 
 /* Runs the proxy until SIGINT/SIGTERM (with --stdio, until its one

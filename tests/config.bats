@@ -238,7 +238,7 @@ JSON
 @test "config check: the proxy, routing, chat and routes sections, key by key" {
 	write_config <<'JSON'
 {
-  "proxy": { "listen": "127.0.0.1:0", "client_timout": 5, "idle_timeout": "30", "ledger": "no", "timeout": -1 },
+  "proxy": { "listen": "127.0.0.1:0", "client_timout": 5, "idle_timeout": "30", "ledger": "no", "timeout": -1, "http_client": "curl" },
   "routing": { "retries": 2, "breaker": { "failures": 3, "cooldwn": 10 }, "dedline": 5 },
   "chat": { "ledger": false, "colour": true },
   "routes": {
@@ -256,6 +256,7 @@ JSON
 	assert_line --regexp "config.json:2:59: proxy.idle_timeout must be a number$"
 	assert_line --regexp "config.json:2:[0-9]+: proxy.ledger must be true or false$"
 	assert_line --regexp "config.json:2:[0-9]+: proxy.timeout must not be negative$"
+	assert_line --regexp "config.json:2:[0-9]+: proxy.http_client must be builtin or libcurl$"
 	assert_line --regexp "config.json:3:[0-9]+: routing.breaker.cooldwn: unknown key \(did you mean 'cooldown'\?\)$"
 	assert_line --regexp "config.json:3:[0-9]+: routing.dedline: unknown key \(did you mean 'deadline'\?\)$"
 	assert_line --regexp "config.json:4:[0-9]+: chat.colour: unknown key$"
@@ -263,7 +264,7 @@ JSON
 	assert_line --regexp "routes.typo.model: unknown key \(did you mean 'models'\?\)$"
 	assert_line --regexp "routes.empty must be a list of models, or an object with one$"
 	assert_line --regexp "routes.bad: item 0 must be a model string$"
-	assert_equal "${#lines[@]}" 11
+	assert_equal "${#lines[@]}" 12
 	# The proxy names them as warnings when it starts, and still starts.
 	run timeout 2 "$AROUTER" proxy --listen 127.0.0.1:0
 	assert_line --regexp "^arouter: warning: .*config.json:2:39: proxy.client_timout: unknown key"

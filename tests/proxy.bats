@@ -470,6 +470,26 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	jq -e '.type == "error" and (.error.message | test("no response within 1 s"))' <<< "${lines[0]}"
 }
 
+@test "the built-in upstream client steps aside for http_proxy, which libcurl honours with no_proxy; AROUTER_HTTP_CLIENT is checked" {
+	proxy_stop
+	# A proxy nobody runs: requests now go through libcurl, which tries it.
+	http_proxy=http://127.0.0.1:9 proxy_start
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)"
+	refute_line --index 1 200
+	assert_line --index 0 --partial 'cannot connect to http://127.0.0.1:'
+	assert_equal "$(fake_request_count)" 0
+	proxy_stop
+	# no_proxy names the upstream: libcurl goes straight there.
+	http_proxy=http://127.0.0.1:9 no_proxy=127.0.0.1 proxy_start
+	run post "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)"
+	assert_success
+	assert_equal "$(fake_request_count)" 1
+	proxy_stop
+	run env AROUTER_HTTP_CLIENT=curl "$AROUTER" proxy --listen 127.0.0.1:0
+	assert_failure 3
+	assert_output "arouter: proxy: AROUTER_HTTP_CLIENT must be builtin or libcurl, not 'curl'"
+}
+
 @test "Anthropic to Anthropic is not translated: the client's body, version and beta header reach the upstream" {
 	run post "$PROXY_URL/v1/messages" -H 'anthropic-version: 2099-01-01' -H 'anthropic-beta: prompt-caching-2024-07-31' \
 		-d '{"model":"anthropic/claude-x","max_tokens":64,"top_k":5,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}'
