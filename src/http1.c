@@ -476,13 +476,25 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- connecting ---- */
 
+/* Takes a pooled connection for c and sends the request on it. */
 static void conn_attach(struct h1_call *c, struct h1_conn *conn)
 {
 	c->conn = conn;
 	struct timeval idle = ms_tv(c->t->idle_ms);
 	bufferevent_setcb(conn->bev, on_read, NULL, on_event, c);
 	bufferevent_set_timeouts(conn->bev, &idle, &idle);
-	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+	/* Reading stays on, as in the pool. The request goes out with one
+	 * send(): an idle socket takes a request whole, where the bufferevent
+	 * would wait a turn of the loop and switch writing on and off (two
+	 * epoll_ctl calls). What does not fit, or fails (then the bufferevent
+	 * finds the error, and on_event retries on a new connection), is left
+	 * to the bufferevent. */
+	ssize_t n = send(bufferevent_getfd(conn->bev), c->request, c->request_len, MSG_NOSIGNAL);
+	size_t sent = n > 0 ? (size_t)n : 0;
+	if (sent < c->request_len) {
+		bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+		bufferevent_write(conn->bev, c->request + sent, c->request_len - sent);
+	}
 }
 
 /* Sends the request on a pooled connection to c's address, or on a new
@@ -494,7 +506,6 @@ static void send_request(struct h1_call *c, bool may_reuse)
 	c->state = H_STATUS;
 	if (conn) {
 		conn_attach(c, conn);
-		bufferevent_write(conn->bev, c->request, c->request_len);
 		return;
 	}
 	struct bufferevent *bev = bufferevent_socket_new(c->pool->base, -1, BEV_OPT_CLOSE_ON_FREE);
