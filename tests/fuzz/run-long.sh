@@ -28,7 +28,7 @@ secs=${SECONDS_PER_TARGET:-900}
 work=${WORK:-$build/fuzz-long}
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(fuzz-sse fuzz-route fuzz-egress fuzz-ingress fuzz-decode fuzz-response
-	fuzz-encode fuzz-config fuzz-account fuzz-listener)
+	fuzz-encode fuzz-config fuzz-account fuzz-listener fuzz-http1)
 mkdir -p "$work/artifacts" "$work/logs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:malloc_context_size=0:quarantine_size_mb=16}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
