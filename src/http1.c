@@ -450,6 +450,11 @@ static void finish(struct h1_call *c, enum xfer_end end, const char *msg, bool r
 		}
 		return;
 	}
+	/* The callback had the whole answer: whatever ends the transfer after
+	 * that (the idle timeout, bytes past the answer that do not parse, a
+	 * cancel) is a success, as with libcurl (transfer_finish). */
+	if (c->t->callback_complete)
+		end = END_DONE;
 	struct h1_conn *conn = c->conn;
 	c->conn = NULL;
 	if (conn && reuse && c->keep_alive && evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0)
