@@ -578,7 +578,7 @@ static bool deliver(struct h1_call *c, const char *data, size_t len)
 				ok = transfer_body(c->t, c->status, (const char *)out, n);
 			if (zrc == Z_STREAM_END)
 				break; /* anything after the compressed stream is ignored */
-			if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+			if (ok && zrc != Z_OK && zrc != Z_BUF_ERROR) {
 				c->in_callback--;
 				if (c->cancelled) {
 					call_free(c);
