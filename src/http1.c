@@ -674,10 +674,11 @@ static const char *on_header(struct h1_call *c, const char *line, size_t len)
 		c->has_length = true;
 		c->length = n;
 	} else if (nlen == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
-		if (last_token_is(v, vlen, "chunked"))
-			c->chunked = true;
-		else if (vlen)
-			c->until_close = true;
+		/* Several headers make one list: the last coding decides. */
+		if (vlen) {
+			c->chunked = last_token_is(v, vlen, "chunked");
+			c->until_close = !c->chunked;
+		}
 	} else if (nlen == 10 && strncasecmp(line, "connection", 10) == 0) {
 		if (token_in(v, vlen, "close"))
 			c->keep_alive = false;
@@ -718,6 +719,11 @@ static bool parse_status(struct h1_call *c, const char *line, size_t len)
 		return false;
 	c->keep_alive = line[7] == '1';
 	c->has_length = c->chunked = c->until_close = false;
+	if (c->z) { /* a 1xx's Content-Encoding says nothing of the answer */
+		inflateEnd(c->z);
+		free(c->z);
+		c->z = NULL;
+	}
 	transfer_header_line(c->t, line, len);
 	c->t->resp->status = c->status;
 	return true;

@@ -24,7 +24,9 @@
  *                     same loop (on the pooled connection if the first
  *                     left it there), answered with the same bytes.
  *           bit 7:    with callback 3, cancel with http_call_cancel from
- *                     inside the callback (else through req.cancel);
+ *                     inside the callback and return 0 (http-client.h
+ *                     rules that out for callers; the built-in client
+ *                     survives it all the same), else through req.cancel;
  *                     otherwise a server connection closes on its second
  *                     request without answering (a kept-alive connection
  *                     gone stale: the client sends once more on a new one).
