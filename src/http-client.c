@@ -52,6 +52,25 @@ const char *http_user_agent(void)
 
 static void http_response_clear_limits(struct http_response *resp);
 
+bool http_header_split(const char *line, size_t len, size_t *nlen, const char **value, size_t *vlen)
+{
+	const char *colon = memchr(line, ':', len);
+	if (!colon)
+		return false;
+	*nlen = (size_t)(colon - line);
+	const char *v = colon + 1;
+	size_t n = len - *nlen - 1;
+	while (n && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	*value = v;
+	*vlen = n;
+	return true;
+}
+
 void transfer_header_line(struct transfer *t, const char *data, size_t len)
 {
 	t->last_byte_ms = http_now_ms();
@@ -63,18 +82,10 @@ void transfer_header_line(struct transfer *t, const char *data, size_t len)
 		http_response_clear_limits(t->resp);
 		return;
 	}
-	const char *colon = memchr(data, ':', len);
-	if (!colon)
+	size_t nlen, vlen;
+	const char *v;
+	if (!http_header_split(data, len, &nlen, &v, &vlen))
 		return;
-	size_t nlen = (size_t)(colon - data);
-	const char *v = colon + 1;
-	size_t vlen = len - nlen - 1;
-	while (vlen && (*v == ' ' || *v == '\t')) {
-		v++;
-		vlen--;
-	}
-	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-		vlen--;
 	if (nlen == 12 && strncasecmp(data, "content-type", 12) == 0) {
 		free(t->resp->content_type);
 		t->resp->content_type = xstrndup(v, vlen);

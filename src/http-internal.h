@@ -57,6 +57,10 @@ long long http_now_ms(void);
 /* Fills t's engine-independent fields from req and clears t->resp. */
 void transfer_begin(struct transfer *t, const struct http_request *req);
 
+/* Splits a header line at its colon: the name's length, and the value
+ * without surrounding blanks or a line end. False when there is no colon. */
+bool http_header_split(const char *line, size_t len, size_t *nlen, const char **value, size_t *vlen);
+
 /* One line of the response head, without or with its CRLF: a status line
  * resets what is known, a header is recorded when it matters (content
  * type, Retry-After, rate-limit headers). */

@@ -647,19 +647,11 @@ static const char *on_header(struct h1_call *c, const char *line, size_t len)
 {
 	if (line[0] == ' ' || line[0] == '\t')
 		return "the upstream folded a header line (obsolete HTTP)";
-	const char *colon = memchr(line, ':', len);
-	if (!colon || colon == line)
+	size_t nlen, vlen;
+	const char *v;
+	if (!http_header_split(line, len, &nlen, &v, &vlen) || nlen == 0)
 		return "the upstream sent a malformed header";
 	transfer_header_line(c->t, line, len);
-	size_t nlen = (size_t)(colon - line);
-	const char *v = colon + 1;
-	size_t vlen = len - nlen - 1;
-	while (vlen && (*v == ' ' || *v == '\t')) {
-		v++;
-		vlen--;
-	}
-	while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-		vlen--;
 	if (nlen == 14 && strncasecmp(line, "content-length", 14) == 0) {
 		uint64_t n = 0;
 		if (vlen == 0 || vlen > 18)
