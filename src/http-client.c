@@ -234,6 +234,10 @@ static bool transfer_setup(struct transfer *t, const struct http_request *req, b
 		/* PATCH and PUT send a body the way POST does. */
 		if (req->method && strcmp(req->method, "POST") != 0)
 			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+	} else if (req->method && strcmp(req->method, "HEAD") == 0) {
+		/* A custom "HEAD" would only rename the request: libcurl would
+		 * still wait for the body the answer's Content-Length names. */
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	} else if (req->method && strcmp(req->method, "GET") != 0) {
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	}
