@@ -123,7 +123,14 @@ bool transfer_body(struct transfer *t, long status, const char *data, size_t len
 		t->resp->body_started = true;
 		if (t->callback_complete)
 			return true; /* past the end of the answer: not the caller's */
+		/* The callback may cancel the call (http_call_cancel), which
+		 * frees t: then t must not be touched after it returns. */
+		bool gone = false;
+		t->gone = &gone;
 		int rc = t->cb ? t->cb(data, len, t->arg) : 0;
+		if (gone)
+			return false;
+		t->gone = NULL;
 		if (rc == HTTP_BODY_COMPLETE) {
 			/* Let the server end the response itself, so that the
 			 * connection can be used again; the engine cuts it short
@@ -552,6 +559,8 @@ const struct http_response *http_call_response(const struct http_call *call)
 void http_call_cancel(struct http_call *call)
 {
 	struct http_loop *loop = call->loop;
+	if (call->t.gone)
+		*call->t.gone = true; /* cancelled from inside the body callback */
 	if (call->h1) {
 		h1_cancel(call->h1);
 		free(call->t.url);

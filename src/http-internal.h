@@ -37,6 +37,7 @@ struct transfer {
 	bool cancelled;
 	bool idle_expired;
 	long long last_byte_ms;
+	bool *gone;                    /* while the body callback runs: set when it frees the call */
 };
 
 /* How a transfer ended, whichever engine ran it. */
@@ -68,7 +69,8 @@ void transfer_header_line(struct transfer *t, const char *line, size_t len);
 
 /* Body bytes of a response with this status: to the callback (2xx, or any
  * status for passthrough) or into the capped error body. Returns false
- * when the callback asked to stop (t->callback_aborted is then set). */
+ * when the callback asked to stop (t->callback_aborted is then set) or
+ * cancelled the call (t is then freed). */
 bool transfer_body(struct transfer *t, long status, const char *data, size_t len);
 
 /* Sets resp->error for how the transfer ended and returns the outcome.
