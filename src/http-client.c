@@ -262,8 +262,17 @@ static bool transfer_setup(struct transfer *t, const struct http_request *req, b
 static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 {
 	struct http_response *resp = t->resp;
+	bool connected = true;
 	if (t->curl) {
 		curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+		/* libcurl reports its connect timeout as CURLE_OPERATION_TIMEDOUT
+		 * too. A transfer that connected has a connect time, or, on a
+		 * reused connection (no connect time), the peer's address. */
+		curl_off_t connect_us = 0;
+		char *ip = NULL;
+		curl_easy_getinfo(t->curl, CURLINFO_CONNECT_TIME_T, &connect_us);
+		curl_easy_getinfo(t->curl, CURLINFO_PRIMARY_IP, &ip);
+		connected = connect_us > 0 || (ip && *ip);
 		if (t->pool && t->pool->n < HANDLE_POOL) {
 			curl_easy_reset(t->curl);
 			t->pool->h[t->pool->n++] = t->curl;
@@ -283,6 +292,8 @@ static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 		end = END_CANCELLED;
 	else if (t->idle_expired)
 		end = END_IDLE;
+	else if (rc == CURLE_OPERATION_TIMEDOUT && !connected)
+		end = END_CONNECT_TIMEOUT;
 	else if (rc == CURLE_OPERATION_TIMEDOUT)
 		/* Without a total timeout passed, libcurl's low-speed limit: idle. */
 		end = t->total_ms > 0 && http_now_ms() - t->start_ms >= t->total_ms ? END_TOTAL : END_IDLE;
