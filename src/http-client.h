@@ -97,10 +97,10 @@ struct http_call *http_call_start(struct http_loop *loop, const struct http_requ
 				  http_done_cb done, void *arg);
 /* The response as far as it has arrived (status, content type). Borrowed. */
 const struct http_response *http_call_response(const struct http_call *call);
-/* Aborts the transfer and frees the call; done is not called. Not from
- * inside the call's own body callback (libcurl forbids it, and the
- * callback's return value would land in freed memory): return non-zero
- * there instead. */
+/* Aborts the transfer and frees the call; done is not called. From inside
+ * the call's own body callback only with the built-in client (libcurl
+ * forbids calls into its multi handle from a callback); a callback that
+ * wants to stop should return non-zero instead, which works with both. */
 void http_call_cancel(struct http_call *call);
 
 /* Releases libcurl's global state if a transfer initialised it. libcurl
