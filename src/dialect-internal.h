@@ -187,9 +187,6 @@ bool dialect_json_count(json_object *o, const char *key, int64_t *out);
 bool dialect_json_bool(json_object *o, const char *key, bool *out);
 /* The value itself, typed as above. */
 bool dialect_json_as_int(json_object *v, int64_t *out);
-/* Parses exactly len bytes as one JSON value (surrounding whitespace
- * allowed). Returns a new object owned by the caller, or NULL. */
-json_object *dialect_json_parse(const char *data, size_t len);
 /* Compact serialisation; the string is owned by the caller. */
 char *dialect_json_dump(json_object *o);
 /* Sets key in o to a new string of len bytes. */

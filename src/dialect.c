@@ -14,8 +14,10 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -970,21 +972,52 @@ bool dialect_json_bool(json_object *o, const char *key, bool *out)
 	return true;
 }
 
+/* One tokener per thread, reused: json_tokener_new allocates more than a
+ * kilobyte (its parse stack), and on a busy proxy that allocation made
+ * malloc consolidate its free lists on every parse. The key only frees a
+ * thread's tokener when the thread ends. */
+static __thread json_tokener *thread_tok;
+static pthread_key_t tok_key;
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+
+static void tok_release(void *p)
+{
+	json_tokener_free(p);
+	thread_tok = NULL;
+}
+
+static void tok_key_init(void)
+{
+	if (pthread_key_create(&tok_key, tok_release) != 0)
+		die(EXIT_FAILURE_GENERIC, "cannot create a thread key");
+}
+
+json_tokener *dialect_json_tokener(void)
+{
+	if (thread_tok) {
+		json_tokener_reset(thread_tok);
+		return thread_tok;
+	}
+	pthread_once(&tok_once, tok_key_init);
+	thread_tok = json_tokener_new();
+	if (!thread_tok || pthread_setspecific(tok_key, thread_tok) != 0) {
+		fputs("arouter: out of memory\n", stderr);
+		abort();
+	}
+	return thread_tok;
+}
+
 json_object *dialect_json_parse(const char *data, size_t len)
 {
 	if (!data || len == 0 || len > INT_MAX)
 		return NULL;
-	json_tokener *tok = json_tokener_new();
-	if (!tok)
-		return NULL;
+	json_tokener *tok = dialect_json_tokener();
 	json_object *o = json_tokener_parse_ex(tok, data, (int)len);
 	if (!o && json_tokener_get_error(tok) == json_tokener_continue) {
 		/* A bare scalar is only complete once the tokener sees the end. */
 		o = json_tokener_parse_ex(tok, "", 1);
-		if (o) {
-			json_tokener_free(tok);
+		if (o)
 			return o;
-		}
 	}
 	if (o) {
 		size_t end = json_tokener_get_parse_end(tok);
@@ -996,7 +1029,6 @@ json_object *dialect_json_parse(const char *data, size_t len)
 			}
 		}
 	}
-	json_tokener_free(tok);
 	return o;
 }
 

@@ -50,6 +50,13 @@ struct egress_opts {
 	long default_max_tokens; /* Anthropic requires max_tokens; used when the request has none */
 };
 
+/* Parses exactly len bytes as one JSON value (surrounding whitespace
+ * allowed). Returns a new object owned by the caller, or NULL. */
+json_object *dialect_json_parse(const char *data, size_t len);
+/* This thread's tokener, reset, for a parse that needs its own handling of
+ * what follows the value. Valid until the thread's next parse. */
+json_tokener *dialect_json_tokener(void);
+
 /* Builds the upstream request body for dialect d from the canonical request
  * canon (which is not modified). For OpenAI the result is a deep copy with
  * "model" and "stream" set (unknown fields kept, and "stream_options":

@@ -589,9 +589,7 @@ static json_object *usage_of_text(const char *s, size_t len)
 		p++;
 	if (*p != '{')
 		return NULL;
-	json_tokener *tok = json_tokener_new();
-	json_object *u = json_tokener_parse_ex(tok, p, (int)(len - (size_t)(p - s)));
-	json_tokener_free(tok);
+	json_object *u = json_tokener_parse_ex(dialect_json_tokener(), p, (int)(len - (size_t)(p - s)));
 	if (u && !json_object_is_type(u, json_type_object)) {
 		json_object_put(u);
 		u = NULL;
@@ -620,8 +618,9 @@ static void finish_whole(struct gateway_call *gc)
 	}
 	/* Ill-formed UTF-8 would go on into the JSON we write: U+FFFD instead.
 	 * (A raw answer is sent as the upstream wrote it.) */
-	char *fixed = utf8_repair(buf_str(&gc->whole), gc->whole.len, NULL);
-	json_object *resp = json_tokener_parse(fixed ? fixed : buf_str(&gc->whole));
+	size_t fixed_len = 0;
+	char *fixed = utf8_repair(buf_str(&gc->whole), gc->whole.len, &fixed_len);
+	json_object *resp = fixed ? dialect_json_parse(fixed, fixed_len) : dialect_json_parse(buf_str(&gc->whole), gc->whole.len);
 	free(fixed);
 	finish_parsed(gc, resp);
 }

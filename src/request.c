@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "request.h"
+#include "dialect.h"
 #include "buf.h"
 #include "util.h"
 
@@ -180,15 +181,14 @@ bool request_connection_lists(const struct evkeyvalq *headers, const char *name)
 	return false;
 }
 
-char *request_passthrough_model(json_tokener *tok, const char *rest, const char *body, size_t len)
+char *request_passthrough_model(const char *rest, const char *body, size_t len)
 {
 	const char *m = strstr(rest, "models/");
 	if (m && strchr(m, ':'))
 		return xstrndup(m + 7, (size_t)(strchr(m, ':') - m - 7));
 	if (!body || len == 0 || len > (1u << 20) || body[0] != '{')
 		return NULL;
-	json_tokener_reset(tok);
-	json_object *o = json_tokener_parse_ex(tok, body, (int)len), *v;
+	json_object *o = json_tokener_parse_ex(dialect_json_tokener(), body, (int)len), *v;
 	char *model = o && json_object_object_get_ex(o, "model", &v) && json_object_is_type(v, json_type_string)
 			      ? xstrdup(json_object_get_string(v))
 			      : NULL;

@@ -69,9 +69,9 @@ bool request_connection_lists(const struct evkeyvalq *headers, const char *name)
 
 /* The model a passthrough request names: the {model} of "models/{model}:"
  * in its path (as it is, not decoded), else the string "model" of a JSON
- * object body of at most 1 MiB. tok is reset and reused. Owned by the
- * caller, or NULL. */
-char *request_passthrough_model(json_tokener *tok, const char *rest, const char *body, size_t len);
+ * object body of at most 1 MiB (what follows the object is not read).
+ * Owned by the caller, or NULL. */
+char *request_passthrough_model(const char *rest, const char *body, size_t len);
 
 /* The Gemini methods the proxy serves on /v1beta/models/{model}:{method}. */
 enum request_gemini_method {

@@ -79,8 +79,6 @@ struct server {
 	struct proxy_req *reqs;   /* in flight */
 	bool stopping;
 	struct conn_table *conns; /* client connections: deadlines, hang-ups, answers being written */
-	json_tokener *tok;        /* one for every request body: the loop is single-threaded,
-				   * and making one costs as much as parsing a small body */
 	struct event *sigs[3];
 	struct event *deadline;
 	struct health *health;    /* key pools and breakers: outlive requests and reloads */
@@ -440,7 +438,7 @@ static int relay_event(const struct sse_event *ev, void *arg)
 {
 	struct proxy_req *pr = arg;
 	if (ev->data_len > 0 && memmem(ev->data, ev->data_len, "\"usage\"", 7)) {
-		json_object *o = json_tokener_parse(ev->data);
+		json_object *o = dialect_json_parse(ev->data, ev->data_len);
 		json_object *choices, *usage;
 		bool usage_only = o && json_object_object_get_ex(o, "choices", &choices) &&
 				  json_object_is_type(choices, json_type_array) && json_object_array_length(choices) == 0 &&
@@ -477,7 +475,7 @@ static bool error_event(const struct proxy_req *pr, const struct sse_event *ev)
 	/* OpenAI and Gemini: an object whose top level has "error". */
 	if (!memmem(ev->data, ev->data_len, "\"error\"", 7))
 		return false;
-	json_object *o = json_tokener_parse(ev->data);
+	json_object *o = dialect_json_parse(ev->data, ev->data_len);
 	bool yes = o && json_object_object_get_ex(o, "error", NULL);
 	if (o)
 		json_object_put(o);
@@ -1091,7 +1089,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	char *body = request_body(req, &len);
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	/* Usage is read from the answer as it goes by, for the ledger. */
-	char *model = request_passthrough_model(s->tok, rest, body, len);
+	char *model = request_passthrough_model(rest, body, len);
 	if (!key_allows(pr, p->slug, model)) {
 		free(model);
 		free(body);
@@ -1178,7 +1176,7 @@ static void on_json_done(struct http_call *call, enum http_outcome outcome, cons
 		free(msg);
 		upstream_error_clear(&ue);
 	} else {
-		json_object *up = json_tokener_parse(buf_str(&pr->out));
+		json_object *up = dialect_json_parse(pr->out.data, pr->out.len);
 		json_object *answer = up ? pr->on_json(pr, up) : NULL;
 		/* Embeddings report what they used: the ledger's row gets it. */
 		json_object *usage;
@@ -1244,8 +1242,7 @@ static json_object *read_json_body(struct proxy_req *pr)
 {
 	size_t len;
 	char *text = request_body(pr->req, &len);
-	json_tokener *tok = pr->srv->tok;
-	json_tokener_reset(tok);
+	json_tokener *tok = dialect_json_tokener();
 	json_object *body = json_tokener_parse_ex(tok, text, (int)len);
 	bool bad = !body || json_tokener_get_error(tok) != json_tokener_success ||
 		   json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object);
@@ -2053,7 +2050,6 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 	}
 	s.limiter = limiter_new(0);
 	signal(SIGPIPE, SIG_IGN);
-	s.tok = json_tokener_new();
 	s.policy = attempt_policy_from_config(s.cfg->root);
 	struct breaker_config bc = attempt_breaker_config(s.cfg->root);
 	s.health = health_new(&bc);
@@ -2168,8 +2164,6 @@ out:
 	conn_table_free(s.conns);
 	if (s.base)
 		event_base_free(s.base);
-	if (s.tok)
-		json_tokener_free(s.tok);
 	health_free(s.health);
 
 	free(s.sd_host);

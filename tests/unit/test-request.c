@@ -321,33 +321,32 @@ static void test_hop_by_hop(void)
 	ok(!request_connection_lists(&h, "X-Private"), "no Connection header: nothing listed");
 }
 
-static void check_model(json_tokener *tok, const char *rest, const char *body, const char *want, const char *what)
+static void check_model(const char *rest, const char *body, const char *want, const char *what)
 {
-	char *got = request_passthrough_model(tok, rest, body, body ? strlen(body) : 0);
+	char *got = request_passthrough_model(rest, body, body ? strlen(body) : 0);
 	is_str(got, want, "%s", what);
 	free(got);
 }
 
 static void test_passthrough_model(void)
 {
-	json_tokener *tok = json_tokener_new();
-	check_model(tok, "v1beta/models/gemini-2.5-flash:generateContent", NULL, "gemini-2.5-flash",
+	check_model("v1beta/models/gemini-2.5-flash:generateContent", NULL, "gemini-2.5-flash",
 		    "the model of a Gemini path");
-	check_model(tok, "v1beta/models/gemini-2.5-flash:generateContent", "{\"model\": \"other\"}",
+	check_model("v1beta/models/gemini-2.5-flash:generateContent", "{\"model\": \"other\"}",
 		    "gemini-2.5-flash", "the path wins over the body");
-	check_model(tok, "v1/chat/completions", "{\"model\": \"gpt-4o\", \"messages\": []}", "gpt-4o",
+	check_model("v1/chat/completions", "{\"model\": \"gpt-4o\", \"messages\": []}", "gpt-4o",
 		    "the model of a JSON body");
-	check_model(tok, "v1beta/models/a%2Db:countTokens", NULL, "a%2Db", "the path's model is not decoded");
-	check_model(tok, "v1/models/gpt-4o", NULL, NULL, "models/ without a ':' names no model");
-	check_model(tok, "v1/chat/completions", "{\"model\": 5}", NULL, "a model that is not a string");
-	check_model(tok, "v1/chat/completions", "[{\"model\": \"gpt-4o\"}]", NULL, "a body that is not an object");
-	check_model(tok, "v1/chat/completions", " {\"model\": \"gpt-4o\"}", NULL, "a body not starting with '{'");
-	check_model(tok, "v1/chat/completions", "", NULL, "an empty body");
-	check_model(tok, "v1/chat/completions", NULL, NULL, "no body");
-	check_model(tok, "v1/chat/completions", "{\"model\": \"gpt-4o\"", NULL, "a body cut short");
-	check_model(tok, "v1/chat/completions", "{\"model\": \"gpt-4o-mini\"}", "gpt-4o-mini",
-		    "the tokener is reset after a body cut short");
-	check_model(tok, "v1/chat/completions", "{\"model\": \"a\"} trailing", "a",
+	check_model("v1beta/models/a%2Db:countTokens", NULL, "a%2Db", "the path's model is not decoded");
+	check_model("v1/models/gpt-4o", NULL, NULL, "models/ without a ':' names no model");
+	check_model("v1/chat/completions", "{\"model\": 5}", NULL, "a model that is not a string");
+	check_model("v1/chat/completions", "[{\"model\": \"gpt-4o\"}]", NULL, "a body that is not an object");
+	check_model("v1/chat/completions", " {\"model\": \"gpt-4o\"}", NULL, "a body not starting with '{'");
+	check_model("v1/chat/completions", "", NULL, "an empty body");
+	check_model("v1/chat/completions", NULL, NULL, "no body");
+	check_model("v1/chat/completions", "{\"model\": \"gpt-4o\"", NULL, "a body cut short");
+	check_model("v1/chat/completions", "{\"model\": \"gpt-4o-mini\"}", "gpt-4o-mini",
+		    "the shared tokener is reset after a body cut short");
+	check_model("v1/chat/completions", "{\"model\": \"a\"} trailing", "a",
 		    "what follows the object is not read");
 
 	/* The 1 MiB bound: a body of exactly 1 MiB is read, one byte more is not. */
@@ -357,17 +356,16 @@ static void test_passthrough_model(void)
 	memcpy(body, "{\"model\": \"big\"", 15);
 	body[big - 1] = '}';
 	body[big] = '\0';
-	char *got = request_passthrough_model(tok, "v1/chat/completions", body, big);
+	char *got = request_passthrough_model("v1/chat/completions", body, big);
 	is_str(got, "big", "a 1 MiB body");
 	free(got);
 	body[big - 1] = ' ';
 	body[big] = '}';
 	body[big + 1] = '\0';
-	got = request_passthrough_model(tok, "v1/chat/completions", body, big + 1);
+	got = request_passthrough_model("v1/chat/completions", body, big + 1);
 	is_str(got, NULL, "a body over 1 MiB is not parsed");
 	free(got);
 	free(body);
-	json_tokener_free(tok);
 }
 
 static void check_gemini(const char *path, enum request_gemini_method want, const char *want_model)
