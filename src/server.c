@@ -79,6 +79,7 @@ struct server {
 	struct proxy_req *reqs;   /* in flight */
 	bool stopping;
 	struct conn_table *conns; /* client connections: deadlines, hang-ups, answers being written */
+	struct spares req_spares; /* freed proxy_reqs, for the next requests */
 	struct event *sigs[3];
 	struct event *deadline;
 	struct health *health;    /* key pools and breakers: outlive requests and reloads */
@@ -289,7 +290,7 @@ static void proxy_req_free(struct proxy_req *pr)
 	free(pr->provider);
 	free(pr->json_model);
 	free(pr->auth);
-	free(pr);
+	spares_put(&s->req_spares, pr);
 	maybe_exit(s);
 }
 
@@ -1125,7 +1126,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 
 static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *req, enum dialect d)
 {
-	struct proxy_req *pr = xcalloc(1, sizeof *pr);
+	struct proxy_req *pr = spares_get(&s->req_spares);
 	pr->srv = s;
 	pr->req = req;
 	pr->ingress = d;
@@ -2049,6 +2050,7 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 		s.catalog = catalog_new_empty();
 	}
 	s.limiter = limiter_new(0);
+	s.req_spares = (struct spares){.size = sizeof(struct proxy_req), .max = 64};
 	signal(SIGPIPE, SIG_IGN);
 	s.policy = attempt_policy_from_config(s.cfg->root);
 	struct breaker_config bc = attempt_breaker_config(s.cfg->root);
@@ -2162,6 +2164,7 @@ out:
 	if (s.http)
 		evhttp_free(s.http);
 	conn_table_free(s.conns);
+	spares_clear(&s.req_spares);
 	if (s.base)
 		event_base_free(s.base);
 	health_free(s.health);

@@ -23,6 +23,57 @@ static void oom(void)
 	abort();
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define AR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AR_ASAN 1
+#endif
+#endif
+#ifdef AR_ASAN
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(a, n) ((void)(a), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(a, n) ((void)(a), (void)(n))
+#endif
+
+void *spares_get(struct spares *sp)
+{
+	void *p = sp->head;
+	if (!p)
+		return xcalloc(1, sp->size);
+	ASAN_UNPOISON_MEMORY_REGION(p, sp->size);
+	memcpy(&sp->head, p, sizeof sp->head);
+	sp->n--;
+	memset(p, 0, sp->size);
+	return p;
+}
+
+void spares_put(struct spares *sp, void *p)
+{
+	if (!p)
+		return;
+	if (sp->n >= sp->max || sp->size < sizeof(void *)) {
+		free(p);
+		return;
+	}
+	memcpy(p, &sp->head, sizeof sp->head);
+	ASAN_POISON_MEMORY_REGION(p, sp->size);
+	sp->head = p;
+	sp->n++;
+}
+
+void spares_clear(struct spares *sp)
+{
+	while (sp->head) {
+		void *p = sp->head;
+		ASAN_UNPOISON_MEMORY_REGION(p, sp->size);
+		memcpy(&sp->head, p, sizeof sp->head);
+		free(p);
+	}
+	sp->n = 0;
+}
+
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);

@@ -32,6 +32,24 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
 
+/* A free list of same-sized blocks, for objects made and freed on every
+ * request: glibc's caches stop at about 1 KiB, and a bigger calloc on a busy
+ * loop makes malloc consolidate its free lists each time. Single-threaded.
+ * Under AddressSanitizer a kept block is poisoned, so a use after
+ * spares_put is still caught. */
+struct spares {
+	size_t size;   /* of each block; set before first use */
+	unsigned max;  /* how many freed blocks to keep */
+	unsigned n;
+	void *head;
+};
+/* A zeroed block of sp->size bytes. */
+void *spares_get(struct spares *sp);
+/* Keeps p (from spares_get; NULL is ignored) for reuse, or frees it. */
+void spares_put(struct spares *sp, void *p);
+/* Frees every kept block. */
+void spares_clear(struct spares *sp);
+
 /* Prints "arouter: MESSAGE" to stderr and exits with code. */
 void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 /* Prints "arouter: warning: MESSAGE" to stderr unless quiet. */

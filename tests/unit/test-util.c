@@ -1,10 +1,12 @@
-/* test-util.c - util.c and buf.c: suggestions, redaction, buffers, XDG. */
+/* test-util.c - util.c and buf.c: suggestions, redaction, buffers, XDG,
+ * the spares free list. */
 #include "config.h"
 
 #include "buf.h"
 #include "tap.h"
 #include "util.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,8 +108,43 @@ static void test_utf8(void)
 	check_repair(nul, 3, NULL, "NUL is well-formed UTF-8");
 }
 
+/* spares: blocks come back zeroed, are reused newest first, at most max
+ * are kept, and the rest are freed (ASan/LSan would report a leak or a
+ * double free here). */
+static void test_spares(void)
+{
+	struct spares sp = {.size = 64, .max = 2};
+	unsigned char *a = spares_get(&sp), *b = spares_get(&sp), *c = spares_get(&sp);
+	ok(a && b && c && a != b && b != c, "three distinct blocks from an empty list");
+	memset(a, 0xab, 64);
+	memset(b, 0xcd, 64);
+	spares_put(&sp, a);
+	spares_put(&sp, b);
+	spares_put(&sp, c); /* over max: freed */
+	spares_put(&sp, NULL);
+	is_int(sp.n, 2, "two kept, the third freed");
+	unsigned char *d = spares_get(&sp);
+	ok(d == b, "the last kept block comes back first");
+	bool zero = true;
+	for (int i = 0; i < 64; i++)
+		zero = zero && d[i] == 0;
+	ok(zero, "and it is zeroed");
+	unsigned char *e = spares_get(&sp);
+	ok(e == a, "then the one before it");
+	is_int(sp.n, 0, "none kept now");
+	unsigned char *f = spares_get(&sp);
+	ok(f && f != d && f != e, "an empty list allocates again");
+	spares_put(&sp, d);
+	spares_put(&sp, e);
+	free(f);
+	spares_clear(&sp);
+	is_int(sp.n, 0, "cleared");
+	ok(sp.head == NULL, "nothing left to hand out");
+}
+
 int main(void)
 {
+	test_spares();
 	test_utf8();
 	test_edit_distance();
 	test_suggest();
