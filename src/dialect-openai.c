@@ -16,13 +16,28 @@
 
 /* ---------- egress ---------- */
 
+/* A new object holding o's members (the values shared, not copied). */
+static json_object *shallow_copy(json_object *o)
+{
+	json_object *r = json_object_new_object();
+	json_object_object_foreach(o, k, v)
+	{
+		json_object_object_add_ex(r, k, v ? json_object_get(v) : NULL, JSON_C_OBJECT_ADD_KEY_IS_NEW);
+	}
+	return r;
+}
+
+/* The canonical form is OpenAI's own: the request is the canonical body
+ * with the model, "stream" and stream_options set. Only the top level (and
+ * stream_options, when it changes) is copied; everything below is shared
+ * with canon, which stays as it was, for other attempts. */
 static json_object *openai_build_request(json_object *canon, const struct egress_opts *o, char **err)
 {
-	json_object *r = NULL;
-	if (json_object_deep_copy(canon, &r, NULL) != 0 || !r) {
-		*err = xstrdup("cannot copy the request");
+	if (!json_object_is_type(canon, json_type_object)) {
+		*err = xstrdup("the request is not a JSON object");
 		return NULL;
 	}
+	json_object *r = shallow_copy(canon);
 	if (!str_empty(o->model)) {
 		json_object_object_add(r, "model", json_object_new_string(o->model));
 	} else if (str_empty(dialect_json_str(r, "model"))) {
@@ -33,11 +48,9 @@ static json_object *openai_build_request(json_object *canon, const struct egress
 	json_object_object_add(r, "stream", json_object_new_boolean(o->stream));
 	if (o->stream) {
 		json_object *so = dialect_json_get(r, "stream_options", json_type_object);
-		if (!so) {
-			so = json_object_new_object();
-			json_object_object_add(r, "stream_options", so);
-		}
+		so = so ? shallow_copy(so) : json_object_new_object();
 		json_object_object_add(so, "include_usage", json_object_new_boolean(1));
+		json_object_object_add(r, "stream_options", so);
 	} else {
 		/* OpenAI rejects stream_options on a request that does not stream. */
 		json_object_object_del(r, "stream_options");
