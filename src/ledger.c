@@ -12,7 +12,7 @@
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <sys/random.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -791,9 +791,22 @@ int ledger_total_cost(struct ledger *l, long long since_ms, ledger_money *out, c
 
 /* ---- keys ---- */
 
+/* From the kernel's CSPRNG (getrandom blocks only until it is seeded at
+ * boot). OpenSSL's RAND_bytes would do as well, but setting up its
+ * generator touches 2 MB of libcrypto, which stayed resident in a proxy
+ * that had made one key. */
 static int random_bytes(unsigned char *buf, size_t n)
 {
-	return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = getrandom(buf + got, n - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
 }
 
 /* Base62 by rejection sampling, so that every character is equally likely. */
@@ -1035,7 +1048,7 @@ int ledger_key_create(struct ledger *l, const struct ledger_key_spec *spec, char
 	char id[LEDGER_KEY_ID_LEN + 1];
 	char *secret = ledger_new_secret(LEDGER_SECRET_PREFIX);
 	if (!secret) {
-		set_err(err, "cannot get random bytes from OpenSSL");
+		set_err(err, "cannot get random bytes from the kernel");
 		return LEDGER_ERROR;
 	}
 	unsigned char hash[HASH_LEN];
@@ -1051,7 +1064,7 @@ int ledger_key_create(struct ledger *l, const struct ledger_key_spec *spec, char
 	/* A fresh random id; one that exists already is drawn again. */
 	for (int tries = 0;; tries++) {
 		if (random_bytes(rnd, sizeof rnd) < 0) {
-			set_err(err, "cannot get random bytes from OpenSSL");
+			set_err(err, "cannot get random bytes from the kernel");
 			goto out;
 		}
 		for (size_t i = 0; i < sizeof rnd; i++)
