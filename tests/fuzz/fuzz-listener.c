@@ -32,7 +32,6 @@
 #include <strings.h>
 
 static json_object *origins_listed, *origins_any, *origins_none;
-static json_tokener *tok;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -43,8 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		"{\"proxy\": {\"allowed_origins\": [\"http://localhost:3000\", \"https://app.example\", 7, null]}}");
 	origins_any = json_tokener_parse("{\"proxy\": {\"allowed_origins\": [\"https://app.example\", \"*\"]}}");
 	origins_none = json_tokener_parse("{\"proxy\": {\"allowed_origins\": \"*\"}}");
-	tok = json_tokener_new();
-	if (!origins_listed || !origins_any || !origins_none || !tok)
+	if (!origins_listed || !origins_any || !origins_none)
 		abort();
 	return 0;
 }
@@ -233,7 +231,7 @@ static void check_key(const struct evkeyvalq *h, const char *query, const char *
 
 static void check_model(const char *rest, const char *body, size_t len)
 {
-	char *model = request_passthrough_model(tok, rest, body, len);
+	char *model = request_passthrough_model(rest, body, len);
 	const char *m = strstr(rest, "models/");
 	const char *colon = m ? strchr(m, ':') : NULL;
 	if (colon) {
@@ -249,8 +247,8 @@ static void check_model(const char *rest, const char *body, size_t len)
 		json_object_put(o);
 		json_tokener_free(t);
 	}
-	/* The shared tokener is reset: the same answer a second time. */
-	char *again = request_passthrough_model(tok, rest, body, len);
+	/* The thread's shared tokener is reset: the same answer a second time. */
+	char *again = request_passthrough_model(rest, body, len);
 	FUZZ_ASSERT((!model && !again) || (model && again && strcmp(model, again) == 0));
 	free(again);
 	free(model);
