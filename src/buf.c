@@ -38,6 +38,20 @@ void buf_putc(struct buf *b, char c)
 	buf_append(b, &c, 1);
 }
 
+void buf_put_ll(struct buf *b, long long v)
+{
+	char tmp[24];
+	char *p = tmp + sizeof tmp;
+	/* Negated as unsigned, so that LLONG_MIN works too. */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap, cp;

@@ -17,6 +17,8 @@ struct buf {
 void buf_append(struct buf *b, const void *data, size_t len);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
+/* Appends v in decimal. */
+void buf_put_ll(struct buf *b, long long v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first n bytes, keeping the rest. */
 void buf_consume(struct buf *b, size_t n);

@@ -10,6 +10,7 @@
  * Connections are found again by their descriptor. */
 #include "clientconn.h"
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event_struct.h>
 #include <stdbool.h>
@@ -29,6 +30,8 @@ struct conn {
 	bool sending;                    /* its final answer is counted in t->sending */
 	void (*on_hangup)(void *owner);
 	void *owner;
+	struct conn *flush_next;         /* in t->to_flush */
+	struct conn **flush_pprev;       /* NULL: not in it */
 };
 
 struct conn_table {
@@ -40,7 +43,20 @@ struct conn_table {
 	size_t cap;
 	int count;
 	int sending;
+	struct conn *to_flush;           /* conn_flush_soon's, for flush_ev */
+	struct event flush_ev;           /* active while to_flush is not empty */
 };
+
+static void flush_unlink(struct conn *c)
+{
+	if (!c->flush_pprev)
+		return;
+	*c->flush_pprev = c->flush_next;
+	if (c->flush_next)
+		c->flush_next->flush_pprev = c->flush_pprev;
+	c->flush_next = NULL;
+	c->flush_pprev = NULL;
+}
 
 static void conn_free(struct conn *c)
 {
@@ -49,6 +65,7 @@ static void conn_free(struct conn *c)
 		t->by_fd[c->fd] = NULL;
 		t->count--;
 	}
+	flush_unlink(c);
 	event_del(&c->setup);
 	event_del(&c->deadline);
 	free(c);
@@ -135,6 +152,21 @@ static void on_setup(evutil_socket_t fd, short what, void *arg)
 	arm(c);
 }
 
+/* The end of a turn of the loop's callbacks: write out what they queued.
+ * conn_flush calls nobody back (its callback is deferred), so no
+ * connection goes away while the list is walked. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn_table *t = arg;
+	while (t->to_flush) {
+		struct conn *c = t->to_flush;
+		flush_unlink(c);
+		conn_flush(c);
+	}
+}
+
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
 	struct conn_table *t = arg;
@@ -162,6 +194,7 @@ struct conn_table *conn_table_new(struct evhttp *http, struct event_base *base, 
 	t->timeout.tv_sec = timeout_s > 0 ? timeout_s : 60;
 	t->on_sent = on_sent;
 	t->arg = arg;
+	event_assign(&t->flush_ev, base, -1, 0, on_flush, t);
 	evhttp_set_bevcb(http, make_bev, t);
 	return t;
 }
@@ -173,6 +206,7 @@ void conn_table_free(struct conn_table *t)
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->by_fd[i])
 			conn_free(t->by_fd[i]);
+	event_del(&t->flush_ev);
 	free(t->by_fd);
 	free(t);
 }
@@ -231,6 +265,39 @@ void conn_sending(struct conn *c)
 		return;
 	c->sending = true;
 	c->t->sending++;
+}
+
+void conn_flush(struct conn *c)
+{
+	if (!c || c->fd < 0)
+		return;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* A socket bufferevent keeps the front of its output frozen: only its
+	 * own write callback drains it. */
+	evbuffer_unfreeze(out, 1);
+	int n = evbuffer_write(out, c->fd);
+	evbuffer_freeze(out, 1);
+	/* All of it gone: the bufferevent's write event would find nothing to
+	 * write and so never call evhttp back; call it (deferred) instead. An
+	 * error or a part left is the bufferevent's to find or finish. */
+	if (n > 0 && evbuffer_get_length(out) == 0)
+		bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void conn_flush_soon(struct conn *c)
+{
+	if (!c || c->flush_pprev || c->fd < 0)
+		return;
+	struct conn_table *t = c->t;
+	if (!t->to_flush)
+		event_active(&t->flush_ev, EV_TIMEOUT, 1);
+	c->flush_next = t->to_flush;
+	if (t->to_flush)
+		t->to_flush->flush_pprev = &c->flush_next;
+	t->to_flush = c;
+	c->flush_pprev = &t->to_flush;
 }
 
 int conn_table_sending(const struct conn_table *t)

@@ -53,6 +53,19 @@ void conn_unwatch(struct conn *c);
 /* A final answer is being handed to evhttp: counted until it is written. */
 void conn_sending(struct conn *c);
 
+/* Writes what evhttp has queued on the connection now, instead of after
+ * the next turn of the loop has reported the socket writable: the client
+ * has its answer one epoll_wait sooner. What does not fit is left to the
+ * bufferevent as before; evhttp learns the answer is out from its write
+ * callback, run deferred (later in this turn of the loop, never from
+ * inside the caller). Call it right after handing evhttp the answer. */
+void conn_flush(struct conn *c);
+/* conn_flush once the callbacks of this turn of the loop have run, so that
+ * all they queue for the connection goes out in one write. Call it before
+ * handing evhttp the data (which may end the request and free the
+ * connection; then nothing is written). */
+void conn_flush_soon(struct conn *c);
+
 /* Counted answers not yet written. */
 int conn_table_sending(const struct conn_table *t);
 /* Open client connections. */

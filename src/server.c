@@ -80,6 +80,10 @@ struct server {
 	bool stopping;
 	struct conn_table *conns; /* client connections: deadlines, hang-ups, answers being written */
 	struct spares req_spares; /* freed proxy_reqs, for the next requests */
+	struct buf log_lines;     /* access-log lines of this turn of the loop */
+	struct event *log_ev;     /* active while log_lines holds any */
+	time_t log_sec;           /* the second log_when spells */
+	char log_when[24];
 	struct event *sigs[3];
 	struct event *deadline;
 	struct health *health;    /* key pools and breakers: outlive requests and reloads */
@@ -195,6 +199,15 @@ static void track_send(struct evhttp_request *req)
 		conn_sending(conn_of(the_server->conns, req));
 }
 
+/* Marks what is about to be queued for req's client to be written at the
+ * end of this turn of the loop (conn_flush_soon): call it before handing
+ * evhttp the data. */
+static void flush_soon(struct evhttp_request *req)
+{
+	if (the_server)
+		conn_flush_soon(conn_of(the_server->conns, req));
+}
+
 static void add_header(struct evhttp_request *req, const char *name, const char *value)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(req), name, value);
@@ -205,9 +218,11 @@ static void reply_json(struct evhttp_request *req, int status, const char *json)
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, json, strlen(json));
 	add_header(req, "Content-Type", "application/json");
-	track_send(req);
+	struct conn *c = the_server ? conn_of(the_server->conns, req) : NULL;
+	conn_sending(c); /* shutdown waits for it to be written, not merely queued */
 	evhttp_send_reply(req, status, NULL, b);
 	evbuffer_free(b);
+	conn_flush(c);
 }
 
 /* An error in the caller's dialect. */
@@ -222,16 +237,37 @@ static int reply_error(struct evhttp_request *req, enum dialect d, int status, c
 
 /* ---- the access log: counts, names and times, never text or secrets ---- */
 
+static void write_log_lines(struct server *s)
+{
+	if (!s->log_lines.len)
+		return;
+	fwrite(s->log_lines.data, 1, s->log_lines.len, s->opt.log);
+	fflush(s->opt.log);
+	buf_reset(&s->log_lines);
+}
+
+static void on_log_lines(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	write_log_lines(arg);
+}
+
+/* One line per request. The lines of one turn of the loop are written
+ * together at its end: one write for the many requests a busy turn ends.
+ * Formatted by hand: fprintf and strftime were most of its cost. */
 static void access_log(struct proxy_req *pr)
 {
-	FILE *f = pr->srv->opt.log;
-	if (!f)
+	struct server *s = pr->srv;
+	if (!s->opt.log)
 		return;
-	char when[32];
 	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (t != s->log_sec || !s->log_when[0]) {
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(s->log_when, sizeof s->log_when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		s->log_sec = t;
+	}
 	long long prompt = -1, completion = -1;
 	json_object *u = pr->b ? completion_builder_usage(pr->b) : NULL, *v;
 	if (u) {
@@ -240,12 +276,37 @@ static void access_log(struct proxy_req *pr)
 		if (json_object_object_get_ex(u, "completion_tokens", &v))
 			completion = json_object_get_int64(v);
 	}
-	const char *method = pr->method ? pr->method : "-";
-	fprintf(f, "%s %s %s %s model=%s served=%s/%s status=%d ms=%lld tokens=%lld+%lld\n", when,
-		pr->client_id[0] ? pr->client_id : "-", pr->passthrough ? "passthrough" : dialect_name(pr->ingress), method,
-		pr->model_asked ? pr->model_asked : "-", pr->res.provider ? pr->res.provider : (pr->provider ? pr->provider : "-"),
-		pr->res.model ? pr->res.model : "-", pr->status, mono_clock_ms() - pr->t0_ms, prompt, completion);
-	fflush(f);
+	struct buf *b = &s->log_lines;
+	bool first = b->len == 0;
+	const char *fields[] = {
+	    s->log_when,
+	    pr->client_id[0] ? pr->client_id : "-",
+	    pr->passthrough ? "passthrough" : dialect_name(pr->ingress),
+	    pr->method ? pr->method : "-",
+	};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		buf_puts(b, fields[i]);
+		buf_putc(b, ' ');
+	}
+	buf_puts(b, "model=");
+	buf_puts(b, pr->model_asked ? pr->model_asked : "-");
+	buf_puts(b, " served=");
+	buf_puts(b, pr->res.provider ? pr->res.provider : (pr->provider ? pr->provider : "-"));
+	buf_putc(b, '/');
+	buf_puts(b, pr->res.model ? pr->res.model : "-");
+	buf_puts(b, " status=");
+	buf_put_ll(b, pr->status);
+	buf_puts(b, " ms=");
+	buf_put_ll(b, mono_clock_ms() - pr->t0_ms);
+	buf_puts(b, " tokens=");
+	buf_put_ll(b, prompt);
+	buf_putc(b, '+');
+	buf_put_ll(b, completion);
+	buf_putc(b, '\n');
+	if (!s->log_ev)
+		write_log_lines(s); /* no loop (yet, or any more) */
+	else if (first)
+		event_active(s->log_ev, EV_TIMEOUT, 1);
 }
 
 static void proxy_req_free(struct proxy_req *pr)
@@ -367,6 +428,7 @@ static void flush_out(struct proxy_req *pr)
 		return;
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, pr->out.data, pr->out.len);
+	flush_soon(pr->req);
 	evhttp_send_reply_chunk(pr->req, b);
 	evbuffer_free(b);
 	buf_reset(&pr->out);
@@ -384,6 +446,7 @@ static void start_stream(struct proxy_req *pr)
 	add_header(pr->req, "Content-Type", "text/event-stream");
 	add_header(pr->req, "Cache-Control", "no-cache");
 	add_served_headers(pr);
+	flush_soon(pr->req);
 	evhttp_send_reply_start(pr->req, 200, "OK");
 }
 
@@ -525,6 +588,7 @@ static int on_upstream_body(const char *data, size_t len, void *arg)
 		start_stream(pr);
 		struct evbuffer *b = evbuffer_new();
 		evbuffer_add(b, data, len);
+		flush_soon(pr->req);
 		evhttp_send_reply_chunk(pr->req, b);
 		evbuffer_free(b);
 	}
@@ -581,6 +645,7 @@ static void finish_ok(struct proxy_req *pr)
 			stream_encoder_finish(pr->enc, &pr->out);
 		flush_out(pr);
 		track_send(pr->req);
+		flush_soon(pr->req);
 		evhttp_send_reply_end(pr->req);
 	} else if (pr->raw && pr->gc.whole.len) {
 		/* The upstream's own answer, every field of it. */
@@ -616,6 +681,7 @@ static void finish_failed(struct proxy_req *pr, const struct http_response *resp
 		}
 		flush_out(pr);
 		track_send(pr->req);
+		flush_soon(pr->req);
 		evhttp_send_reply_end(pr->req);
 	} else {
 		int status = failure_status(&pr->res);
@@ -1011,10 +1077,12 @@ static int on_passthrough_body(const char *data, size_t len, void *arg)
 		pr->status = (int)resp->status;
 		if (resp->content_type)
 			add_header(pr->req, "Content-Type", resp->content_type);
+		flush_soon(pr->req);
 		evhttp_send_reply_start(pr->req, pr->status, NULL);
 	}
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, data, len);
+	flush_soon(pr->req);
 	evhttp_send_reply_chunk(pr->req, b);
 	evbuffer_free(b);
 	return rc; /* after its terminator, a stream is whole whatever the upstream holds open */
@@ -1033,6 +1101,7 @@ static void on_passthrough_done(struct http_call *call, enum http_outcome outcom
 		/* Byte for byte: a cut upstream is a cut response. */
 		if (outcome == XFER_OK) {
 			track_send(pr->req);
+			flush_soon(pr->req);
 			evhttp_send_reply_end(pr->req);
 		} else {
 			/* Freeing the connection runs the close callback, which
@@ -1045,6 +1114,7 @@ static void on_passthrough_done(struct http_call *call, enum http_outcome outcom
 		if (resp->content_type)
 			add_header(pr->req, "Content-Type", resp->content_type);
 		track_send(pr->req);
+		flush_soon(pr->req);
 		evhttp_send_reply(pr->req, pr->status, NULL, NULL);
 	} else {
 		char *msg = xasprintf("%s: %s", pr->provider, resp->error ? resp->error : "upstream failed");
@@ -2055,10 +2125,21 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 	s.policy = attempt_policy_from_config(s.cfg->root);
 	struct breaker_config bc = attempt_breaker_config(s.cfg->root);
 	s.health = health_new(&bc);
-	s.base = event_base_new();
-	s.http = evhttp_new(s.base);
-	s.loop = http_loop_new(s.base);
-	if (!s.base || !s.http || !s.loop) {
+	/* epoll's changelist merges the changes one turn of the loop makes to
+	 * a descriptor into one epoll_ctl, or none (evhttp switches reading
+	 * and writing off and on around every request). It is unsafe with
+	 * descriptors that share one open file (dup), as a --stdio proxy's
+	 * stdin and stdout may. */
+	struct event_config *ec = event_config_new();
+	if (ec && !s.opt.stdio)
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	s.base = ec ? event_base_new_with_config(ec) : NULL;
+	if (ec)
+		event_config_free(ec);
+	s.http = s.base ? evhttp_new(s.base) : NULL;
+	s.loop = s.base ? http_loop_new(s.base) : NULL;
+	s.log_ev = s.base ? event_new(s.base, -1, 0, on_log_lines, &s) : NULL;
+	if (!s.base || !s.http || !s.loop || !s.log_ev) {
 		errorx("proxy: cannot set up the event loop");
 		rc = EXIT_FAILURE_GENERIC;
 		goto out;
@@ -2164,6 +2245,11 @@ out:
 	if (s.http)
 		evhttp_free(s.http);
 	conn_table_free(s.conns);
+	if (s.log_ev)
+		event_free(s.log_ev);
+	s.log_ev = NULL;
+	write_log_lines(&s);
+	buf_free(&s.log_lines);
 	spares_clear(&s.req_spares);
 	if (s.base)
 		event_base_free(s.base);

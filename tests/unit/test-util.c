@@ -6,7 +6,9 @@
 #include "tap.h"
 #include "util.h"
 
+#include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +41,26 @@ static void test_redact(void)
 	is_str(redact(NULL), "(none)", "NULL");
 	const char *r = redact("sk-ant-api03-0123456789abcdefghij");
 	ok(strstr(r, "0123456789") == NULL, "the middle of the key never appears");
+}
+
+static void test_buf_put_ll(void)
+{
+	static const struct {
+		long long v;
+		const char *want;
+	} cases[] = {
+	    {0, "0"}, {7, "7"}, {-1, "-1"}, {1234567890123LL, "1234567890123"}, {-40, "-40"},
+	    {LLONG_MAX, "9223372036854775807"}, {LLONG_MIN, "-9223372036854775808"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct buf b = BUF_INIT;
+		buf_puts(&b, "n=");
+		buf_put_ll(&b, cases[i].v);
+		char want[40];
+		snprintf(want, sizeof want, "n=%s", cases[i].want);
+		is_str(buf_str(&b), want, "buf_put_ll %s", cases[i].want);
+		buf_free(&b);
+	}
 }
 
 static void test_buf(void)
@@ -150,6 +172,7 @@ int main(void)
 	test_suggest();
 	test_redact();
 	test_buf();
+	test_buf_put_ll();
 	test_xdg();
 	return tap_done();
 }
