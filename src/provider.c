@@ -523,12 +523,20 @@ const char *provider_key_hint(const struct provider *p)
  * neither add path segments nor smuggle CR/LF into the request line. */
 static void url_escape(struct buf *b, const char *s)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
-			buf_putc(b, (char)c);
-		else
-			buf_printf(b, "%%%02X", c);
+	static const char hex[] = "0123456789ABCDEF";
+	while (*s) {
+		/* The run of unreserved characters, then one escaped. */
+		size_t n = 0;
+		for (unsigned char c; (c = (unsigned char)s[n]) != '\0' &&
+				      (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~');)
+			n++;
+		buf_append(b, s, n);
+		s += n;
+		if (*s) {
+			unsigned char c = (unsigned char)*s++;
+			char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+			buf_append(b, esc, 3);
+		}
 	}
 }
 
@@ -537,6 +545,11 @@ char *provider_url(const struct provider *p, const char *path_template, const ch
 	struct buf b = BUF_INIT;
 	buf_puts(&b, p->base_url ? p->base_url : "");
 	for (const char *s = path_template; *s;) {
+		size_t n = strcspn(s, "{"); /* the literal part up to a placeholder */
+		buf_append(&b, s, n);
+		s += n;
+		if (!*s)
+			break;
 		if (str_has_prefix(s, "{model}")) {
 			url_escape(&b, model ? model : "");
 			s += 7;

@@ -66,6 +66,10 @@ static void test_registry(void)
 	is_str(url, "https://generativelanguage.googleapis.com/v1beta/models/..%2F..%2Fevil%0D%0AHost%3A%20x%2Fy:generateContent",
 	       "a model name can neither add path segments nor headers");
 	free(url);
+	url = provider_url(g, "/m/{model}/{x}", "caf\xc3\xa9 ~a_b.c-d");
+	is_str(url, "https://generativelanguage.googleapis.com/m/caf%C3%A9%20~a_b.c-d/{x}",
+	       "bytes past ASCII escaped in upper-case hex, unreserved kept, an unknown {...} left as it is");
+	free(url);
 	struct provider *az = provider_find(&reg, "azure");
 	free(az->base_url);
 	az->base_url = xstrdup("https://res.openai.azure.com");
