@@ -58,6 +58,22 @@ static inline int tap_is_long(long long got, long long want, const char *file, i
 	return got == want;
 }
 
+/* A test that cannot run here, or that is known to fail because of a bug:
+ * reported as "ok N - # SKIP reason" so that the suite stays green, with
+ * the reason in the output. */
+static inline void tap_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void tap_skip(const char *fmt, ...)
+{
+	va_list ap;
+	tap_count++;
+	printf("ok %d - # SKIP ", tap_count);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 #define is_str(got, want, ...) tap_is_str((got), (want), __FILE__, __LINE__, __VA_ARGS__)
 #define is_int(got, want, ...) tap_is_long((long long)(got), (long long)(want), __FILE__, __LINE__, __VA_ARGS__)

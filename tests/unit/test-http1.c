@@ -39,14 +39,6 @@
 #define LOOP_WAIT_MS 5000 /* the loop's safety net: hitting it fails the case */
 #define SRV_MAX_REQ 16
 
-#define skip(...)                                                                                                      \
-	do {                                                                                                           \
-		tap_count++;                                                                                           \
-		printf("ok %d - # SKIP ", tap_count);                                                                  \
-		printf(__VA_ARGS__);                                                                                   \
-		putchar('\n');                                                                                         \
-	} while (0)
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -1750,7 +1742,7 @@ static void test_localhost_v6(bool builtin)
 	};
 	struct srv *s = srv_start_on(AF_INET6, steps);
 	if (!s) {
-		skip("%s localhost on ::1: no IPv6 loopback here", builtin ? "[h1]" : "[curl]");
+		tap_skip("%s localhost on ::1: no IPv6 loopback here", builtin ? "[h1]" : "[curl]");
 		return;
 	}
 	/* 127.0.0.1 on the same port must refuse: hold it, bound, not
@@ -1778,7 +1770,7 @@ static void test_localhost_v6(bool builtin)
 	ctx_free(&x);
 	if (!have_v4) {
 		/* The script waits for a second request that never comes. */
-		skip("%s localhost on ::1: 127.0.0.1:%d is taken", x.e, s->port);
+		tap_skip("%s localhost on ::1: 127.0.0.1:%d is taken", x.e, s->port);
 		pthread_join(s->th, NULL);
 	} else {
 		srv_stop(s, x.e, "localhost on ::1");
