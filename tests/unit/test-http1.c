@@ -442,6 +442,7 @@ static void result_init(struct result *r, enum cb_mode mode)
 {
 	memset(r, 0, sizeof *r);
 	r->mode = mode;
+	r->marker = "[DONE]"; /* where CB_COMPLETE stops: the end of an SSE stream */
 	r->retry_after_s = -2;
 }
 
@@ -599,6 +600,17 @@ static void check_ok(const struct ctx *x, const char *name, const struct result 
 	ok(r->error == NULL, "%s %s: no error message", x->e, name);
 }
 
+/* A call that timed out: after at least min_ms from its start and before
+ * max_ms (when says so in the test's name). */
+static void check_timeout(const struct ctx *x, const char *name, const struct result *r, long long min_ms,
+			  long long max_ms, const char *when)
+{
+	check_end(x, name, r);
+	is_int(r->outcome, XFER_TIMEOUT, "%s %s: XFER_TIMEOUT", x->e, name);
+	long long took = r->t_done - r->t_start;
+	ok(r->done && took >= min_ms && took < max_ms, "%s %s: %s (%lld ms)", x->e, name, when, took);
+}
+
 static char url_buf[8][128];
 static int url_next;
 
@@ -616,6 +628,88 @@ static struct http_request get(const char *u)
 	return req;
 }
 
+/* ---- a case: one script, one engine, a few calls in turn ---- */
+
+#define CASE_MAX_CALLS 4
+
+struct tcase {
+	struct srv *s; /* NULL for a case without a server */
+	struct ctx x;
+	const char *name; /* for the server's own check */
+	struct result r[CASE_MAX_CALLS];
+};
+
+/* Starts the server on steps (none when steps is NULL) and a loop of the
+ * engine; every result collects until the case says otherwise. */
+static void case_start(struct tcase *c, bool builtin, const struct step *steps, const char *name)
+{
+	c->s = steps ? srv_start(steps) : NULL;
+	ctx_init(&c->x, builtin);
+	c->name = name;
+	for (int i = 0; i < CASE_MAX_CALLS; i++)
+		result_init(&c->r[i], CB_COLLECT);
+}
+
+/* Starts req as call i and runs the loop until it ends, checked as
+ * "<engine> <fmt...>". Calls go one at a time: while an earlier one has
+ * not ended (its run has already failed), the next is not started, so a
+ * failing case does not pile calls onto a script that expects them in
+ * turn. */
+static bool case_call(struct tcase *c, int i, const struct http_request *req, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static bool case_call(struct tcase *c, int i, const struct http_request *req, const char *fmt, ...)
+{
+	char what[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	if (c->x.pending == 0)
+		start(&c->x, &c->r[i], req);
+	return ok(run(&c->x), "%s %s", c->x.e, what);
+}
+
+/* A new loop, so that the next call opens a new connection. */
+static void case_new_loop(struct tcase *c)
+{
+	bool builtin = c->x.builtin;
+	ctx_free(&c->x);
+	ctx_init(&c->x, builtin);
+}
+
+/* Frees the loop, then waits for the server's script (in that order: see
+ * ctx_free). What the calls and the server recorded stays for the checks;
+ * c->x.e still names the engine. */
+static void case_stop(struct tcase *c)
+{
+	ctx_free(&c->x);
+	if (c->s)
+		srv_stop(c->s, c->x.e, c->name);
+}
+
+static void case_free(struct tcase *c)
+{
+	for (int i = 0; i < CASE_MAX_CALLS; i++)
+		result_free(&c->r[i]);
+	if (c->s)
+		srv_free(c->s);
+}
+
+/* The commonest case, whole but for its checks: one request against one
+ * script, collected as mode, checked as "<engine> <name>: ends in time".
+ * req.url is a path on the server's port. Returns the call's result; the
+ * case is stopped, and case_free ends it after the checks. */
+static struct result *one_call(struct tcase *c, bool builtin, const struct step *steps, const char *name,
+			       enum cb_mode mode, struct http_request req)
+{
+	case_start(c, builtin, steps, name);
+	c->r[0].mode = mode;
+	req.url = url(c->s, req.url);
+	case_call(c, 0, &req, "%s: ends in time", name);
+	case_stop(c);
+	return &c->r[0];
+}
+
 /* ---- 1. a Content-Length body ---- */
 
 static void test_content_length(bool builtin)
@@ -630,20 +724,11 @@ static void test_content_length(bool builtin)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r;
-	result_init(&r, CB_COLLECT);
-	struct http_request req = get(url(s, "/v1/models"));
-	start(&x, &r, &req);
-	ok(run(&x), "%s content-length: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "content-length");
-	check_ok(&x, "content-length", &r, 200, "application/json", "{\"hello\":\"world\"}", 17);
-	is_int(s->accepted, 1, "%s content-length: one connection", x.e);
-	result_free(&r);
-	srv_free(s);
+	struct tcase c;
+	struct result *r = one_call(&c, builtin, steps, "content-length", CB_COLLECT, get("/v1/models"));
+	check_ok(&c.x, "content-length", r, 200, "application/json", "{\"hello\":\"world\"}", 17);
+	is_int(c.s->accepted, 1, "%s content-length: one connection", c.x.e);
+	case_free(&c);
 }
 
 /* ---- 2. chunks, with extensions and trailers, split across writes ---- */
@@ -669,26 +754,16 @@ static void test_chunked(bool builtin, size_t piece, const char *name)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r1, r2;
-	result_init(&r1, CB_COLLECT);
-	result_init(&r2, CB_COLLECT);
-	struct http_request req = get(url(s, "/stream"));
-	start(&x, &r1, &req);
-	ok(run(&x), "%s %s: ends in time", x.e, name);
-	if (r1.done)
-		start(&x, &r2, &req);
-	ok(run(&x), "%s %s: the next request ends in time", x.e, name);
-	ctx_free(&x);
-	srv_stop(s, x.e, name);
-	check_ok(&x, name, &r1, 200, "text/event-stream", CHUNKED_TEXT, strlen(CHUNKED_TEXT));
-	check_ok(&x, name, &r2, 200, "text/plain", "next", 4);
-	is_int(s->accepted, 1, "%s %s: the connection was used again", x.e, name);
-	result_free(&r1);
-	result_free(&r2);
-	srv_free(s);
+	struct tcase c;
+	case_start(&c, builtin, steps, name);
+	struct http_request req = get(url(c.s, "/stream"));
+	case_call(&c, 0, &req, "%s: ends in time", name);
+	case_call(&c, 1, &req, "%s: the next request ends in time", name);
+	case_stop(&c);
+	check_ok(&c.x, name, &c.r[0], 200, "text/event-stream", CHUNKED_TEXT, strlen(CHUNKED_TEXT));
+	check_ok(&c.x, name, &c.r[1], 200, "text/plain", "next", 4);
+	is_int(c.s->accepted, 1, "%s %s: the connection was used again", c.x.e, name);
+	case_free(&c);
 }
 
 /* ---- 3. a body that ends with the connection ---- */
@@ -708,24 +783,15 @@ static void test_until_close(bool builtin)
 		S_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r1, r2;
-	result_init(&r1, CB_COLLECT);
-	result_init(&r2, CB_COLLECT);
-	struct http_request req = get(url(s, "/"));
-	start(&x, &r1, &req);
-	ok(run(&x), "%s until-close: ends in time", x.e);
-	start(&x, &r2, &req);
-	ok(run(&x), "%s until-close: the HTTP/1.0 one ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "until-close");
-	check_ok(&x, "until-close", &r1, 200, "text/plain", "first part, second part", 23);
-	check_ok(&x, "until-close 1.0", &r2, 200, "text/plain", "an HTTP/1.0 answer", 18);
-	result_free(&r1);
-	result_free(&r2);
-	srv_free(s);
+	struct tcase c;
+	case_start(&c, builtin, steps, "until-close");
+	struct http_request req = get(url(c.s, "/"));
+	case_call(&c, 0, &req, "until-close: ends in time");
+	case_call(&c, 1, &req, "until-close: the HTTP/1.0 one ends in time");
+	case_stop(&c);
+	check_ok(&c.x, "until-close", &c.r[0], 200, "text/plain", "first part, second part", 23);
+	check_ok(&c.x, "until-close 1.0", &c.r[1], 200, "text/plain", "an HTTP/1.0 answer", 18);
+	case_free(&c);
 }
 
 /* ---- 4. 100 Continue, then the answer ---- */
@@ -741,19 +807,11 @@ static void test_continue(bool builtin)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r;
-	result_init(&r, CB_COLLECT);
-	struct http_request req = {.method = "POST", .url = url(s, "/v1/chat"), .body = "{\"q\":1}", .body_len = 7};
-	start(&x, &r, &req);
-	ok(run(&x), "%s 100-continue: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "100-continue");
-	check_ok(&x, "100-continue", &r, 200, "application/json", "{}", 2);
-	result_free(&r);
-	srv_free(s);
+	struct http_request req = {.method = "POST", .url = "/v1/chat", .body = "{\"q\":1}", .body_len = 7};
+	struct tcase c;
+	struct result *r = one_call(&c, builtin, steps, "100-continue", CB_COLLECT, req);
+	check_ok(&c.x, "100-continue", r, 200, "application/json", "{}", 2);
+	case_free(&c);
 }
 
 /* ---- 5. 204 and HEAD: no body, whatever the headers say ---- */
@@ -772,35 +830,23 @@ static void test_no_body(bool builtin)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r1, r2, r3;
-	result_init(&r1, CB_COLLECT);
-	result_init(&r2, CB_COLLECT);
-	result_init(&r3, CB_COLLECT);
-	struct http_request req = {.method = "DELETE", .url = url(s, "/thing"), .idle_timeout_ms = 2000};
-	start(&x, &r1, &req);
-	ok(run(&x), "%s 204: ends in time", x.e);
+	struct tcase c;
+	case_start(&c, builtin, steps, "204/HEAD");
+	struct http_request req = {.method = "DELETE", .url = url(c.s, "/thing"), .idle_timeout_ms = 2000};
+	case_call(&c, 0, &req, "204: ends in time");
 	req.method = "HEAD";
-	start(&x, &r2, &req);
-	ok(run(&x), "%s HEAD: ends in time", x.e);
+	case_call(&c, 1, &req, "HEAD: ends in time");
 	req.method = "GET";
-	start(&x, &r3, &req);
-	ok(run(&x), "%s GET after HEAD: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "204/HEAD");
-	check_ok(&x, "204", &r1, 204, "text/plain", "", 0);
-	is_int(r1.cb_calls, 0, "%s 204: no body callback", x.e);
-	check_ok(&x, "HEAD", &r2, 200, "text/plain", "", 0);
-	is_int(r2.cb_calls, 0, "%s HEAD: no body callback", x.e);
-	check_ok(&x, "GET after HEAD", &r3, 200, "text/plain", "abc", 3);
-	is_int(s->accepted, 1, "%s 204/HEAD: one connection for all three", x.e);
-	ok(s->n_req == 3 && req_line_is(&s->req[1], "HEAD /thing HTTP/1.1"), "%s HEAD: sent as HEAD", x.e);
-	result_free(&r1);
-	result_free(&r2);
-	result_free(&r3);
-	srv_free(s);
+	case_call(&c, 2, &req, "GET after HEAD: ends in time");
+	case_stop(&c);
+	check_ok(&c.x, "204", &c.r[0], 204, "text/plain", "", 0);
+	is_int(c.r[0].cb_calls, 0, "%s 204: no body callback", c.x.e);
+	check_ok(&c.x, "HEAD", &c.r[1], 200, "text/plain", "", 0);
+	is_int(c.r[1].cb_calls, 0, "%s HEAD: no body callback", c.x.e);
+	check_ok(&c.x, "GET after HEAD", &c.r[2], 200, "text/plain", "abc", 3);
+	is_int(c.s->accepted, 1, "%s 204/HEAD: one connection for all three", c.x.e);
+	ok(c.s->n_req == 3 && req_line_is(&c.s->req[1], "HEAD /thing HTTP/1.1"), "%s HEAD: sent as HEAD", c.x.e);
+	case_free(&c);
 }
 
 /* ---- 6. a non-2xx answer: the error body, Retry-After, rate limits ---- */
@@ -827,52 +873,32 @@ static void test_error_status(bool builtin)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r, r2;
-	result_init(&r, CB_COLLECT);
-	result_init(&r2, CB_COLLECT);
-	struct http_request req = get(url(s, "/v1/chat"));
-	start(&x, &r, &req);
-	ok(run(&x), "%s 429: ends in time", x.e);
-	start(&x, &r2, &req);
-	ok(run(&x), "%s 500: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "429");
-	check_end(&x, "429", &r);
-	is_int(r.outcome, XFER_OK, "%s 429: XFER_OK (a response arrived whole)", x.e);
-	is_int(r.status, 429, "%s 429: status", x.e);
-	is_str(r.content_type, "application/json", "%s 429: content type", x.e);
-	is_str(buf_str(&r.error_body), RL_BODY, "%s 429: error_body holds the body", x.e);
-	is_int(r.retry_after_s, 7, "%s 429: retry_after_s", x.e);
-	is_str(buf_str(&r.limits), "Retry-After: 7\nx-ratelimit-remaining-requests: 0\n", "%s 429: the rate-limit headers",
-	       x.e);
-	is_int(r.cb_calls, 0, "%s 429: the body callback was not called", x.e);
-	ok(!r.body_started, "%s 429: body_started false", x.e);
-	check_end(&x, "500", &r2);
-	is_int(r2.outcome, XFER_OK, "%s 500 with 100 KiB: XFER_OK", x.e);
-	is_int(r2.error_body.len, 64 * 1024, "%s 500 with 100 KiB: error_body capped at 64 KiB", x.e);
-	is_int(r2.cb_calls, 0, "%s 500: the body callback was not called", x.e);
-	result_free(&r);
-	result_free(&r2);
-	srv_free(s);
+	struct tcase c;
+	case_start(&c, builtin, steps, "429");
+	struct http_request req = get(url(c.s, "/v1/chat"));
+	case_call(&c, 0, &req, "429: ends in time");
+	case_call(&c, 1, &req, "500: ends in time");
+	case_stop(&c);
+	const char *e = c.x.e;
+	const struct result *r = &c.r[0], *r2 = &c.r[1];
+	check_end(&c.x, "429", r);
+	is_int(r->outcome, XFER_OK, "%s 429: XFER_OK (a response arrived whole)", e);
+	is_int(r->status, 429, "%s 429: status", e);
+	is_str(r->content_type, "application/json", "%s 429: content type", e);
+	is_str(buf_str(&r->error_body), RL_BODY, "%s 429: error_body holds the body", e);
+	is_int(r->retry_after_s, 7, "%s 429: retry_after_s", e);
+	is_str(buf_str(&r->limits), "Retry-After: 7\nx-ratelimit-remaining-requests: 0\n",
+	       "%s 429: the rate-limit headers", e);
+	is_int(r->cb_calls, 0, "%s 429: the body callback was not called", e);
+	ok(!r->body_started, "%s 429: body_started false", e);
+	check_end(&c.x, "500", r2);
+	is_int(r2->outcome, XFER_OK, "%s 500 with 100 KiB: XFER_OK", e);
+	is_int(r2->error_body.len, 64 * 1024, "%s 500 with 100 KiB: error_body capped at 64 KiB", e);
+	is_int(r2->cb_calls, 0, "%s 500: the body callback was not called", e);
+	case_free(&c);
 }
 
 /* ---- 7. keep-alive ---- */
-
-static void sequential(struct ctx *x, const struct srv *s, const char *name, int n, const char *body)
-{
-	for (int i = 0; i < n; i++) {
-		struct result r;
-		result_init(&r, CB_COLLECT);
-		struct http_request req = get(url(s, "/again"));
-		start(x, &r, &req);
-		ok(run(x), "%s %s #%d: ends in time", x->e, name, i + 1);
-		check_ok(x, name, &r, 200, "text/plain", body, strlen(body));
-		result_free(&r);
-	}
-}
 
 #define KA_ANSWER "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 #define CLOSE_ANSWER "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
@@ -892,33 +918,31 @@ static void test_keep_alive(bool builtin)
 		S_ACCEPT, S_READ, S_SEND(OLD_ANSWER), S_WAIT_CLOSE, S_ACCEPT, S_READ, S_SEND(OLD_ANSWER), S_WAIT_CLOSE,
 		S_END,
 	};
-	struct ctx x;
-	struct srv *s = srv_start(ka);
-	ctx_init(&x, builtin);
-	sequential(&x, s, "keep-alive", 3, "ok");
-	ctx_free(&x);
-	srv_stop(s, x.e, "keep-alive");
-	is_int(s->accepted, 1, "%s keep-alive: three requests, one connection", x.e);
-	srv_free(s);
-
-	/* The server says close (and waits for the client to): a new
-	 * connection each time. */
-	s = srv_start(cl);
-	ctx_init(&x, builtin);
-	sequential(&x, s, "connection-close", 3, "ok");
-	ctx_free(&x);
-	srv_stop(s, x.e, "connection-close");
-	is_int(s->accepted, 3, "%s connection-close: three requests, three connections", x.e);
-	srv_free(s);
-
-	/* HTTP/1.0 without keep-alive: the same. */
-	s = srv_start(old);
-	ctx_init(&x, builtin);
-	sequential(&x, s, "http/1.0", 2, "ok");
-	ctx_free(&x);
-	srv_stop(s, x.e, "http/1.0");
-	is_int(s->accepted, 2, "%s http/1.0: two requests, two connections", x.e);
-	srv_free(s);
+	/* Kept alive: one connection for all. The server says close (and
+	 * waits for the client to): a new connection each time. HTTP/1.0
+	 * without keep-alive: the same. */
+	static const struct {
+		const struct step *steps;
+		const char *name;
+		int calls, connections;
+		const char *why;
+	} runs[] = {
+		{ka, "keep-alive", 3, 1, "three requests, one connection"},
+		{cl, "connection-close", 3, 3, "three requests, three connections"},
+		{old, "http/1.0", 2, 2, "two requests, two connections"},
+	};
+	for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+		struct tcase c;
+		case_start(&c, builtin, runs[k].steps, runs[k].name);
+		for (int i = 0; i < runs[k].calls; i++) {
+			struct http_request req = get(url(c.s, "/again"));
+			case_call(&c, i, &req, "%s #%d: ends in time", c.name, i + 1);
+			check_ok(&c.x, c.name, &c.r[i], 200, "text/plain", "ok", 2);
+		}
+		case_stop(&c);
+		is_int(c.s->accepted, runs[k].connections, "%s %s: %s", c.x.e, c.name, runs[k].why);
+		case_free(&c);
+	}
 }
 
 /* ---- 8. a pooled connection the server has closed ---- */
@@ -943,32 +967,24 @@ static void test_stale(bool builtin)
 	};
 	for (int v = 0; v < 2; v++) {
 		const char *name = v == 0 ? "stale idle" : "closed as used";
-		struct srv *s = srv_start(v == 0 ? idle : used);
-		struct ctx x;
-		ctx_init(&x, builtin);
-		struct result r1, r2;
-		result_init(&r1, CB_COLLECT);
-		result_init(&r2, CB_COLLECT);
+		struct tcase c;
+		case_start(&c, builtin, v == 0 ? idle : used, name);
+		struct srv *s = c.s;
 		struct http_request req = {.method = "POST", .url = url(s, "/p"), .body = "b", .body_len = 1,
 					   .idle_timeout_ms = 4000};
-		start(&x, &r1, &req);
-		ok(run(&x), "%s %s: the first ends in time", x.e, name);
+		case_call(&c, 0, &req, "%s: the first ends in time", name);
 		if (v == 0) {
 			srv_go(s);
-			ok(srv_told(s, SRV_WAIT_MS), "%s %s: the server closed the idle connection", x.e, name);
+			ok(srv_told(s, SRV_WAIT_MS), "%s %s: the server closed the idle connection", c.x.e, name);
 		}
-		start(&x, &r2, &req);
-		ok(run(&x), "%s %s: the second ends in time", x.e, name);
-		ctx_free(&x);
-		srv_stop(s, x.e, name);
-		check_ok(&x, name, &r1, 200, "text/plain", "ok", 2);
-		check_ok(&x, name, &r2, 200, "text/plain", "two", 3);
-		is_int(s->accepted, 2, "%s %s: on a new connection", x.e, name);
+		case_call(&c, 1, &req, "%s: the second ends in time", name);
+		case_stop(&c);
+		check_ok(&c.x, name, &c.r[0], 200, "text/plain", "ok", 2);
+		check_ok(&c.x, name, &c.r[1], 200, "text/plain", "two", 3);
+		is_int(s->accepted, 2, "%s %s: on a new connection", c.x.e, name);
 		ok(s->n_req >= 2 && strcmp(req_body(&s->req[s->n_req - 1]), "b") == 0,
-		   "%s %s: the retried request carried its body", x.e, name);
-		result_free(&r1);
-		result_free(&r2);
-		srv_free(s);
+		   "%s %s: the retried request carried its body", c.x.e, name);
+		case_free(&c);
 	}
 }
 
@@ -1023,36 +1039,28 @@ static void test_gzip(bool builtin)
 		S_ACCEPT, S_READ, S_SENDN(a3.data, a3.len), S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r[3];
+	struct tcase c;
+	case_start(&c, builtin, steps, "gzip");
 	/* One connection each: a failed one is closed, and the first is
 	 * dropped by the test to keep the three alike. */
 	for (int i = 0; i < 3; i++) {
-		result_init(&r[i], CB_COLLECT);
-		struct http_request req = get(url(s, "/gz"));
-		start(&x, &r[i], &req);
-		ok(run(&x), "%s gzip #%d: ends in time", x.e, i + 1);
-		if (i == 0) {
-			ctx_free(&x);
-			ctx_init(&x, builtin);
-		}
+		struct http_request req = get(url(c.s, "/gz"));
+		case_call(&c, i, &req, "gzip #%d: ends in time", i + 1);
+		if (i == 0)
+			case_new_loop(&c);
 	}
-	ctx_free(&x);
-	srv_stop(s, x.e, "gzip");
-	check_ok(&x, "gzip", &r[0], 200, "text/plain", text.data, text.len);
+	case_stop(&c);
+	check_ok(&c.x, "gzip", &c.r[0], 200, "text/plain", text.data, text.len);
 	for (int i = 1; i < 3; i++) {
 		const char *name = i == 1 ? "gzip with a bad CRC" : "gzip with a corrupt stream";
-		check_end(&x, name, &r[i]);
-		ok(r[i].outcome != XFER_OK, "%s %s: not XFER_OK (%d: %s)", x.e, name, r[i].outcome,
-		   r[i].error ? r[i].error : "");
-		is_int(r[i].outcome, XFER_NETWORK, "%s %s: XFER_NETWORK", x.e, name);
-		ok(r[i].error != NULL, "%s %s: an error message", x.e, name);
+		const struct result *r = &c.r[i];
+		check_end(&c.x, name, r);
+		ok(r->outcome != XFER_OK, "%s %s: not XFER_OK (%d: %s)", c.x.e, name, r->outcome,
+		   r->error ? r->error : "");
+		is_int(r->outcome, XFER_NETWORK, "%s %s: XFER_NETWORK", c.x.e, name);
+		ok(r->error != NULL, "%s %s: an error message", c.x.e, name);
 	}
-	result_free(&r[0]);
-	result_free(&r[1]);
-	result_free(&r[2]);
+	case_free(&c);
 	buf_free(&text);
 	buf_free(&gz);
 	buf_free(&crc);
@@ -1060,7 +1068,6 @@ static void test_gzip(bool builtin)
 	buf_free(&a1);
 	buf_free(&a2);
 	buf_free(&a3);
-	srv_free(s);
 }
 
 /* ---- 10. the server closes too early ---- */
@@ -1082,31 +1089,25 @@ static void test_closed_early(bool builtin)
 		S_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r[3];
+	struct tcase c;
+	case_start(&c, builtin, steps, "closed early");
 	for (int i = 0; i < 3; i++) {
-		result_init(&r[i], CB_COLLECT);
-		struct http_request req = get(url(s, "/cut"));
-		start(&x, &r[i], &req);
-		ok(run(&x), "%s closed early #%d: ends in time", x.e, i + 1);
+		struct http_request req = get(url(c.s, "/cut"));
+		case_call(&c, i, &req, "closed early #%d: ends in time", i + 1);
 	}
-	ctx_free(&x);
-	srv_stop(s, x.e, "closed early");
+	case_stop(&c);
 	static const char *const names[] = {"closed mid-body", "closed mid-chunk", "closed before an answer"};
 	static const char *const bodies[] = {"forty bytes of a hundred, then nothing..", "0123456789only half", ""};
 	for (int i = 0; i < 3; i++) {
-		check_end(&x, names[i], &r[i]);
-		is_int(r[i].outcome, XFER_NETWORK, "%s %s: XFER_NETWORK", x.e, names[i]);
-		is_int(r[i].body_started, i < 2, "%s %s: body_started", x.e, names[i]);
-		is_str(buf_str(&r[i].body), bodies[i], "%s %s: what came reached the callback", x.e, names[i]);
-		ok(contains(r[i].error, "connection closed"), "%s %s: the error says the connection closed (%s)", x.e,
-		   names[i], r[i].error ? r[i].error : "");
+		const struct result *r = &c.r[i];
+		check_end(&c.x, names[i], r);
+		is_int(r->outcome, XFER_NETWORK, "%s %s: XFER_NETWORK", c.x.e, names[i]);
+		is_int(r->body_started, i < 2, "%s %s: body_started", c.x.e, names[i]);
+		is_str(buf_str(&r->body), bodies[i], "%s %s: what came reached the callback", c.x.e, names[i]);
+		ok(contains(r->error, "connection closed"), "%s %s: the error says the connection closed (%s)", c.x.e,
+		   names[i], r->error ? r->error : "");
 	}
-	for (int i = 0; i < 3; i++)
-		result_free(&r[i]);
-	srv_free(s);
+	case_free(&c);
 }
 
 /* ---- 11. connection refused ---- */
@@ -1129,21 +1130,21 @@ static void test_refused(bool builtin)
 	int port = refusing_port(&fd);
 	char u[64];
 	snprintf(u, sizeof u, "http://127.0.0.1:%d/x", port);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r;
-	result_init(&r, CB_COLLECT);
+	struct tcase c;
+	case_start(&c, builtin, NULL, "refused");
+	struct result *r = &c.r[0];
 	struct http_request req = get(u);
-	start(&x, &r, &req);
-	ok(!r.done, "%s refused: done not called before http_call_start returns", x.e);
-	ok(run(&x), "%s refused: ends in time", x.e);
-	ctx_free(&x);
-	check_end(&x, "refused", &r);
-	is_int(r.outcome, XFER_NETWORK, "%s refused: XFER_NETWORK", x.e);
-	ok(contains(r.error, "cannot connect"), "%s refused: \"cannot connect\" (%s)", x.e, r.error ? r.error : "");
-	ok(!contains(r.error, "/x"), "%s refused: the error names no path", x.e);
-	is_int(r.status, 0, "%s refused: no status", x.e);
-	result_free(&r);
+	start(&c.x, r, &req);
+	ok(!r->done, "%s refused: done not called before http_call_start returns", c.x.e);
+	ok(run(&c.x), "%s refused: ends in time", c.x.e);
+	case_stop(&c);
+	check_end(&c.x, "refused", r);
+	is_int(r->outcome, XFER_NETWORK, "%s refused: XFER_NETWORK", c.x.e);
+	ok(contains(r->error, "cannot connect"), "%s refused: \"cannot connect\" (%s)", c.x.e,
+	   r->error ? r->error : "");
+	ok(!contains(r->error, "/x"), "%s refused: the error names no path", c.x.e);
+	is_int(r->status, 0, "%s refused: no status", c.x.e);
+	case_free(&c);
 	close(fd);
 }
 
@@ -1158,56 +1159,35 @@ static void test_idle(bool builtin)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r;
-	result_init(&r, CB_COLLECT);
-	struct http_request req = get(url(s, "/stall"));
+	struct http_request req = get("/stall");
 	req.idle_timeout_ms = 300;
-	start(&x, &r, &req);
-	ok(run(&x), "%s idle: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "idle");
-	check_end(&x, "idle", &r);
-	is_int(r.outcome, XFER_TIMEOUT, "%s idle: XFER_TIMEOUT", x.e);
-	long long took = r.t_done - r.t_start;
-	ok(r.done && took >= 250 && took < 3000, "%s idle: after the idle limit, within 3 s (%lld ms)", x.e, took);
-	is_str(buf_str(&r.body), "ten bytes.", "%s idle: the bytes before the stall were delivered", x.e);
-	ok(contains(r.error, "stalled"), "%s idle: the error says the stream stalled (%s)", x.e, r.error ? r.error : "");
-	result_free(&r);
-	srv_free(s);
+	struct tcase c;
+	struct result *r = one_call(&c, builtin, steps, "idle", CB_COLLECT, req);
+	check_timeout(&c.x, "idle", r, 250, 3000, "after the idle limit, within 3 s");
+	is_str(buf_str(&r->body), "ten bytes.", "%s idle: the bytes before the stall were delivered", c.x.e);
+	ok(contains(r->error, "stalled"), "%s idle: the error says the stream stalled (%s)", c.x.e,
+	   r->error ? r->error : "");
+	case_free(&c);
 
 	/* No answer at all, on a kept-alive connection: a timeout, not a
 	 * retry (the server may be working on it) nor a connect failure. */
 	static const struct step reused_steps[] = {
 		S_ACCEPT, S_READ, S_SEND(KA_ANSWER), S_READ, S_WAIT_CLOSE, S_END,
 	};
-	s = srv_start(reused_steps);
-	ctx_init(&x, builtin);
-	struct result r0;
-	result_init(&r0, CB_COLLECT);
-	result_init(&r, CB_COLLECT);
-	req = get(url(s, "/first"));
-	start(&x, &r0, &req);
-	ok(run(&x), "%s idle, reused: the first ends in time", x.e);
-	req = get(url(s, "/silent"));
+	case_start(&c, builtin, reused_steps, "idle, reused");
+	req = get(url(c.s, "/first"));
+	case_call(&c, 0, &req, "idle, reused: the first ends in time");
+	req = get(url(c.s, "/silent"));
 	req.idle_timeout_ms = 300;
-	start(&x, &r, &req);
-	ok(run(&x), "%s idle, reused: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "idle, reused");
-	check_ok(&x, "idle, reused: first", &r0, 200, "text/plain", "ok", 2);
-	check_end(&x, "idle, reused", &r);
-	is_int(r.outcome, XFER_TIMEOUT, "%s idle, reused: XFER_TIMEOUT", x.e);
-	took = r.t_done - r.t_start;
-	ok(r.done && took >= 250 && took < 3000, "%s idle, reused: within 3 s (%lld ms)", x.e, took);
-	is_str(r.error, "no response within 1 s", "%s idle, reused: the error", x.e);
-	is_int(s->accepted, 1, "%s idle, reused: on the one connection", x.e);
-	is_int(s->n_req, 2, "%s idle, reused: sent once", x.e);
-	result_free(&r0);
-	result_free(&r);
-	srv_free(s);
+	case_call(&c, 1, &req, "idle, reused: ends in time");
+	case_stop(&c);
+	check_ok(&c.x, "idle, reused: first", &c.r[0], 200, "text/plain", "ok", 2);
+	r = &c.r[1];
+	check_timeout(&c.x, "idle, reused", r, 250, 3000, "within 3 s");
+	is_str(r->error, "no response within 1 s", "%s idle, reused: the error", c.x.e);
+	is_int(c.s->accepted, 1, "%s idle, reused: on the one connection", c.x.e);
+	is_int(c.s->n_req, 2, "%s idle, reused: sent once", c.x.e);
+	case_free(&c);
 }
 
 /* ---- the total timeout, while bytes keep coming; the connect timeout ---- */
@@ -1222,25 +1202,14 @@ static void test_total(bool builtin)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r;
-	result_init(&r, CB_COLLECT);
-	struct http_request req = get(url(s, "/trickle"));
+	struct http_request req = get("/trickle");
 	req.total_timeout_ms = 500;
-	start(&x, &r, &req);
-	ok(run(&x), "%s total: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "total");
-	check_end(&x, "total", &r);
-	is_int(r.outcome, XFER_TIMEOUT, "%s total: XFER_TIMEOUT", x.e);
-	long long took = r.t_done - r.t_start;
-	ok(r.done && took >= 450 && took < 1500, "%s total: after 500 ms (%lld ms)", x.e, took);
-	ok(r.body.len > 0 && r.body.len < 27, "%s total: part of the body came (%zu bytes)", x.e, r.body.len);
-	is_str(r.error, "timed out while reading the response", "%s total: the error", x.e);
-	result_free(&r);
-	srv_free(s);
+	struct tcase c;
+	struct result *r = one_call(&c, builtin, steps, "total", CB_COLLECT, req);
+	check_timeout(&c.x, "total", r, 450, 1500, "after 500 ms");
+	ok(r->body.len > 0 && r->body.len < 27, "%s total: part of the body came (%zu bytes)", c.x.e, r->body.len);
+	is_str(r->error, "timed out while reading the response", "%s total: the error", c.x.e);
+	case_free(&c);
 
 	/* A listener whose accept queue is full drops the SYN: the connect
 	 * hangs until connect_timeout_ms. */
@@ -1263,20 +1232,16 @@ static void test_total(bool builtin)
 	}
 	char u[64];
 	snprintf(u, sizeof u, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
-	ctx_init(&x, builtin);
-	result_init(&r, CB_COLLECT);
+	case_start(&c, builtin, NULL, "connect timeout");
 	req = get(u);
 	req.connect_timeout_ms = 300;
-	start(&x, &r, &req);
-	ok(run(&x), "%s connect timeout: ends in time", x.e);
-	ctx_free(&x);
-	check_end(&x, "connect timeout", &r);
-	is_int(r.outcome, XFER_TIMEOUT, "%s connect timeout: XFER_TIMEOUT", x.e);
-	took = r.t_done - r.t_start;
-	ok(r.done && took >= 250 && took < 1500, "%s connect timeout: after 300 ms (%lld ms)", x.e, took);
-	ok(contains(r.error, "cannot connect"), "%s connect timeout: \"cannot connect\" (%s)", x.e,
-	   r.error ? r.error : "");
-	result_free(&r);
+	case_call(&c, 0, &req, "connect timeout: ends in time");
+	case_stop(&c);
+	r = &c.r[0];
+	check_timeout(&c.x, "connect timeout", r, 250, 1500, "after 300 ms");
+	ok(contains(r->error, "cannot connect"), "%s connect timeout: \"cannot connect\" (%s)", c.x.e,
+	   r->error ? r->error : "");
+	case_free(&c);
 	for (int i = 0; i < 4; i++)
 		close(fill[i]);
 	close(lfd);
@@ -1296,22 +1261,13 @@ static void test_callback_ends(bool builtin)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(abort_steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r;
-	result_init(&r, CB_ABORT);
-	struct http_request req = get(url(s, "/abort"));
-	start(&x, &r, &req);
-	ok(run(&x), "%s abort: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "abort");
-	check_end(&x, "abort", &r);
-	is_int(r.outcome, XFER_ABORTED, "%s abort: XFER_ABORTED", x.e);
-	is_int(r.cb_calls, 1, "%s abort: the callback was not called again", x.e);
-	ok(r.body_started, "%s abort: body_started", x.e);
-	result_free(&r);
-	srv_free(s);
+	struct tcase c;
+	struct result *r = one_call(&c, builtin, abort_steps, "abort", CB_ABORT, get("/abort"));
+	check_end(&c.x, "abort", r);
+	is_int(r->outcome, XFER_ABORTED, "%s abort: XFER_ABORTED", c.x.e);
+	is_int(r->cb_calls, 1, "%s abort: the callback was not called again", c.x.e);
+	ok(r->body_started, "%s abort: body_started", c.x.e);
+	case_free(&c);
 
 	/* HTTP_BODY_COMPLETE while the server holds the response open: a
 	 * success a moment later (the built-in client waits
@@ -1319,20 +1275,11 @@ static void test_callback_ends(bool builtin)
 	static const struct step hold_steps[] = {
 		S_ACCEPT, S_READ, S_SEND(CHUNKED_HEAD "e\r\ndata: [DONE]\n\n\r\n"), S_WAIT_CLOSE, S_END,
 	};
-	s = srv_start(hold_steps);
-	ctx_init(&x, builtin);
-	result_init(&r, CB_COMPLETE);
-	r.marker = "[DONE]";
-	req = get(url(s, "/sse"));
-	start(&x, &r, &req);
-	ok(run(&x), "%s complete, held open: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "complete, held open");
-	check_ok(&x, "complete, held open", &r, 200, "text/event-stream", "data: [DONE]\n\n", 14);
-	long long took = r.t_done - r.t_start;
-	ok(r.done && took < 1500, "%s complete, held open: within 1.5 s (%lld ms)", x.e, took);
-	result_free(&r);
-	srv_free(s);
+	r = one_call(&c, builtin, hold_steps, "complete, held open", CB_COMPLETE, get("/sse"));
+	check_ok(&c.x, "complete, held open", r, 200, "text/event-stream", "data: [DONE]\n\n", 14);
+	long long took = r->t_done - r->t_start;
+	ok(r->done && took < 1500, "%s complete, held open: within 1.5 s (%lld ms)", c.x.e, took);
+	case_free(&c);
 
 	/* HTTP_BODY_COMPLETE, then the server sends one more event and ends
 	 * the response: the extra bytes are dropped and the connection is
@@ -1348,25 +1295,16 @@ static void test_callback_ends(bool builtin)
 		S_WAIT_CLOSE,
 		S_END,
 	};
-	s = srv_start(end_steps);
-	ctx_init(&x, builtin);
-	struct result r2;
-	result_init(&r, CB_COMPLETE);
-	result_init(&r2, CB_COLLECT);
-	r.marker = "[DONE]";
-	req = get(url(s, "/sse"));
-	start(&x, &r, &req);
-	ok(run(&x), "%s complete, then ended: ends in time", x.e);
-	start(&x, &r2, &req);
-	ok(run(&x), "%s complete, then ended: the next ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "complete, then ended");
-	check_ok(&x, "complete, then ended", &r, 200, "text/event-stream", "data: [DONE]\n\n", 14);
-	check_ok(&x, "after complete", &r2, 200, "text/plain", "ok", 2);
-	is_int(s->accepted, 1, "%s complete, then ended: the connection was used again", x.e);
-	result_free(&r);
-	result_free(&r2);
-	srv_free(s);
+	case_start(&c, builtin, end_steps, "complete, then ended");
+	c.r[0].mode = CB_COMPLETE;
+	struct http_request req = get(url(c.s, "/sse"));
+	case_call(&c, 0, &req, "complete, then ended: ends in time");
+	case_call(&c, 1, &req, "complete, then ended: the next ends in time");
+	case_stop(&c);
+	check_ok(&c.x, "complete, then ended", &c.r[0], 200, "text/event-stream", "data: [DONE]\n\n", 14);
+	check_ok(&c.x, "after complete", &c.r[1], 200, "text/plain", "ok", 2);
+	is_int(c.s->accepted, 1, "%s complete, then ended: the connection was used again", c.x.e);
+	case_free(&c);
 }
 
 /* ---- 14. header injection (the built-in client's own check) ---- */
@@ -1376,45 +1314,38 @@ static void test_injection(void)
 	static const struct step steps[] = {
 		S_ACCEPT, S_READ, S_SEND(KA_ANSWER), S_WAIT_CLOSE, S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, true);
+	struct tcase c;
+	case_start(&c, true, steps, "injection");
 	static const struct http_header evil[] = {{"X-Evil", "a\r\nX-Injected: 1"}};
 	static const struct http_header evil_lf[] = {{"X-Evil", "a\nX-Injected: 1"}};
 	static const struct http_header bad_name[] = {{"X-Bad Name", "v"}};
 	const struct http_header *const bad[] = {evil, evil_lf, bad_name};
 	static const char *const names[] = {"CRLF in a header value", "LF in a header value", "a space in a header name"};
-	struct result r[3], good;
 	for (int i = 0; i < 3; i++) {
-		result_init(&r[i], CB_COLLECT);
-		struct http_request req = get(url(s, "/bad"));
+		struct http_request req = get(url(c.s, "/bad"));
 		req.headers = bad[i];
 		req.n_headers = 1;
-		start(&x, &r[i], &req);
-		ok(run(&x), "%s %s: ends in time", x.e, names[i]);
+		case_call(&c, i, &req, "%s: ends in time", names[i]);
 	}
 	/* Then a good one: had a bad one reached the server, the server
 	 * would have recorded it first. */
-	result_init(&good, CB_COLLECT);
-	struct http_request req = get(url(s, "/good"));
-	start(&x, &good, &req);
-	ok(run(&x), "%s injection: the good request ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "injection");
+	struct http_request req = get(url(c.s, "/good"));
+	case_call(&c, 3, &req, "injection: the good request ends in time");
+	case_stop(&c);
 	for (int i = 0; i < 3; i++) {
-		check_end(&x, names[i], &r[i]);
-		ok(r[i].outcome != XFER_OK, "%s %s: refused", x.e, names[i]);
-		ok(contains(r[i].error, "header"), "%s %s: the error says why (%s)", x.e, names[i],
-		   r[i].error ? r[i].error : "");
-		result_free(&r[i]);
+		const struct result *r = &c.r[i];
+		check_end(&c.x, names[i], r);
+		ok(r->outcome != XFER_OK, "%s %s: refused", c.x.e, names[i]);
+		ok(contains(r->error, "header"), "%s %s: the error says why (%s)", c.x.e, names[i],
+		   r->error ? r->error : "");
 	}
-	check_ok(&x, "injection, then good", &good, 200, "text/plain", "ok", 2);
-	is_int(s->accepted, 1, "%s injection: only the good request connected", x.e);
+	const struct srv *s = c.s;
+	check_ok(&c.x, "injection, then good", &c.r[3], 200, "text/plain", "ok", 2);
+	is_int(s->accepted, 1, "%s injection: only the good request connected", c.x.e);
 	ok(s->n_req == 1 && req_line_is(&s->req[0], "GET /good HTTP/1.1"), "%s injection: the server saw only /good",
-	   x.e);
-	ok(s->n_req >= 1 && req_header(&s->req[0], "X-Injected", NULL, 0) == 0, "%s injection: no X-Injected", x.e);
-	result_free(&good);
-	srv_free(s);
+	   c.x.e);
+	ok(s->n_req >= 1 && req_header(&s->req[0], "X-Injected", NULL, 0) == 0, "%s injection: no X-Injected", c.x.e);
+	case_free(&c);
 }
 
 /* ---- 15. what was sent ---- */
@@ -1425,9 +1356,9 @@ static void test_sent(bool builtin)
 		S_ACCEPT, S_READ, S_SEND(KA_ANSWER), S_READ, S_SEND(KA_ANSWER), S_READ, S_SEND(KA_ANSWER), S_WAIT_CLOSE,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
+	struct tcase c;
+	case_start(&c, builtin, steps, "sent");
+	struct srv *s = c.s;
 	char host[64], cl[16];
 	snprintf(host, sizeof host, "127.0.0.1:%d", s->port);
 	static const char body[] = "{\"model\":\"m\",\"x\":\"\\u00e9\"}";
@@ -1441,70 +1372,61 @@ static void test_sent(bool builtin)
 		{"Content-Type", "application/json"},
 		{"anthropic-version", "2023-06-01"},
 	};
-	struct result r[3];
 	struct http_request req = {.method = "POST", .url = url(s, "/v1/chat/completions?a=1&b=%20c#frag"),
 				   .headers = headers, .n_headers = 7, .body = body, .body_len = strlen(body),
 				   .idle_timeout_ms = 4000};
-	result_init(&r[0], CB_COLLECT);
-	start(&x, &r[0], &req);
-	ok(run(&x), "%s sent POST: ends in time", x.e);
+	case_call(&c, 0, &req, "sent POST: ends in time");
 	struct http_request g = get(url(s, "?only=query"));
-	result_init(&r[1], CB_COLLECT);
-	start(&x, &r[1], &g);
-	ok(run(&x), "%s sent GET: ends in time", x.e);
+	case_call(&c, 1, &g, "sent GET: ends in time");
 	struct http_request p = {.method = "PATCH", .url = url(s, ""), .body = "", .body_len = 0,
 				 .idle_timeout_ms = 4000};
-	result_init(&r[2], CB_COLLECT);
-	start(&x, &r[2], &p);
-	ok(run(&x), "%s sent PATCH: ends in time", x.e);
-	ctx_free(&x);
-	srv_stop(s, x.e, "sent");
-	for (int i = 0; i < 3; i++) {
-		check_ok(&x, "sent", &r[i], 200, "text/plain", "ok", 2);
-		result_free(&r[i]);
-	}
+	case_call(&c, 2, &p, "sent PATCH: ends in time");
+	case_stop(&c);
+	const char *e = c.x.e;
+	for (int i = 0; i < 3; i++)
+		check_ok(&c.x, "sent", &c.r[i], 200, "text/plain", "ok", 2);
 	if (s->n_req != 3) {
-		ok(0, "%s sent: the server recorded three requests (%d)", x.e, s->n_req);
-		srv_free(s);
+		ok(0, "%s sent: the server recorded three requests (%d)", e, s->n_req);
+		case_free(&c);
 		return;
 	}
 	char v[256];
 	const struct buf *q = &s->req[0];
 	ok(req_line_is(q, "POST /v1/chat/completions?a=1&b=%20c HTTP/1.1"),
-	   "%s sent: method, path and query, no fragment", x.e);
-	is_int(req_header(q, "Host", v, sizeof v), 1, "%s sent: one Host", x.e);
-	is_str(v, host, "%s sent: Host is the URL's authority", x.e);
-	is_int(req_header(q, "User-Agent", v, sizeof v), 1, "%s sent: one User-Agent", x.e);
-	is_str(v, http_user_agent(), "%s sent: User-Agent is http_user_agent()", x.e);
-	is_int(req_header(q, "Content-Length", v, sizeof v), 1, "%s sent: one Content-Length", x.e);
-	is_str(v, cl, "%s sent: Content-Length is the body's", x.e);
-	ok(req_header(q, "Connection", NULL, 0) <= 1, "%s sent: at most one Connection", x.e);
-	is_int(req_header(q, "Authorization", v, sizeof v), 1, "%s sent: the caller's Authorization", x.e);
-	is_str(v, "Bearer sk-test", "%s sent: its value", x.e);
-	is_int(req_header(q, "Content-Type", v, sizeof v), 1, "%s sent: the caller's Content-Type", x.e);
-	is_str(v, "application/json", "%s sent: its value", x.e);
-	is_int(req_header(q, "anthropic-version", v, sizeof v), 1, "%s sent: anthropic-version", x.e);
-	is_str(v, "2023-06-01", "%s sent: its value", x.e);
-	is_int(req_header(q, "X-Empty", NULL, 0), 0, "%s sent: a header with an empty value is not sent", x.e);
+	   "%s sent: method, path and query, no fragment", e);
+	is_int(req_header(q, "Host", v, sizeof v), 1, "%s sent: one Host", e);
+	is_str(v, host, "%s sent: Host is the URL's authority", e);
+	is_int(req_header(q, "User-Agent", v, sizeof v), 1, "%s sent: one User-Agent", e);
+	is_str(v, http_user_agent(), "%s sent: User-Agent is http_user_agent()", e);
+	is_int(req_header(q, "Content-Length", v, sizeof v), 1, "%s sent: one Content-Length", e);
+	is_str(v, cl, "%s sent: Content-Length is the body's", e);
+	ok(req_header(q, "Connection", NULL, 0) <= 1, "%s sent: at most one Connection", e);
+	is_int(req_header(q, "Authorization", v, sizeof v), 1, "%s sent: the caller's Authorization", e);
+	is_str(v, "Bearer sk-test", "%s sent: its value", e);
+	is_int(req_header(q, "Content-Type", v, sizeof v), 1, "%s sent: the caller's Content-Type", e);
+	is_str(v, "application/json", "%s sent: its value", e);
+	is_int(req_header(q, "anthropic-version", v, sizeof v), 1, "%s sent: anthropic-version", e);
+	is_str(v, "2023-06-01", "%s sent: its value", e);
+	is_int(req_header(q, "X-Empty", NULL, 0), 0, "%s sent: a header with an empty value is not sent", e);
 	ok(req_header(q, "Transfer-Encoding", NULL, 0) == 0 && req_header(q, "Expect", NULL, 0) == 0,
-	   "%s sent: no Transfer-Encoding, no Expect", x.e);
-	is_str(req_body(q), body, "%s sent: the body", x.e);
+	   "%s sent: no Transfer-Encoding, no Expect", e);
+	is_str(req_body(q), body, "%s sent: the body", e);
 	/* The engines differ here, which shows which one ran: libcurl
 	 * sends "Accept: * / *", the built-in client no Accept at all. */
-	is_int(req_header(q, "Accept", NULL, 0), builtin ? 0 : 1, "%s sent: the engine under test ran", x.e);
+	is_int(req_header(q, "Accept", NULL, 0), builtin ? 0 : 1, "%s sent: the engine under test ran", e);
 
 	q = &s->req[1];
-	ok(req_line_is(q, "GET /?only=query HTTP/1.1"), "%s sent GET: a query without a path gets /", x.e);
-	is_int(req_header(q, "Content-Length", NULL, 0), 0, "%s sent GET: no Content-Length", x.e);
-	is_str(req_body(q), "", "%s sent GET: no body", x.e);
-	is_int(req_header(q, "Host", v, sizeof v), 1, "%s sent GET: one Host", x.e);
-	is_str(v, host, "%s sent GET: Host", x.e);
+	ok(req_line_is(q, "GET /?only=query HTTP/1.1"), "%s sent GET: a query without a path gets /", e);
+	is_int(req_header(q, "Content-Length", NULL, 0), 0, "%s sent GET: no Content-Length", e);
+	is_str(req_body(q), "", "%s sent GET: no body", e);
+	is_int(req_header(q, "Host", v, sizeof v), 1, "%s sent GET: one Host", e);
+	is_str(v, host, "%s sent GET: Host", e);
 
 	q = &s->req[2];
-	ok(req_line_is(q, "PATCH / HTTP/1.1"), "%s sent PATCH: method and /", x.e);
-	is_int(req_header(q, "Content-Length", v, sizeof v), 1, "%s sent PATCH: one Content-Length", x.e);
-	is_str(v, "0", "%s sent PATCH: of 0", x.e);
-	srv_free(s);
+	ok(req_line_is(q, "PATCH / HTTP/1.1"), "%s sent PATCH: method and /", e);
+	is_int(req_header(q, "Content-Length", v, sizeof v), 1, "%s sent PATCH: one Content-Length", e);
+	is_str(v, "0", "%s sent PATCH: of 0", e);
+	case_free(&c);
 }
 
 /* ---- 16. a response head over 64 KiB (the built-in client's limit) ---- */
@@ -1541,44 +1463,36 @@ static void test_big_head(bool builtin)
 	};
 	if (!builtin) /* libcurl's limits are its own: the third is not asked */
 		steps[8] = (struct step)S_END;
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r[3];
-	for (int i = 0; i < 3; i++)
-		result_init(&r[i], CB_COLLECT);
+	struct tcase c;
+	case_start(&c, builtin, steps, "big head");
 	for (int i = 0; i < 3; i++) {
-		struct http_request req = get(url(s, "/big"));
-		start(&x, &r[i], &req);
-		ok(run(&x), "%s big head #%d: ends in time", x.e, i + 1);
+		struct http_request req = get(url(c.s, "/big"));
+		case_call(&c, i, &req, "big head #%d: ends in time", i + 1);
 		if (i == 1 && !builtin)
 			break;
 		/* The next on a new connection, as the script has it. */
-		ctx_free(&x);
-		ctx_init(&x, builtin);
+		case_new_loop(&c);
 	}
-	ctx_free(&x);
-	srv_stop(s, x.e, "big head");
-	check_ok(&x, "60 KiB head", &r[0], 200, "text/plain", "ok", 2);
+	case_stop(&c);
+	const struct result *r = c.r;
+	check_ok(&c.x, "60 KiB head", &r[0], 200, "text/plain", "ok", 2);
 	if (builtin) {
 		static const char *const names[] = {"", "70 KiB of header lines", "a 70 KiB header line"};
 		for (int i = 1; i < 3; i++) {
-			check_end(&x, names[i], &r[i]);
-			ok(r[i].outcome != XFER_OK, "%s %s: not XFER_OK", x.e, names[i]);
-			ok(contains(r[i].error, "too large"), "%s %s: the head is too large (%s)", x.e, names[i],
+			check_end(&c.x, names[i], &r[i]);
+			ok(r[i].outcome != XFER_OK, "%s %s: not XFER_OK", c.x.e, names[i]);
+			ok(contains(r[i].error, "too large"), "%s %s: the head is too large (%s)", c.x.e, names[i],
 			   r[i].error ? r[i].error : "");
-			is_int(r[i].cb_calls, 0, "%s %s: no body callback", x.e, names[i]);
+			is_int(r[i].cb_calls, 0, "%s %s: no body callback", c.x.e, names[i]);
 		}
 	} else if (r[1].done) {
 		printf("# [curl] 70 KiB of header lines: outcome %d, status %ld%s%s\n", r[1].outcome, r[1].status,
 		       r[1].error ? ", " : "", r[1].error ? r[1].error : "");
 	}
-	for (int i = 0; i < 3; i++)
-		result_free(&r[i]);
+	case_free(&c);
 	buf_free(&many);
 	buf_free(&one);
 	buf_free(&fine);
-	srv_free(s);
 }
 
 /* ---- 17. cancelling ---- */
@@ -1611,22 +1525,19 @@ static void test_cancel_in_callback(void)
 			S_ACCEPT, S_READ, S_SENDN(v->answer, v->len ? v->len : strlen(v->answer)), S_WAIT_CLOSE, S_TELL,
 			S_END,
 		};
-		struct srv *s = srv_start(steps);
-		struct ctx x;
-		ctx_init(&x, true);
-		struct result r;
-		result_init(&r, CB_CANCEL);
-		r.cancel_rc = v->rc;
-		struct http_request req = get(url(s, "/c"));
-		start(&x, &r, &req);
+		struct tcase c;
+		case_start(&c, true, steps, v->name);
+		struct result *r = &c.r[0];
+		r->mode = CB_CANCEL;
+		r->cancel_rc = v->rc;
+		struct http_request req = get(url(c.s, "/c"));
+		start(&c.x, r, &req);
 		/* Until the server has seen the connection close. */
-		ok(run_until(&x, s->to_test[0]), "%s %s: the connection closed in time", x.e, v->name);
-		ok(r.cancelled && r.cb_calls == 1, "%s %s: the callback cancelled, once", x.e, v->name);
-		ok(!r.done, "%s %s: done not called", x.e, v->name);
-		ctx_free(&x);
-		srv_stop(s, x.e, v->name);
-		result_free(&r);
-		srv_free(s);
+		ok(run_until(&c.x, c.s->to_test[0]), "%s %s: the connection closed in time", c.x.e, v->name);
+		ok(r->cancelled && r->cb_calls == 1, "%s %s: the callback cancelled, once", c.x.e, v->name);
+		ok(!r->done, "%s %s: done not called", c.x.e, v->name);
+		case_stop(&c);
+		case_free(&c);
 	}
 	buf_free(&gz);
 	buf_free(&gz_answer);
@@ -1655,59 +1566,53 @@ static void test_cancel_in_flight(bool builtin)
 		S_TELL,
 		S_END,
 	};
-	struct srv *s = srv_start(steps);
-	struct ctx x;
-	ctx_init(&x, builtin);
-	struct result r;
-	result_init(&r, CB_COLLECT);
-	struct http_request req = get(url(s, "/slow"));
-	start(&x, &r, &req);
-	struct event *t = evtimer_new(x.base, on_cancel_timer, &r);
+	struct tcase c;
+	case_start(&c, builtin, steps, "cancel from a timer");
+	struct result *r = &c.r[0];
+	struct http_request req = get(url(c.s, "/slow"));
+	start(&c.x, r, &req);
+	struct event *t = evtimer_new(c.x.base, on_cancel_timer, r);
 	struct timeval tv = {0, 150 * 1000};
 	evtimer_add(t, &tv);
-	ok(run_until(&x, s->to_test[0]), "%s cancel from a timer: the connection closed in time", x.e);
-	ok(r.cancelled, "%s cancel from a timer: cancelled", x.e);
-	ok(!r.done, "%s cancel from a timer: done not called", x.e);
-	is_str(buf_str(&r.body), "some", "%s cancel from a timer: the body so far arrived", x.e);
+	ok(run_until(&c.x, c.s->to_test[0]), "%s cancel from a timer: the connection closed in time", c.x.e);
+	ok(r->cancelled, "%s cancel from a timer: cancelled", c.x.e);
+	ok(!r->done, "%s cancel from a timer: done not called", c.x.e);
+	is_str(buf_str(&r->body), "some", "%s cancel from a timer: the body so far arrived", c.x.e);
 	event_free(t);
-	ctx_free(&x);
-	srv_stop(s, x.e, "cancel from a timer");
-	result_free(&r);
-	srv_free(s);
+	case_stop(&c);
+	case_free(&c);
 
 	/* At once, on a port that refuses: nothing may come of it. */
 	int fd;
 	int port = refusing_port(&fd);
 	char u[64];
 	snprintf(u, sizeof u, "http://127.0.0.1:%d/x", port);
-	ctx_init(&x, builtin);
-	result_init(&r, CB_COLLECT);
+	case_start(&c, builtin, NULL, "cancel at once");
 	req = get(u);
-	start(&x, &r, &req);
-	ok(r.call != NULL, "%s cancel at once: a call", x.e);
-	if (r.call)
-		http_call_cancel(r.call);
-	run_for(&x, 100);
-	ok(!r.done, "%s cancel at once: done not called", x.e);
-	ctx_free(&x);
-	result_free(&r);
+	start(&c.x, r, &req);
+	ok(r->call != NULL, "%s cancel at once: a call", c.x.e);
+	if (r->call)
+		http_call_cancel(r->call);
+	run_for(&c.x, 100);
+	ok(!r->done, "%s cancel at once: done not called", c.x.e);
+	case_stop(&c);
+	case_free(&c);
 
 	/* The built-in client's refusal of a bad header is reported from the
 	 * loop; cancelled before that, done is never called. */
 	if (builtin) {
-		ctx_init(&x, builtin);
-		result_init(&r, CB_COLLECT);
+		case_start(&c, builtin, NULL, "cancel a refused request");
 		static const struct http_header evil[] = {{"X-Evil", "a\r\nb"}};
 		req.headers = evil;
 		req.n_headers = 1;
-		start(&x, &r, &req);
-		ok(r.call != NULL, "%s cancel a refused request: a call", x.e);
-		if (r.call)
-			http_call_cancel(r.call);
-		run_for(&x, 50);
-		ok(!r.done, "%s cancel a refused request: done not called", x.e);
-		ctx_free(&x);
-		result_free(&r);
+		start(&c.x, r, &req);
+		ok(r->call != NULL, "%s cancel a refused request: a call", c.x.e);
+		if (r->call)
+			http_call_cancel(r->call);
+		run_for(&c.x, 50);
+		ok(!r->done, "%s cancel a refused request: done not called", c.x.e);
+		case_stop(&c);
+		case_free(&c);
 	}
 	close(fd);
 
@@ -1715,19 +1620,17 @@ static void test_cancel_in_flight(bool builtin)
 	static const struct step hold[] = {
 		S_ACCEPT, S_READ, S_SEND("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome"), S_WAIT_CLOSE, S_END,
 	};
-	s = srv_start(hold);
-	ctx_init(&x, builtin);
-	result_init(&r, CB_COLLECT);
-	req = get(url(s, "/held"));
-	start(&x, &r, &req);
-	while (r.body.len == 0 && now_ms() - r.t_start < LOOP_WAIT_MS)
-		run_for(&x, 20);
-	ok(r.body.len > 0, "%s loop freed mid-call: the body began", x.e);
-	ctx_free(&x);
-	ok(!r.done, "%s loop freed mid-call: done not called", x.e);
-	srv_stop(s, x.e, "loop freed mid-call");
-	result_free(&r);
-	srv_free(s);
+	case_start(&c, builtin, hold, "loop freed mid-call");
+	req = get(url(c.s, "/held"));
+	start(&c.x, r, &req);
+	while (r->body.len == 0 && now_ms() - r->t_start < LOOP_WAIT_MS)
+		run_for(&c.x, 20);
+	ok(r->body.len > 0, "%s loop freed mid-call: the body began", c.x.e);
+	/* case_stop's two steps apart: the check is on freeing the loop. */
+	ctx_free(&c.x);
+	ok(!r->done, "%s loop freed mid-call: done not called", c.x.e);
+	srv_stop(c.s, c.x.e, c.name);
+	case_free(&c);
 }
 
 /* ---- 18. localhost when only ::1 listens ---- */
