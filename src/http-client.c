@@ -1,12 +1,14 @@
-/* http-client.c - blocking libcurl transfers for the CLI. See http-client.h. */
+/* http-client.c - upstream HTTP: blocking libcurl transfers for the CLI,
+ * and libcurl or the built-in client (http1.h) on an event loop for the
+ * proxy. See http-client.h. */
 #include "config.h"
 
+#include "curl-load.h"
 #include "http-client.h"
 #include "http-internal.h"
 #include "http1.h"
 #include "util.h"
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,20 +31,22 @@ long long http_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool curl_ready;
+/* libcurl's functions once it is loaded (curl-load.h): every transfer
+ * that uses it starts with http_client_init. */
+static const struct curl_api *cu;
+static const char *load_error;
 
 static bool http_client_init(void)
 {
-	if (!curl_ready)
-		curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-	return curl_ready;
+	if (!cu)
+		cu = curl_load(&load_error);
+	return cu != NULL;
 }
 
 void http_client_cleanup(void)
 {
-	if (curl_ready)
-		curl_global_cleanup();
-	curl_ready = false;
+	curl_unload();
+	cu = NULL;
 }
 
 const char *http_user_agent(void)
@@ -153,7 +157,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *t = arg;
 	long status = 0;
-	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+	cu->easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
 	return transfer_body(t, status, data, size * n) ? size * n : 0; /* 0: CURLE_WRITE_ERROR */
 }
 
@@ -201,60 +205,60 @@ static bool transfer_setup(struct transfer *t, const struct http_request *req, b
 	if (t->pool && t->pool->n > 0)
 		curl = t->pool->h[--t->pool->n]; /* reset when it was returned */
 	else if (http_client_init())
-		curl = curl_easy_init();
+		curl = cu->easy_init();
 	t->curl = curl;
 	if (!curl) {
-		t->resp->error = xstrdup("cannot create an HTTP handle");
+		t->resp->error = xstrdup(cu ? "cannot create an HTTP handle" : load_error);
 		return false;
 	}
 	for (size_t i = 0; i < req->n_headers; i++) {
 		char *h = xasprintf("%s: %s", req->headers[i].name, req->headers[i].value);
-		t->headers = curl_slist_append(t->headers, h);
+		t->headers = cu->slist_append(t->headers, h);
 		free(h);
 	}
 	/* curl would otherwise send "Expect: 100-continue" for large bodies and
 	 * wait a second for an answer some servers never give. */
-	t->headers = curl_slist_append(t->headers, "Expect:");
+	t->headers = cu->slist_append(t->headers, "Expect:");
 
-	curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
-	curl_easy_setopt(curl, CURLOPT_URL, req->url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, http_user_agent());
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+	cu->easy_setopt(curl, CURLOPT_PRIVATE, t);
+	cu->easy_setopt(curl, CURLOPT_URL, req->url);
+	cu->easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
+	cu->easy_setopt(curl, CURLOPT_USERAGENT, http_user_agent());
+	cu->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	cu->easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	cu->easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	cu->easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+	cu->easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+	cu->easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
 			 req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
 	if (req->total_timeout_ms > 0)
-		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->total_timeout_ms);
+		cu->easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->total_timeout_ms);
 	/* The progress callback enforces the idle limit in blocking transfers;
 	 * on the event loop nothing calls it while a socket is silent, so
 	 * libcurl's own low-speed timer does it there (whole seconds). */
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (t->idle_ms + 999) / 1000);
+	cu->easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	cu->easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (t->idle_ms + 999) / 1000);
 	if (req->body) {
-		curl_easy_setopt(curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-		curl_easy_setopt(curl, copy_body ? CURLOPT_COPYPOSTFIELDS : CURLOPT_POSTFIELDS, req->body);
+		cu->easy_setopt(curl, CURLOPT_POST, 1L);
+		cu->easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		cu->easy_setopt(curl, copy_body ? CURLOPT_COPYPOSTFIELDS : CURLOPT_POSTFIELDS, req->body);
 		/* PATCH and PUT send a body the way POST does. */
 		if (req->method && strcmp(req->method, "POST") != 0)
-			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+			cu->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	} else if (req->method && strcmp(req->method, "HEAD") == 0) {
 		/* A custom "HEAD" would only rename the request: libcurl would
 		 * still wait for the body the answer's Content-Length names. */
-		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+		cu->easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	} else if (req->method && strcmp(req->method, "GET") != 0) {
-		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+		cu->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	}
-	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
+	cu->easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	cu->easy_setopt(curl, CURLOPT_HEADERDATA, t);
+	cu->easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	cu->easy_setopt(curl, CURLOPT_WRITEDATA, t);
+	cu->easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	cu->easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	cu->easy_setopt(curl, CURLOPT_XFERINFODATA, t);
 	return true;
 }
 
@@ -264,24 +268,25 @@ static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 	struct http_response *resp = t->resp;
 	bool connected = true;
 	if (t->curl) {
-		curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+		cu->easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
 		/* libcurl reports its connect timeout as CURLE_OPERATION_TIMEDOUT
 		 * too. A transfer that connected has a connect time, or, on a
 		 * reused connection (no connect time), the peer's address. */
 		curl_off_t connect_us = 0;
 		char *ip = NULL;
-		curl_easy_getinfo(t->curl, CURLINFO_CONNECT_TIME_T, &connect_us);
-		curl_easy_getinfo(t->curl, CURLINFO_PRIMARY_IP, &ip);
+		cu->easy_getinfo(t->curl, CURLINFO_CONNECT_TIME_T, &connect_us);
+		cu->easy_getinfo(t->curl, CURLINFO_PRIMARY_IP, &ip);
 		connected = connect_us > 0 || (ip && *ip);
 		if (t->pool && t->pool->n < HANDLE_POOL) {
-			curl_easy_reset(t->curl);
+			cu->easy_reset(t->curl);
 			t->pool->h[t->pool->n++] = t->curl;
 		} else {
-			curl_easy_cleanup(t->curl);
+			cu->easy_cleanup(t->curl);
 		}
 		t->curl = NULL;
 	}
-	curl_slist_free_all(t->headers);
+	if (t->headers)
+		cu->slist_free_all(t->headers);
 	t->headers = NULL;
 	enum xfer_end end = END_OTHER;
 	if (rc == CURLE_OK || t->callback_complete)
@@ -301,7 +306,7 @@ static enum http_outcome transfer_finish(struct transfer *t, CURLcode rc)
 		end = END_CONNECT;
 	else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
 		end = END_CLOSED;
-	return transfer_conclude(t, end, curl_easy_strerror(rc));
+	return transfer_conclude(t, end, cu ? cu->easy_strerror(rc) : load_error);
 }
 
 enum http_outcome transfer_conclude(struct transfer *t, enum xfer_end end, const char *msg)
@@ -356,7 +361,7 @@ enum http_outcome http_perform(const struct http_request *req, http_body_cb cb, 
 	struct transfer t = {.resp = resp, .cb = cb, .arg = arg};
 	if (!transfer_setup(&t, req, false))
 		return transfer_finish(&t, CURLE_FAILED_INIT);
-	return transfer_finish(&t, curl_easy_perform(t.curl));
+	return transfer_finish(&t, cu->easy_perform(t.curl));
 }
 
 /* ---- asynchronous transfers on a libevent loop (the proxy) ---- */
@@ -401,14 +406,14 @@ static void loop_check_done(struct http_loop *loop)
 {
 	CURLMsg *msg;
 	int left;
-	while ((msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
+	while ((msg = cu->multi_info_read(loop->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		struct transfer *t = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		cu->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
 		struct http_call *call = (struct http_call *)t; /* t is the first member */
 		CURLcode rc = msg->data.result;
-		curl_multi_remove_handle(loop->multi, msg->easy_handle);
+		cu->multi_remove_handle(loop->multi, msg->easy_handle);
 		enum http_outcome outcome = transfer_finish(&call->t, rc);
 		call_unlink(call);
 		call->done(call, outcome, &call->resp, call->arg);
@@ -423,7 +428,7 @@ static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 	struct http_loop *loop = w->loop;
 	int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
 	int running;
-	curl_multi_socket_action(loop->multi, fd, flags, &running);
+	cu->multi_socket_action(loop->multi, fd, flags, &running);
 	loop_check_done(loop);
 }
 
@@ -435,7 +440,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 		if (w) {
 			event_free(w->ev);
 			free(w);
-			curl_multi_assign(loop->multi, fd, NULL);
+			cu->multi_assign(loop->multi, fd, NULL);
 		}
 		return 0;
 	}
@@ -445,7 +450,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 		w->loop = loop;
 		w->fd = fd;
 		w->ev = event_new(loop->base, fd, kind, on_socket_event, w);
-		curl_multi_assign(loop->multi, fd, w);
+		cu->multi_assign(loop->multi, fd, w);
 	} else {
 		/* Same socket, new interest: re-arm the event we have. */
 		event_del(w->ev);
@@ -459,7 +464,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_loop *loop = arg;
 	int running;
-	curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	cu->multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	loop_check_done(loop);
 }
 
@@ -504,12 +509,12 @@ static bool loop_ready(struct http_loop *loop)
 {
 	if (loop->multi)
 		return true;
-	if (!http_client_init() || !(loop->multi = curl_multi_init()))
+	if (!http_client_init() || !(loop->multi = cu->multi_init()))
 		return false;
-	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop);
-	curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-	curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
+	cu->multi_setopt(loop->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	cu->multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop);
+	cu->multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	cu->multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
 	return true;
 }
 
@@ -550,7 +555,7 @@ struct http_call *http_call_start(struct http_loop *loop, const struct http_requ
 		return call;
 	}
 	if (!loop_ready(loop) || !transfer_setup(&call->t, req, true) ||
-	    curl_multi_add_handle(loop->multi, call->t.curl) != CURLM_OK) {
+	    cu->multi_add_handle(loop->multi, call->t.curl) != CURLM_OK) {
 		/* Set-up failed: report it now, as the header says. */
 		enum http_outcome outcome = transfer_finish(&call->t, CURLE_FAILED_INIT);
 		done(call, outcome, &call->resp, arg);
@@ -576,7 +581,7 @@ void http_call_cancel(struct http_call *call)
 		h1_cancel(call->h1);
 		free(call->t.url);
 	} else {
-		curl_multi_remove_handle(loop->multi, call->t.curl);
+		cu->multi_remove_handle(loop->multi, call->t.curl);
 		transfer_finish(&call->t, CURLE_ABORTED_BY_CALLBACK);
 	}
 	call_unlink(call);
@@ -591,8 +596,9 @@ void http_loop_free(struct http_loop *loop)
 	while (loop->calls)
 		http_call_cancel(loop->calls);
 	while (loop->pool.n > 0)
-		curl_easy_cleanup(loop->pool.h[--loop->pool.n]);
-	curl_multi_cleanup(loop->multi);
+		cu->easy_cleanup(loop->pool.h[--loop->pool.n]);
+	if (loop->multi)
+		cu->multi_cleanup(loop->multi);
 	h1_pool_free(loop->h1);
 	event_free(loop->timer);
 	free(loop);

@@ -2,10 +2,10 @@
 #include "config.h"
 
 #include "cmd.h"
+#include "curl-load.h"
 #include "http-client.h"
 #include "util.h"
 
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +55,13 @@ const struct command *command_find(const char *name)
 
 __attribute__((noreturn)) static void print_version(void)
 {
-	curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-	printf("arouter %s (libcurl %s)\n", PACKAGE_VERSION, cv ? cv->version : "?");
+	const char *err = NULL;
+	const struct curl_api *cu = curl_load(&err);
+	const curl_version_info_data *cv = cu ? cu->version_info(CURLVERSION_NOW) : NULL;
+	if (cv)
+		printf("arouter %s (libcurl %s)\n", PACKAGE_VERSION, cv->version);
+	else
+		printf("arouter %s (%s)\n", PACKAGE_VERSION, err ? err : "libcurl unavailable");
 	exit(EXIT_OK);
 }
 

@@ -790,6 +790,17 @@ static void on_upstream_done(struct http_call *call, enum http_outcome outcome, 
 	finish_model_request(pr, outcome, resp);
 }
 
+/* Starts pr's upstream transfer. A transfer that cannot even be set up
+ * (libcurl not loadable, say) is reported through done before
+ * http_call_start returns, and done may have freed pr or started another
+ * attempt: pr is only written when this call started. */
+static void start_call(struct proxy_req *pr, const struct http_request *hr, http_body_cb body, http_done_cb done)
+{
+	struct http_call *call = http_call_start(pr->srv->loop, hr, body, done, pr);
+	if (call)
+		pr->call = call;
+}
+
 static void start_attempt(struct proxy_req *pr)
 {
 	struct server *s = pr->srv;
@@ -893,7 +904,7 @@ static void start_attempt(struct proxy_req *pr)
 		.idle_timeout_ms = s->opt.idle_timeout_ms,
 		.total_timeout_ms = s->opt.total_timeout_ms,
 	};
-	pr->call = http_call_start(s->loop, &hr, on_upstream_body, on_upstream_done, pr);
+	start_call(pr, &hr, on_upstream_body, on_upstream_done);
 }
 
 static char *request_body(struct evhttp_request *req, size_t *len)
@@ -1186,7 +1197,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	};
 	verbose("passthrough %s %s/…", hr.method, p->base_url);
 	watch_for_close(pr);
-	pr->call = http_call_start(s->loop, &hr, on_passthrough_body, on_passthrough_done, pr);
+	start_call(pr, &hr, on_passthrough_body, on_passthrough_done);
 	free(body);
 	free(auth);
 	free(url);
@@ -1304,7 +1315,7 @@ static void start_json_exchange(struct proxy_req *pr, struct provider *p, const 
 		.total_timeout_ms = s->opt.total_timeout_ms,
 	};
 	watch_for_close(pr);
-	pr->call = http_call_start(s->loop, &hr, on_json_body, on_json_done, pr);
+	start_call(pr, &hr, on_json_body, on_json_done);
 	free(url);
 }
 

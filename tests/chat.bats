@@ -140,6 +140,14 @@ b64() { base64 -w0 < "$1"; }
 	[[ "$(last_user_text)" == "Say hi" ]] || fail "user text: $(last_user_text)"
 }
 
+@test "a libcurl that cannot be opened: one line with the reason, exit 7, nothing sent" {
+	AROUTER_LIBCURL=/nonexistent/libcurl.so.4 run --separate-stderr chat -m "$OPENAI" --no-stream "Say hi"
+	assert_failure 7
+	assert_output ""
+	assert_equal "$stderr" "arouter: openai: cannot load libcurl (AROUTER_LIBCURL): /nonexistent/libcurl.so.4: cannot open shared object file: No such file or directory"
+	assert_requests 0
+}
+
 @test "openai: streaming answer is exact on stdout; stream and include_usage are requested" {
 	run --separate-stderr chat -m "$OPENAI" "Say hi"
 	assert_success

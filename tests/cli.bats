@@ -9,7 +9,11 @@ setup() {
 @test "--version prints the version and exits 0" {
 	run "$AROUTER" --version
 	assert_success
-	assert_output --regexp '^arouter [0-9]+\.[0-9]+\.[0-9]+ \(libcurl '
+	assert_output --regexp '^arouter [0-9]+\.[0-9]+\.[0-9]+ \(libcurl [0-9]+\.[0-9]+'
+	# A libcurl that cannot be opened is named, and the version still prints.
+	run env AROUTER_LIBCURL=/nonexistent/libcurl.so.4 "$AROUTER" --version
+	assert_success
+	assert_output --regexp '^arouter [0-9.]+ \(cannot load libcurl \(AROUTER_LIBCURL\): /nonexistent/libcurl.so.4: '
 }
 
 @test "no command prints usage to stderr and exits 2" {

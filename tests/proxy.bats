@@ -490,6 +490,38 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	assert_output "arouter: proxy: AROUTER_HTTP_CLIENT must be builtin or libcurl, not 'curl'"
 }
 
+@test "libcurl is loaded at the first request that needs it, not at start; a libcurl that cannot load is a 502 with the reason" {
+	[ -r "/proc/$PROXY_PID/maps" ] || skip "no /proc here"
+	# The built-in client serves the loopback fake: libcurl is never opened
+	# (whatever engine the suite runs with: tests/engine-libcurl.sh).
+	proxy_stop
+	AROUTER_HTTP_CLIENT=builtin proxy_start
+	run post "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)"
+	assert_success
+	run grep -c 'libcurl' "/proc/$PROXY_PID/maps"
+	assert_output 0
+	proxy_stop
+	AROUTER_HTTP_CLIENT=libcurl proxy_start
+	run grep -c 'libcurl' "/proc/$PROXY_PID/maps"
+	assert_output 0
+	run post "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)"
+	assert_success
+	run grep -c 'libcurl' "/proc/$PROXY_PID/maps"
+	refute_output 0
+	proxy_stop
+	AROUTER_HTTP_CLIENT=libcurl AROUTER_LIBCURL=/nonexistent/libcurl.so.4 proxy_start
+	local sent=$(fake_request_count)
+	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d "$(anthropic_body openai/gpt-4o)"
+	assert_line --index 1 502
+	jq -e '.type == "error" and (.error.message | test("cannot load libcurl \\(AROUTER_LIBCURL\\): /nonexistent/libcurl.so.4"))' <<< "${lines[0]}"
+	assert_equal "$(fake_request_count)" "$sent"
+	# The proxy goes on: the next request gets the same answer, and health.
+	run curl -sS -o /dev/null -w '%{http_code}' "$PROXY_URL/v1/chat/completions" -d "$(chat_body openai/gpt-4o)"
+	assert_output 502
+	run curl -sS "$PROXY_URL/health"
+	assert_success
+}
+
 @test "Anthropic to Anthropic is not translated: the client's body, version and beta header reach the upstream" {
 	run post "$PROXY_URL/v1/messages" -H 'anthropic-version: 2099-01-01' -H 'anthropic-beta: prompt-caching-2024-07-31' \
 		-d '{"model":"anthropic/claude-x","max_tokens":64,"top_k":5,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}'
