@@ -213,6 +213,28 @@ static void add_header(struct evhttp_request *req, const char *name, const char 
 	evhttp_add_header(evhttp_request_get_output_headers(req), name, value);
 }
 
+/* The Date header's value (RFC 9110 IMF-fixdate), formatted once a second
+ * rather than by evhttp for every response (gmtime and a printf). Names
+ * spelled out: strftime's follow the locale. */
+static const char *http_date(void)
+{
+	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static char text[40];
+	static time_t shown = -1;
+	time_t now = time(NULL);
+	if (now != shown) {
+		struct tm tm;
+		if (!gmtime_r(&now, &tm))
+			return NULL;
+		snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+			 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		shown = now;
+	}
+	return text;
+}
+
 static void reply_json(struct evhttp_request *req, int status, const char *json)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -355,26 +377,26 @@ static void proxy_req_free(struct proxy_req *pr)
 	maybe_exit(s);
 }
 
-/* The cost of what a request used, from the catalog; <0 unknown. */
-static double request_cost(struct proxy_req *pr, json_object *usage)
+/* The cost of what a request used, from the catalog; <0 unknown. r holds
+ * the counts read from usage (ledger_row_set_usage). */
+static double request_cost(struct proxy_req *pr, json_object *usage, const struct ledger_row *r)
 {
 	if (!usage || !pr->res.provider || !pr->res.model || !pr->srv->catalog)
 		return -1;
 	json_object *v;
 	if (json_object_object_get_ex(usage, "cost", &v))
 		return json_object_get_double(v); /* a gateway said */
+	if (!r->usage_known)
+		return -1;
 	const struct catalog_model *m = catalog_find(pr->srv->catalog, pr->res.provider, pr->res.model);
-	struct ledger_row r;
-	memset(&r, 0, sizeof r);
-	ledger_row_set_usage(&r, usage);
-	if (!m || !r.usage_known)
+	if (!m)
 		return -1;
 	long long write = 0;
 	json_object *d;
 	if (json_object_object_get_ex(usage, "prompt_tokens_details", &d) &&
 	    json_object_object_get_ex(d, "cache_creation_tokens", &v))
 		write = json_object_get_int64(v);
-	return catalog_cost(m, r.prompt_tokens, r.completion_tokens, r.cached_tokens > 0 ? r.cached_tokens : 0,
+	return catalog_cost(m, r->prompt_tokens, r->completion_tokens, r->cached_tokens > 0 ? r->cached_tokens : 0,
 			    (long)write);
 }
 
@@ -402,7 +424,7 @@ static void record_usage(struct proxy_req *pr)
 	row.cost_usd = -1;
 	ledger_row_set_usage(&row, usage);
 	if (row.cost_usd < 0)
-		row.cost_usd = request_cost(pr, usage);
+		row.cost_usd = request_cost(pr, usage, &row);
 	row.latency_ms = (long)(mono_clock_ms() - pr->t0_ms);
 	row.first_token_ms = (long)pr->first_token_ms;
 	row.status = pr->status;
@@ -1831,6 +1853,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
 	conn_request_arrived(conn_of(s->conns, req), req);
+	const char *date = http_date();
+	if (date)
+		add_header(req, "Date", date);
 	if (!path || path[0] != '/') {
 		reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error", "malformed request target");
 		return;

@@ -490,6 +490,23 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	assert_output "arouter: proxy: AROUTER_HTTP_CLIENT must be builtin or libcurl, not 'curl'"
 }
 
+@test "every answer carries one Date header, IMF-fixdate, the current time" {
+	local url
+	for url in "/v1/chat/completions" "/v1/no-such-endpoint" "/openai/v1/chat/completions"; do
+		run curl -sS -o /dev/null -D - "$PROXY_URL$url" -d "$(chat_body openai/gpt-4o)"
+		assert_success
+		local dates
+		dates=$(grep -i '^date:' <<< "$output" | tr -d '\r')
+		assert_equal "$(wc -l <<< "$dates")" 1
+		[[ $dates =~ ^Date:\ (Mon|Tue|Wed|Thu|Fri|Sat|Sun),\ [0-9]{2}\ (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\ [0-9]{4}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ GMT$ ]] ||
+			fail "$url: $dates"
+		local when now
+		when=$(date -u -d "${dates#Date: }" +%s)
+		now=$(date -u +%s)
+		(( now - when >= 0 && now - when <= 3 )) || fail "$url: $dates is $((now - when)) s from now"
+	done
+}
+
 @test "libcurl is loaded at the first request that needs it, not at start; a libcurl that cannot load is a 502 with the reason" {
 	[ -r "/proc/$PROXY_PID/maps" ] || skip "no /proc here"
 	# The built-in client serves the loopback fake: libcurl is never opened
