@@ -9,7 +9,6 @@
 #include "util.h"
 
 #include <limits.h>
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,7 +138,7 @@ static json_object *call_remote(struct account_client *c, const char *method, co
 	struct http_response resp;
 	verbose("%s: %s %s%s", c->who, method, c->base_url, path);
 	enum http_outcome oc = http_perform(&req, collect, &out, &resp);
-	OPENSSL_cleanse(auth, strlen(auth));
+	secure_wipe(auth, strlen(auth));
 	free(auth);
 	free(url);
 	if (oc != XFER_OK) {

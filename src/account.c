@@ -3,13 +3,12 @@
 
 #include "account.h"
 #include "ingress.h"
+#include "sha256.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,7 +572,7 @@ static int post_key(struct ledger *l, const char *body, size_t len, json_object 
 		} else {
 			*response = data(key_json(&k));
 			json_object_object_add(*response, "key", json_object_new_string(secret));
-			OPENSSL_cleanse(secret, strlen(secret));
+			secure_wipe(secret, strlen(secret));
 			free(secret);
 			ledger_key_clear(&k);
 			status = 201;
@@ -737,7 +736,7 @@ static int read_key_file(const char *path, char **out, char **err)
 		return -1;
 	}
 	*out = xstrndup(s, n);
-	OPENSSL_cleanse(text, len);
+	secure_wipe(text, len);
 	free(text);
 	struct stat st;
 	if (stat(path, &st) == 0 && (st.st_mode & 077))
@@ -770,7 +769,7 @@ int account_admin_key(char **out, char **err)
 	char *secret = made == 0 ? ledger_new_secret(ACCOUNT_ADMIN_PREFIX) : NULL;
 	if (!secret) {
 		*err = xasprintf("cannot create the admin key %s: %s", path,
-		                 made == 0 ? "no random bytes from OpenSSL" : strerror(errno));
+		                 made == 0 ? "no random bytes from the kernel" : strerror(errno));
 		goto done;
 	}
 	/* Written whole under a temporary name and linked into place, so that
@@ -798,7 +797,7 @@ int account_admin_key(char **out, char **err)
 	unlink(tmp);
 	free(tmp);
 	if (secret) {
-		OPENSSL_cleanse(secret, strlen(secret));
+		secure_wipe(secret, strlen(secret));
 		free(secret);
 	}
 done:
@@ -810,13 +809,11 @@ bool account_admin_key_ok(const char *expected, const char *presented)
 {
 	if (str_empty(expected) || str_empty(presented))
 		return false;
-	unsigned char a[32], b[32];
-	unsigned int la = sizeof a, lb = sizeof b;
-	if (EVP_Digest(expected, strlen(expected), a, &la, EVP_sha256(), NULL) != 1 ||
-	    EVP_Digest(presented, strlen(presented), b, &lb, EVP_sha256(), NULL) != 1)
-		return false;
-	bool ok = CRYPTO_memcmp(a, b, sizeof a) == 0;
-	OPENSSL_cleanse(a, sizeof a);
-	OPENSSL_cleanse(b, sizeof b);
+	uint8_t a[SHA256_LEN], b[SHA256_LEN];
+	sha256(expected, strlen(expected), a);
+	sha256(presented, strlen(presented), b);
+	bool ok = const_time_equal(a, b, sizeof a);
+	secure_wipe(a, sizeof a);
+	secure_wipe(b, sizeof b);
 	return ok;
 }

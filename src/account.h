@@ -52,7 +52,7 @@ int account_admin_key(char **out, char **err);
 char *account_admin_key_path(void);
 
 /* Whether presented is the expected admin key, in constant time: their
- * SHA-256 digests are compared with CRYPTO_memcmp, so neither the length
+ * SHA-256 digests are compared with const_time_equal, so neither the length
  * nor a common prefix shows in the time taken. NULL or "" never matches. */
 bool account_admin_key_ok(const char *expected, const char *presented);
 

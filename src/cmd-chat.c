@@ -16,7 +16,6 @@
 #include <editline/readline.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,13 +96,6 @@ static void on_sigint(int sig)
 
 /* ---- messages ---- */
 
-static char *base64(const unsigned char *data, size_t len)
-{
-	char *out = xmalloc(4 * ((len + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
-}
-
 static const char *sniff_mime(const char *path, const unsigned char *d, size_t n)
 {
 	if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
@@ -146,7 +138,7 @@ static json_object *user_content(struct chat *c, const char *text)
 			free(data);
 			continue;
 		}
-		char *b64 = base64((unsigned char *)data, len);
+		char *b64 = xbase64(data, len);
 		char *url = xasprintf("data:%s;base64,%s", mime, b64);
 		free(b64);
 		free(data);

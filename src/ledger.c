@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "ledger.h"
+#include "sha256.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -10,8 +11,6 @@
 #include <fnmatch.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <sys/random.h>
 #include <pthread.h>
 #include <signal.h>
@@ -792,9 +791,7 @@ int ledger_total_cost(struct ledger *l, long long since_ms, ledger_money *out, c
 /* ---- keys ---- */
 
 /* From the kernel's CSPRNG (getrandom blocks only until it is seeded at
- * boot). OpenSSL's RAND_bytes would do as well, but setting up its
- * generator touches 2 MB of libcrypto, which stayed resident in a proxy
- * that had made one key. */
+ * boot). */
 static int random_bytes(unsigned char *buf, size_t n)
 {
 	size_t got = 0;
@@ -823,7 +820,7 @@ static int random_base62(char *out, size_t n)
 				out[i++] = alphabet[buf[j] % 62];
 	}
 	out[n] = '\0';
-	OPENSSL_cleanse(buf, sizeof buf);
+	secure_wipe(buf, sizeof buf);
 	return 0;
 }
 
@@ -839,11 +836,10 @@ char *ledger_new_secret(const char *prefix)
 	return secret;
 }
 
-static void sha256(const char *s, unsigned char out[HASH_LEN])
+/* A key is stored as the SHA-256 of its secret, so this must not change. */
+static void hash_secret(const char *s, unsigned char out[HASH_LEN])
 {
-	unsigned int len = HASH_LEN;
-	if (EVP_Digest(s, strlen(s), out, &len, EVP_sha256(), NULL) != 1)
-		abort(); /* SHA-256 of memory cannot fail short of a broken libcrypto */
+	sha256(s, strlen(s), out);
 }
 
 void ledger_key_clear(struct ledger_key *k)
@@ -1052,7 +1048,7 @@ int ledger_key_create(struct ledger *l, const struct ledger_key_spec *spec, char
 		return LEDGER_ERROR;
 	}
 	unsigned char hash[HASH_LEN];
-	sha256(secret, hash);
+	hash_secret(secret, hash);
 	char *models = join_models(spec->models, spec->n_models);
 	sqlite3_stmt *st = NULL;
 	rc = LEDGER_ERROR;
@@ -1118,11 +1114,11 @@ out:
 	if (rc != 0)
 		rollback(l);
 	free(models);
-	OPENSSL_cleanse(hash, sizeof hash);
+	secure_wipe(hash, sizeof hash);
 	if (rc == 0) {
 		*secret_out = secret;
 	} else {
-		OPENSSL_cleanse(secret, strlen(secret));
+		secure_wipe(secret, strlen(secret));
 		free(secret);
 	}
 	return rc;
@@ -1286,7 +1282,7 @@ static void entries_free(struct keyring_entry *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		ledger_key_clear(&e[i].key);
-		OPENSSL_cleanse(e[i].hash, HASH_LEN);
+		secure_wipe(e[i].hash, HASH_LEN);
 	}
 	free(e);
 }
@@ -1366,18 +1362,18 @@ enum ledger_auth ledger_keyring_check(const struct ledger_keyring *kr, const cha
 	if (str_empty(presented_secret))
 		return LEDGER_AUTH_UNKNOWN;
 	unsigned char h[HASH_LEN];
-	sha256(presented_secret, h);
+	hash_secret(presented_secret, h);
 	/* Every entry is compared, and the match is selected without a
 	 * branch, so the time taken says nothing about which key matched or
 	 * how much of a hash did. */
 	size_t match = 0, found = 0;
 	for (size_t i = 0; i < kr->n; i++) {
-		size_t eq = (size_t)(CRYPTO_memcmp(kr->e[i].hash, h, HASH_LEN) == 0);
+		size_t eq = (size_t)const_time_equal(kr->e[i].hash, h, HASH_LEN);
 		size_t mask = (size_t)0 - eq;
 		match = (match & ~mask) | (i & mask);
 		found |= eq;
 	}
-	OPENSSL_cleanse(h, sizeof h);
+	secure_wipe(h, sizeof h);
 	if (!found)
 		return LEDGER_AUTH_UNKNOWN;
 	const struct ledger_key *k = &kr->e[match].key;

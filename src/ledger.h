@@ -173,12 +173,12 @@ struct ledger_key {
 void ledger_key_clear(struct ledger_key *k);
 void ledger_keys_free(struct ledger_key *k, size_t n);
 
-/* A fresh secret: prefix followed by 40 base62 characters from RAND_bytes
- * (238 bits). Owned by the caller; NULL if OpenSSL has no randomness. */
+/* A fresh secret: prefix followed by 40 base62 characters from getrandom
+ * (238 bits). Owned by the caller; NULL if the kernel gives no randomness. */
 char *ledger_new_secret(const char *prefix);
 
 /* Creates a key. The secret (LEDGER_SECRET_PREFIX + 40 base62 characters
- * from RAND_bytes) is returned once in *secret_out, owned by the caller;
+ * from getrandom) is returned once in *secret_out, owned by the caller;
  * only its SHA-256 is stored. *out (may be NULL) gets the key; clear it
  * with ledger_key_clear. Returns an enum ledger_rc. */
 int ledger_key_create(struct ledger *l, const struct ledger_key_spec *spec, char **secret_out,
@@ -232,7 +232,7 @@ struct ledger_keyring *ledger_keyring_load(struct ledger *l, char **err);
 void ledger_keyring_free(struct ledger_keyring *kr);
 
 /* Checks a presented secret: its SHA-256 is compared with every key's in
- * constant time (CRYPTO_memcmp, no early exit), then revocation, expiry,
+ * constant time (const_time_equal, no early exit), then revocation, expiry,
  * the model globs (skipped when model is NULL) and the budget (spend >=
  * budget is exhausted) are checked in that order. *out (may be NULL) gets
  * the matching key, borrowed from the keyring until its next refresh, or

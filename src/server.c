@@ -35,8 +35,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -59,7 +57,7 @@ struct client {
 static void client_clear(struct client *c)
 {
 	if (c->secret) {
-		OPENSSL_cleanse(c->secret, strlen(c->secret));
+		secure_wipe(c->secret, strlen(c->secret));
 		free(c->secret);
 	}
 	memset(c, 0, sizeof *c);
@@ -360,7 +358,7 @@ static void proxy_req_free(struct proxy_req *pr)
 		json_object_put(pr->client_body);
 	buf_free(&pr->held);
 	if (pr->client_secret) {
-		OPENSSL_cleanse(pr->client_secret, strlen(pr->client_secret));
+		secure_wipe(pr->client_secret, strlen(pr->client_secret));
 		free(pr->client_secret);
 	}
 	s->n_reqs--;
@@ -1517,8 +1515,7 @@ static json_object *embeddings_from_gemini(struct proxy_req *pr, json_object *up
 				for (int b = 0; b < 4; b++)
 					raw[j * 4 + (size_t)b] = (unsigned char)(u >> (8 * b));
 			}
-			char *b64 = xmalloc(4 * ((nv * 4 + 2) / 3) + 1);
-			EVP_EncodeBlock((unsigned char *)b64, raw, (int)(nv * 4));
+			char *b64 = xbase64(raw, nv * 4);
 			json_object_object_add(e, "embedding", json_object_new_string(b64));
 			free(b64);
 			free(raw);
@@ -1685,7 +1682,7 @@ static int identify_client(struct server *s, struct evhttp_request *req, const c
 					: json_object_get_string(e);
 		/* Constant time over the key's length; lengths are not secret,
 		 * and every key is compared. */
-		if (!k || strlen(k) != glen || CRYPTO_memcmp(k, given, glen) != 0 || matched)
+		if (!k || strlen(k) != glen || !const_time_equal(k, given, glen) || matched)
 			continue;
 		matched = true;
 		if (json_object_is_type(e, json_type_object)) {
@@ -1703,7 +1700,7 @@ static int identify_client(struct server *s, struct evhttp_request *req, const c
 		const struct ledger_key *k = NULL;
 		enum ledger_auth a = ledger_keyring_check(s->keyring, given, NULL, &k);
 		if (a != LEDGER_AUTH_OK && a != LEDGER_AUTH_MODEL_FORBIDDEN && a != LEDGER_AUTH_BUDGET_EXHAUSTED) {
-			OPENSSL_cleanse(given, glen);
+			secure_wipe(given, glen);
 			free(given);
 			*why = ledger_auth_reason(a);
 			return a == LEDGER_AUTH_UNKNOWN ? 401 : ledger_auth_http_status(a);
@@ -1715,7 +1712,7 @@ static int identify_client(struct server *s, struct evhttp_request *req, const c
 		c->tpm = k->tpm;
 	}
 	if (!matched) {
-		OPENSSL_cleanse(given, glen);
+		secure_wipe(given, glen);
 		free(given);
 		return 401;
 	}
@@ -1796,7 +1793,7 @@ static void handle_account(struct server *s, struct evhttp_request *req, const c
 		}
 	}
 	if (given) {
-		OPENSSL_cleanse(given, strlen(given));
+		secure_wipe(given, strlen(given));
 		free(given);
 	}
 	reply_json(req, status, json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -1819,7 +1816,7 @@ static void handle_health(struct server *s, struct evhttp_request *req, const ch
 		json_object_object_add(o, "in_flight", json_object_new_int(s->n_reqs));
 	}
 	if (c.secret) {
-		OPENSSL_cleanse(c.secret, strlen(c.secret));
+		secure_wipe(c.secret, strlen(c.secret));
 		free(c.secret);
 	}
 	reply_json(req, 200, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -2110,7 +2107,7 @@ static void close_ledger(struct server *s)
 	if (s->ledger)
 		ledger_close(s->ledger);
 	if (s->admin_key) {
-		OPENSSL_cleanse(s->admin_key, strlen(s->admin_key));
+		secure_wipe(s->admin_key, strlen(s->admin_key));
 		free(s->admin_key);
 	}
 	s->writer = NULL;

@@ -223,6 +223,57 @@ const char *redact(const char *secret)
 	return out;
 }
 
+/* Called through a volatile pointer, memset cannot be proven to be memset,
+ * so the store is not dead whatever happens to p afterwards. */
+static void *(*const volatile wipe_memset)(void *, int, size_t) = memset;
+
+void secure_wipe(void *p, size_t n)
+{
+	if (n)
+		wipe_memset(p, 0, n);
+}
+
+bool const_time_equal(const void *a, const void *b, size_t n)
+{
+	const volatile unsigned char *x = a, *y = b;
+	unsigned char diff = 0;
+	for (size_t i = 0; i < n; i++)
+		diff = (unsigned char)(diff | (x[i] ^ y[i]));
+	return diff == 0;
+}
+
+size_t base64_encode(char *out, const void *data, size_t len)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *d = data;
+	char *o = out;
+	for (; len >= 3; d += 3, len -= 3) {
+		uint32_t v = (uint32_t)d[0] << 16 | (uint32_t)d[1] << 8 | d[2];
+		*o++ = alphabet[v >> 18];
+		*o++ = alphabet[(v >> 12) & 63];
+		*o++ = alphabet[(v >> 6) & 63];
+		*o++ = alphabet[v & 63];
+	}
+	if (len) {
+		uint32_t v = (uint32_t)d[0] << 16 | (len == 2 ? (uint32_t)d[1] << 8 : 0);
+		*o++ = alphabet[v >> 18];
+		*o++ = alphabet[(v >> 12) & 63];
+		*o++ = len == 2 ? alphabet[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return (size_t)(o - out);
+}
+
+char *xbase64(const void *data, size_t len)
+{
+	if (len > (SIZE_MAX - 1) / 4 * 3 - 2)
+		oom();
+	char *out = xmalloc(BASE64_SIZE(len));
+	base64_encode(out, data, len);
+	return out;
+}
+
 /* Optimal string alignment distance: Levenshtein plus adjacent
  * transpositions, since "chta" for "chat" is one slip, not two. */
 size_t edit_distance(const char *a, const char *b)

@@ -1,5 +1,6 @@
 /* util.h - process-wide helpers: allocation that cannot fail, fatal errors
- * with documented exit codes, small string utilities and secret redaction. */
+ * with documented exit codes, small string utilities, secret redaction,
+ * wiping and comparison, and base64. */
 #ifndef AROUTER_UTIL_H
 #define AROUTER_UTIL_H
 
@@ -78,6 +79,20 @@ char *utf8_repair(const char *s, size_t len, size_t *out_len);
  * ("sk-…abcd"); short secrets become "…". Returns a static buffer that the
  * next call overwrites. */
 const char *redact(const char *secret);
+/* Zeroes p[0..n) in a way the compiler cannot drop as a dead store, for a
+ * secret about to be freed or to go out of scope. */
+void secure_wipe(void *p, size_t n);
+/* Whether a[0..n) equals b[0..n), looking at every byte whatever the
+ * first difference: for comparing secrets (n itself is not secret). */
+bool const_time_equal(const void *a, const void *b, size_t n);
+
+/* Standard base64 (RFC 4648 §4, with padding). base64_encode writes the
+ * 4 * ceil(len / 3) characters of data[0..len) and a NUL to out, which has
+ * room for BASE64_SIZE(len) bytes, and returns the number of characters;
+ * xbase64 returns them in a new string owned by the caller. */
+#define BASE64_SIZE(len) (4 * (((len) + 2) / 3) + 1)
+size_t base64_encode(char *out, const void *data, size_t len);
+char *xbase64(const void *data, size_t len);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
 size_t edit_distance(const char *a, const char *b);

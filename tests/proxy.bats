@@ -453,6 +453,15 @@ anthropic_body() { printf '{"model":"%s","max_tokens":64,"messages":[{"role":"us
 	jq -e '(.data | length == 2) and (.data[1].index == 1) and (.data[0].embedding | length > 0)' <<< "$output"
 	run fake_last_request
 	jq -e '.path == "/v1beta/models/text-embedding-004:batchEmbedContents" and (.body | fromjson | .requests[1].content.parts[0].text == "b")' <<< "$output"
+	# base64 from a translated provider: the proxy encodes Gemini's floats as
+	# the fake's OpenAI side encodes the same values (5 floats: one "=").
+	run post "$PROXY_URL/v1/embeddings" -d '{"model":"openai/text-embedding-3-small","input":["a","b"],"dimensions":5,"encoding_format":"base64"}'
+	assert_success
+	want=$(jq -c '[.data[].embedding]' <<< "$output")
+	jq -e 'length == 2 and all(type == "string" and endswith("=") and length == 28)' <<< "$want"
+	run post "$PROXY_URL/v1/embeddings" -d '{"model":"google/text-embedding-004","input":["a","b"],"dimensions":5,"encoding_format":"base64"}'
+	assert_success
+	jq -e --argjson w "$want" '[.data[].embedding] == $w' <<< "$output"
 	run curl -sS -w '\n%{http_code}' "$PROXY_URL/v1/embeddings" -d '{"model":"anthropic/claude-x","input":"a"}'
 	assert_line --index 1 400
 	jq -e '.error.message | test("no embeddings")' <<< "${lines[0]}"

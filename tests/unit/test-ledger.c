@@ -6,11 +6,11 @@
 #include "account.h"
 #include "json-test.h"
 #include "ledger.h"
+#include "sha256.h"
 #include "tap.h"
 #include "util.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -400,12 +400,6 @@ static void test_aggregation(void)
 
 /* ---- keys ---- */
 
-static void sha256_of(const char *s, unsigned char out[32])
-{
-	unsigned int n = 32;
-	EVP_Digest(s, strlen(s), out, &n, EVP_sha256(), NULL);
-}
-
 static void test_keys(void)
 {
 	char *path = new_db(), *err = NULL;
@@ -446,7 +440,7 @@ static void test_keys(void)
 	ok(secret && !memmem(bytes, len, secret, strlen(secret)), "the secret is not in the database files");
 	ok(secret && !memmem(bytes, len, secret + strlen(LEDGER_SECRET_PREFIX), 40), "nor its random part");
 	unsigned char h[32];
-	sha256_of(secret ? secret : "", h);
+	sha256(secret ? secret : "", secret ? strlen(secret) : 0, h);
 	ok(memmem(bytes, len, h, 32) != NULL, "its SHA-256 is");
 	free(bytes);
 
@@ -655,6 +649,28 @@ static void test_keyring(void)
 		free(secrets[i]);
 		ledger_key_clear(&keys[i]);
 	}
+	free(err);
+	ledger_close(l);
+	free(path);
+}
+
+/* A key row as an earlier build stored it (the hash from sha256sum, not
+ * from this code): its secret must still be accepted. */
+static void test_keyring_stored_hash(void)
+{
+	char *path = new_db(), *err = NULL;
+	struct ledger *l = ledger_open(path, &err);
+	raw_int(path, "INSERT INTO keys (id, name, hash, created_ms) VALUES ('0123abcd', 'old', "
+	              "X'2241c1572a6beed7aff3359f3244e4da34aa97c337238ecd3b1b11967b250888', 1)");
+	is_int(raw_int(path, "SELECT count(*) FROM keys"), 1, "a key row written by hand");
+	struct ledger_keyring *kr = ledger_keyring_load(l, &err);
+	const struct ledger_key *k = NULL;
+	is_int(ledger_keyring_check(kr, "ar-local-0123456789ABCDEFGHIJabcdefghijKLMNOPQRST", NULL, &k),
+	       LEDGER_AUTH_OK, "its secret is accepted");
+	is_str(k ? k->id : NULL, "0123abcd", "as that key");
+	is_int(ledger_keyring_check(kr, "ar-local-0123456789ABCDEFGHIJabcdefghijKLMNOPQRSt", NULL, &k),
+	       LEDGER_AUTH_UNKNOWN, "one character off is not");
+	ledger_keyring_free(kr);
 	free(err);
 	ledger_close(l);
 	free(path);
@@ -1078,6 +1094,7 @@ int main(void)
 	test_aggregation();
 	test_keys();
 	test_keyring();
+	test_keyring_stored_hash();
 	test_keyring_many();
 	test_writer();
 	test_account();

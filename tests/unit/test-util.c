@@ -1,5 +1,5 @@
 /* test-util.c - util.c and buf.c: suggestions, redaction, buffers, XDG,
- * the spares free list. */
+ * the spares free list, base64, secret comparison and wiping. */
 #include "config.h"
 
 #include "buf.h"
@@ -164,6 +164,60 @@ static void test_spares(void)
 	ok(sp.head == NULL, "nothing left to hand out");
 }
 
+/* RFC 4648 §10, and every byte value (expected from Python's base64). */
+static void test_base64(void)
+{
+	static const char *const rfc[][2] = {
+	    {"", ""},
+	    {"f", "Zg=="},
+	    {"fo", "Zm8="},
+	    {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg=="},
+	    {"fooba", "Zm9vYmE="},
+	    {"foobar", "Zm9vYmFy"},
+	};
+	char out[BASE64_SIZE(256)];
+	for (size_t i = 0; i < sizeof rfc / sizeof rfc[0]; i++) {
+		memset(out, 'x', sizeof out);
+		size_t n = base64_encode(out, rfc[i][0], strlen(rfc[i][0]));
+		is_str(out, rfc[i][1], "base64 of \"%s\"", rfc[i][0]);
+		is_int(n, strlen(rfc[i][1]), "returns its length");
+	}
+	unsigned char all[256];
+	for (size_t i = 0; i < sizeof all; i++)
+		all[i] = (unsigned char)i;
+	static const char want[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7"
+	                           "PD0+P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3"
+	                           "eHl6e3x9fn+AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqbnJ2en6ChoqOkpaanqKmqq6ytrq+wsbKz"
+	                           "tLW2t7i5uru8vb6/wMHCw8TFxsfIycrLzM3Oz9DR0tPU1dbX2Nna29zd3t/g4eLj5OXm5+jp6uvs7e7v"
+	                           "8PHy8/T19vf4+fr7/P3+/w==";
+	memset(out, 'x', sizeof out);
+	is_int(base64_encode(out, all, sizeof all), 344, "bytes 0..255 make 344 characters");
+	is_str(out, want, "bytes 0..255");
+	is_int(BASE64_SIZE(256), 345, "BASE64_SIZE counts the NUL");
+	char *x = xbase64(all, 255);
+	is_int(strlen(x), 340, "xbase64 of 255 bytes: 340 characters");
+	ok(strncmp(x, want, 340) == 0, "the same as for 256 bytes, less the last group");
+	free(x);
+	x = xbase64(all, 0);
+	is_str(x, "", "xbase64 of nothing is an empty string");
+	free(x);
+}
+
+static void test_secrets(void)
+{
+	ok(const_time_equal("abcd", "abcd", 4), "equal bytes are equal");
+	ok(!const_time_equal("abcd", "abce", 4), "the last byte differs");
+	ok(!const_time_equal("xbcd", "abcd", 4), "the first byte differs");
+	ok(!const_time_equal("\x80", "\x00", 1), "the top bit differs");
+	ok(const_time_equal("a", "b", 0), "no bytes are equal");
+	char s[] = "secret";
+	secure_wipe(s, sizeof s);
+	ok(memcmp(s, "\0\0\0\0\0\0\0", sizeof s) == 0, "secure_wipe zeroes");
+	secure_wipe(NULL, 0);
+	ok(1, "and takes nothing");
+}
+
 int main(void)
 {
 	test_spares();
@@ -174,5 +228,7 @@ int main(void)
 	test_buf();
 	test_buf_put_ll();
 	test_xdg();
+	test_base64();
+	test_secrets();
 	return tap_done();
 }
