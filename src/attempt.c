@@ -57,7 +57,9 @@ void attempt_init(struct attempt *a, const struct route_plan *plan, struct healt
 	a->rng = (uint64_t)now_ms * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)a;
 	a->order = xcalloc(plan->n ? plan->n : 1, sizeof *a->order);
 	if (plan->name && plan->n > 1) {
+		health_lock(h);
 		strategy_order(health_strategy(h, plan->name, plan->strategy, plan->n), costs, a->order);
+		health_unlock(h);
 	} else {
 		for (size_t i = 0; i < plan->n; i++)
 			a->order[i] = i;
@@ -105,8 +107,8 @@ static enum attempt_step go(struct attempt *a, const struct route_target *t, str
 	return ATTEMPT_GO;
 }
 
-enum attempt_step attempt_next(struct attempt *a, int64_t now_ms, const struct route_target **cand,
-			       const char **key, int64_t *delay_ms)
+static enum attempt_step next_locked(struct attempt *a, int64_t now_ms, const struct route_target **cand,
+				     const char **key, int64_t *delay_ms)
 {
 	*delay_ms = 0;
 	if (a->total > 0 && a->pol.deadline_ms > 0 && now_ms >= a->start_ms + a->pol.deadline_ms) {
@@ -161,6 +163,15 @@ enum attempt_step attempt_next(struct attempt *a, int64_t now_ms, const struct r
 	return ATTEMPT_NONE;
 }
 
+enum attempt_step attempt_next(struct attempt *a, int64_t now_ms, const struct route_target **cand,
+			       const char **key, int64_t *delay_ms)
+{
+	health_lock(a->health);
+	enum attempt_step step = next_locked(a, now_ms, cand, key, delay_ms);
+	health_unlock(a->health);
+	return step;
+}
+
 bool attempt_has_next_candidate(const struct attempt *a)
 {
 	return a->pos + 1 < a->plan->n;
@@ -168,14 +179,17 @@ bool attempt_has_next_candidate(const struct attempt *a)
 
 void attempt_abandon(struct attempt *a, int64_t now_ms)
 {
-	if (a->key_held)
+	if (a->key_held) {
+		health_lock(a->health);
 		keypool_release(a->pool, a->key, now_ms);
+		health_unlock(a->health);
+	}
 	a->key_held = false;
 }
 
-enum attempt_verdict attempt_report(struct attempt *a, int64_t now_ms, int64_t wall_ms, enum http_outcome outcome,
-				    long status, const struct http_response *resp, bool delivered,
-				    int64_t latency_ms, char **log_line)
+static enum attempt_verdict report_locked(struct attempt *a, int64_t now_ms, int64_t wall_ms,
+					  enum http_outcome outcome, long status, const struct http_response *resp,
+					  bool delivered, int64_t latency_ms, char **log_line)
 {
 	*log_line = NULL;
 	int64_t wait_ms = -1;
@@ -230,6 +244,16 @@ enum attempt_verdict attempt_report(struct attempt *a, int64_t now_ms, int64_t w
 	}
 	next_candidate(a);
 	return a->pos < a->plan->n ? ATTEMPT_AGAIN : ATTEMPT_FATAL;
+}
+
+enum attempt_verdict attempt_report(struct attempt *a, int64_t now_ms, int64_t wall_ms, enum http_outcome outcome,
+				    long status, const struct http_response *resp, bool delivered,
+				    int64_t latency_ms, char **log_line)
+{
+	health_lock(a->health);
+	enum attempt_verdict v = report_locked(a, now_ms, wall_ms, outcome, status, resp, delivered, latency_ms, log_line);
+	health_unlock(a->health);
+	return v;
 }
 
 const char *attempt_note(const struct attempt *a)

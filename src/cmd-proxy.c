@@ -25,6 +25,7 @@ static const char *const proxy_usage[] = {
 	"  --log FILE           access log (default stderr); never prompt text or keys",
 	"  --allow-remote       allow a non-loopback address (needs proxy.keys in the config)",
 	"  --stdio              serve one HTTP connection on stdin/stdout, then exit (inetd, ssh)",
+	"  --workers N          event loops, one a thread (default: one a CPU, at most 8)",
 	"  --status             ask a running proxy how its providers, keys and routes are",
 	"  --json               with --status: the /health JSON as it is",
 	"",
@@ -41,6 +42,7 @@ enum {
 	OPT_STATUS,
 	OPT_JSON,
 	OPT_STDIO,
+	OPT_WORKERS,
 };
 
 static const struct option proxy_options[] = {
@@ -51,8 +53,20 @@ static const struct option proxy_options[] = {
 	{"port-file", required_argument, NULL, OPT_PORT_FILE},
 	{"status", no_argument, NULL, OPT_STATUS},
 	{"stdio", no_argument, NULL, OPT_STDIO},
+	{"workers", required_argument, NULL, OPT_WORKERS},
 	{NULL, 0, NULL, 0},
 };
+
+/* --workers / proxy.workers: 1..SERVER_MAX_WORKERS, else -1. */
+static int parse_workers(const char *s)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	if (errno || end == s || *end || n < 1 || n > SERVER_MAX_WORKERS)
+		return -1;
+	return (int)n;
+}
 
 /* "HOST:PORT", ":PORT", "PORT" or "[V6]:PORT". */
 static void parse_listen(const char *s, char **host, int *port)
@@ -208,6 +222,12 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 		case OPT_STDIO:
 			o.stdio = true;
 			break;
+		case OPT_WORKERS:
+			o.workers = parse_workers(optarg);
+			if (o.workers < 1)
+				cmd_die_usage(&cmd_proxy, "--workers takes a number from 1 to %d, not '%s'", SERVER_MAX_WORKERS,
+					      optarg);
+			break;
 		}
 	}
 	if (optind < argc)
@@ -235,6 +255,11 @@ static int proxy_exec(struct context *ctx, int argc, char **argv)
 			o.connect_timeout_ms = (long)(json_object_get_double(v2) * 1000);
 		if (json_object_object_get_ex(pc, "shutdown_grace", &v2) && json_object_get_double(v2) > 0)
 			o.shutdown_grace_ms = (long)(json_object_get_double(v2) * 1000);
+		if (!o.workers && json_object_object_get_ex(pc, "workers", &v2)) {
+			o.workers = json_object_is_type(v2, json_type_int) ? parse_workers(json_object_get_string(v2)) : -1;
+			if (o.workers < 1)
+				die(EXIT_CONFIG, "proxy.workers must be a number from 1 to %d", SERVER_MAX_WORKERS);
+		}
 		if (json_object_object_get_ex(pc, "http_client", &v2) && json_object_is_type(v2, json_type_string))
 			o.libcurl_only = strcmp(json_object_get_string(v2), "libcurl") == 0;
 	}

@@ -4,6 +4,7 @@
 #include "curl-load.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -102,26 +103,37 @@ static const struct curl_api *load(void)
 	return &api;
 }
 
+/* The proxy's event loops may ask at once; the first loads. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
 const struct curl_api *curl_load(const char **err)
 {
+	pthread_mutex_lock(&mu);
 	if (!tried) {
 		tried = true;
 		loaded = load();
 	}
-	if (!loaded && err)
+	const struct curl_api *api_now = loaded;
+	pthread_mutex_unlock(&mu);
+	if (!api_now && err)
 		*err = why;
-	return loaded;
+	return api_now;
 }
 
 const struct curl_api *curl_loaded(void)
 {
-	return loaded;
+	pthread_mutex_lock(&mu);
+	const struct curl_api *api_now = loaded;
+	pthread_mutex_unlock(&mu);
+	return api_now;
 }
 
 void curl_unload(void)
 {
+	pthread_mutex_lock(&mu);
 	if (loaded)
 		loaded->global_cleanup();
 	loaded = NULL;
 	tried = false;
+	pthread_mutex_unlock(&mu);
 }

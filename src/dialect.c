@@ -614,7 +614,7 @@ void dialect_join_texts(json_object *parts, struct buf *out)
 
 void dialect_random_hex(char *out, size_t nbytes)
 {
-	static uint64_t fallback;
+	static __thread uint64_t fallback;
 	unsigned char raw[64];
 	if (nbytes > sizeof raw)
 		nbytes = sizeof raw;

@@ -6,6 +6,7 @@
 #include "health.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ struct route_entry {
 };
 
 struct health {
+	pthread_mutex_t mu;
 	struct breaker_config cfg;
 	struct pool_entry *pools;
 	size_t n_pools;
@@ -34,6 +36,7 @@ struct health *health_new(const struct breaker_config *cfg)
 {
 	struct health *h = xcalloc(1, sizeof *h);
 	h->cfg = cfg ? *cfg : breaker_config_default();
+	pthread_mutex_init(&h->mu, NULL);
 	return h;
 }
 
@@ -51,7 +54,18 @@ void health_free(struct health *h)
 	}
 	free(h->pools);
 	free(h->routes);
+	pthread_mutex_destroy(&h->mu);
 	free(h);
+}
+
+void health_lock(struct health *h)
+{
+	pthread_mutex_lock(&h->mu);
+}
+
+void health_unlock(struct health *h)
+{
+	pthread_mutex_unlock(&h->mu);
 }
 
 /* FNV-1a over the keys, each ended by a NUL: tells whether a reload
@@ -70,17 +84,13 @@ static uint64_t keys_hash(const struct provider *p)
 
 struct keypool *health_keypool(struct health *h, const struct provider *p)
 {
+	/* A pool made from other keys stays: an attempt in flight holds it,
+	 * and an event loop that has not reloaded yet still asks for it. */
 	uint64_t kh = keys_hash(p);
 	for (size_t i = 0; i < h->n_pools; i++) {
 		struct pool_entry *e = &h->pools[i];
-		if (strcmp(e->slug, p->slug) != 0)
-			continue;
-		if (e->keys_hash != kh) {
-			keypool_free(e->pool);
-			e->pool = keypool_new((const char *const *)p->keys, p->n_keys, &h->cfg);
-			e->keys_hash = kh;
-		}
-		return e->pool;
+		if (e->keys_hash == kh && strcmp(e->slug, p->slug) == 0)
+			return e->pool;
 	}
 	h->pools = xrealloc(h->pools, (h->n_pools + 1) * sizeof *h->pools);
 	struct pool_entry *e = &h->pools[h->n_pools++];
@@ -94,15 +104,8 @@ struct strategy_state *health_strategy(struct health *h, const char *route, enum
 {
 	for (size_t i = 0; i < h->n_routes; i++) {
 		struct route_entry *e = &h->routes[i];
-		if (strcmp(e->name, route) != 0)
-			continue;
-		if (e->strategy != s || e->n != n) {
-			strategy_state_free(e->st);
-			e->st = strategy_state_new(s, n);
-			e->strategy = s;
-			e->n = n;
-		}
-		return e->st;
+		if (e->strategy == s && e->n == n && strcmp(e->name, route) == 0)
+			return e->st;
 	}
 	h->routes = xrealloc(h->routes, (h->n_routes + 1) * sizeof *h->routes);
 	struct route_entry *e = &h->routes[h->n_routes++];
@@ -113,16 +116,21 @@ struct strategy_state *health_strategy(struct health *h, const char *route, enum
 	return e->st;
 }
 
-json_object *health_json(const struct health *h, int64_t now_ms)
+json_object *health_json(struct health *h, int64_t now_ms)
 {
 	json_object *o = json_object_new_object();
 	json_object *providers = json_object_new_object();
-	for (size_t i = 0; i < h->n_pools; i++)
-		json_object_object_add(providers, h->pools[i].slug, keypool_json(h->pools[i].pool, now_ms));
-	json_object_object_add(o, "providers", providers);
 	json_object *routes = json_object_new_object();
-	for (size_t i = 0; i < h->n_routes; i++) {
+	health_lock(h);
+	/* Newest first: a provider's or route's current state is the one
+	 * made last (older ones serve what was in flight at a reload). */
+	for (size_t i = h->n_pools; i-- > 0;)
+		if (!json_object_object_get_ex(providers, h->pools[i].slug, NULL))
+			json_object_object_add(providers, h->pools[i].slug, keypool_json(h->pools[i].pool, now_ms));
+	for (size_t i = h->n_routes; i-- > 0;) {
 		const struct route_entry *e = &h->routes[i];
+		if (json_object_object_get_ex(routes, e->name, NULL))
+			continue;
 		json_object *r = json_object_new_object();
 		json_object_object_add(r, "strategy", json_object_new_string(strategy_name(e->strategy)));
 		json_object_object_add(r, "candidates", json_object_new_int64((int64_t)e->n));
@@ -136,6 +144,8 @@ json_object *health_json(const struct health *h, int64_t now_ms)
 		}
 		json_object_object_add(routes, e->name, r);
 	}
+	health_unlock(h);
+	json_object_object_add(o, "providers", providers);
 	json_object_object_add(o, "routes", routes);
 	return o;
 }

@@ -517,17 +517,18 @@ int ledger_record_many(struct ledger *l, const struct ledger_row *rows, size_t n
 	int rc = LEDGER_ERROR;
 	if (!ins || !spend)
 		goto out;
+	/* SQLITE_STATIC: the rows outlive each step and reset. */
 	for (size_t i = 0; i < n; i++) {
 		const struct ledger_row *r = &rows[i];
 		ledger_money cost = r->cost_usd >= 0 ? ledger_money_from_usd(r->cost_usd) : -1;
 		sqlite3_bind_int64(ins, 1, r->time_ms);
 		if (r->key_id)
-			sqlite3_bind_text(ins, 2, r->key_id, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(ins, 2, r->key_id, -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(ins, 2);
-		sqlite3_bind_text(ins, 3, or_empty(r->provider), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 4, or_empty(r->model), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 5, or_empty(r->dialect), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ins, 3, or_empty(r->provider), -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 4, or_empty(r->model), -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 5, or_empty(r->dialect), -1, SQLITE_STATIC);
 		sqlite3_bind_int(ins, 6, r->usage_known);
 		/* Unknown usage is NULL, never a guess. */
 		bind_count(ins, 7, r->prompt_tokens, r->usage_known);
@@ -550,7 +551,7 @@ int ledger_record_many(struct ledger *l, const struct ledger_row *rows, size_t n
 		}
 		sqlite3_reset(ins);
 		if (r->key_id && cost > 0) {
-			sqlite3_bind_text(spend, 1, r->key_id, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(spend, 1, r->key_id, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(spend, 2, cost);
 			if (sqlite3_step(spend) != SQLITE_DONE) {
 				db_err(l, err, "cannot add to a key's spend");

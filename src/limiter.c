@@ -4,6 +4,7 @@
 #include "limiter.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ struct entry {
 };
 
 struct limiter {
+	pthread_mutex_t mu; /* the proxy's event loops share one limiter */
 	struct entry **slots;
 	size_t n_slots; /* a power of two */
 	size_t n, max;
@@ -53,6 +55,7 @@ struct limiter *limiter_new(size_t max_keys)
 	while (l->n_slots < l->max && l->n_slots < ((size_t)1 << 20))
 		l->n_slots *= 2;
 	l->slots = xcalloc(l->n_slots, sizeof *l->slots);
+	pthread_mutex_init(&l->mu, NULL);
 	return l;
 }
 
@@ -72,6 +75,7 @@ void limiter_free(struct limiter *l)
 			entry_free(e);
 		}
 	free(l->slots);
+	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
 
@@ -129,7 +133,7 @@ static void unlink_entry(struct limiter *l, struct entry **pp)
 	l->n--;
 }
 
-size_t limiter_sweep(struct limiter *l, int64_t now_ms)
+static size_t sweep(struct limiter *l, int64_t now_ms)
 {
 	size_t evicted = 0;
 	for (size_t i = 0; i < l->n_slots; i++)
@@ -142,6 +146,14 @@ size_t limiter_sweep(struct limiter *l, int64_t now_ms)
 			}
 		}
 	return evicted;
+}
+
+size_t limiter_sweep(struct limiter *l, int64_t now_ms)
+{
+	pthread_mutex_lock(&l->mu);
+	size_t n = sweep(l, now_ms);
+	pthread_mutex_unlock(&l->mu);
+	return n;
 }
 
 static void evict_oldest(struct limiter *l)
@@ -162,7 +174,7 @@ static struct entry *lookup(struct limiter *l, const char *key, int64_t now_ms, 
 	if (*pp || !create)
 		return *pp;
 	if (l->n >= l->max) {
-		if (limiter_sweep(l, now_ms) == 0)
+		if (sweep(l, now_ms) == 0)
 			evict_oldest(l);
 		pp = find_slot(l, key, h);
 	}
@@ -175,9 +187,12 @@ static struct entry *lookup(struct limiter *l, const char *key, int64_t now_ms, 
 	return e;
 }
 
-size_t limiter_size(const struct limiter *l)
+size_t limiter_size(struct limiter *l)
 {
-	return l->n;
+	pthread_mutex_lock(&l->mu);
+	size_t n = l->n;
+	pthread_mutex_unlock(&l->mu);
+	return n;
 }
 
 static void fill_quota(struct limiter_quota *q, const struct bucket *b, int64_t limit)
@@ -192,8 +207,8 @@ static void fill_quota(struct limiter_quota *q, const struct bucket *b, int64_t 
 	q->reset_ms = ceil_div(b->level, limit);
 }
 
-bool limiter_check_request(struct limiter *l, const char *key_id, int64_t rpm, int64_t tpm, int64_t now_ms,
-                           struct limiter_verdict *out)
+static bool check_request(struct limiter *l, const char *key_id, int64_t rpm, int64_t tpm, int64_t now_ms,
+                          struct limiter_verdict *out)
 {
 	memset(out, 0, sizeof *out);
 	out->admitted = true;
@@ -239,19 +254,30 @@ bool limiter_check_request(struct limiter *l, const char *key_id, int64_t rpm, i
 	return out->admitted;
 }
 
+bool limiter_check_request(struct limiter *l, const char *key_id, int64_t rpm, int64_t tpm, int64_t now_ms,
+                           struct limiter_verdict *out)
+{
+	pthread_mutex_lock(&l->mu);
+	bool admitted = check_request(l, key_id, rpm, tpm, now_ms, out);
+	pthread_mutex_unlock(&l->mu);
+	return admitted;
+}
+
 void limiter_charge_tokens(struct limiter *l, const char *key_id, int64_t tokens, int64_t now_ms)
 {
 	if (tokens <= 0)
 		return;
+	pthread_mutex_lock(&l->mu);
 	struct entry *e = lookup(l, key_id, now_ms, false);
-	if (!e || e->tpm <= 0)
-		return;
-	drain(&e->tok, e->tpm, now_ms);
-	e->seen = now_ms;
-	if (tokens > (LEVEL_CAP - e->tok.level) / UNIT)
-		e->tok.level = LEVEL_CAP;
-	else
-		e->tok.level += tokens * UNIT;
+	if (e && e->tpm > 0) {
+		drain(&e->tok, e->tpm, now_ms);
+		e->seen = now_ms;
+		if (tokens > (LEVEL_CAP - e->tok.level) / UNIT)
+			e->tok.level = LEVEL_CAP;
+		else
+			e->tok.level += tokens * UNIT;
+	}
+	pthread_mutex_unlock(&l->mu);
 }
 
 int64_t limiter_reset_epoch_s(int64_t wall_now_ms, int64_t reset_ms)

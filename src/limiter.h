@@ -29,6 +29,9 @@
  * number of local keys. Keys are the ledger's ids of authenticated clients,
  * not attacker-chosen strings.
  *
+ * Every function may be called from any thread: the proxy's event loops
+ * share one limiter, behind a mutex of its own.
+ *
  * Time is the caller's milliseconds (any clock that does not go
  * backwards). No I/O, not thread-safe. */
 #ifndef AROUTER_LIMITER_H
@@ -98,7 +101,7 @@ void limiter_charge_tokens(struct limiter *l, const char *key_id, int64_t tokens
  * Returns how many keys were evicted. */
 size_t limiter_sweep(struct limiter *l, int64_t now_ms);
 /* How many keys the limiter holds. */
-size_t limiter_size(const struct limiter *l);
+size_t limiter_size(struct limiter *l);
 
 /* X-RateLimit-Reset's value: the Unix time in seconds (rounded up) of
  * wall_now_ms + reset_ms; wall_now_ms is milliseconds since the epoch. */

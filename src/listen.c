@@ -1,5 +1,5 @@
-/* listen.c - systemd socket activation and the stdin/stdout relay. See
- * listen.h. */
+/* listen.c - listening sockets, systemd socket activation and the
+ * stdin/stdout relay. See listen.h. */
 #include "config.h"
 
 #include "listen.h"
@@ -11,14 +11,68 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
 #define SD_LISTEN_FDS_START 3
+
+/* Connections the kernel queues for a worker that is busy: a thousand
+ * clients may connect at once (the kernel caps it at somaxconn). */
+#define BACKLOG 1024
+
+int listen_tcp(const char *host, int port, bool shared)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	char service[16];
+	snprintf(service, sizeof service, "%d", port);
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(host, service, &hints, &ai);
+	if (rc != 0) {
+		errno = rc == EAI_SYSTEM ? errno : EADDRNOTAVAIL;
+		return -1;
+	}
+	int fd = -1, saved = EADDRNOTAVAIL;
+	for (const struct addrinfo *a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		int one = 1;
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+		    (!shared || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0) &&
+		    bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, BACKLOG) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		errno = saved;
+	return fd;
+}
+
+int listen_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return -1;
+}
 
 int listen_systemd_fd(void)
 {

@@ -9,6 +9,15 @@
 
 struct event_base;
 
+/* A listening TCP socket on host:port (non-blocking, close-on-exec,
+ * SO_REUSEADDR), or -1 with errno set. shared sets SO_REUSEPORT, so that
+ * each worker of the proxy listens on the port with a socket of its own
+ * and the kernel spreads the connections among them. */
+int listen_tcp(const char *host, int port, bool shared);
+
+/* The port a listening socket is bound to, or -1. */
+int listen_port(int fd);
+
 /* The first socket systemd passed to this process (fd 3), or -1 when
  * LISTEN_PID/LISTEN_FDS do not name this process. The variables are
  * removed so that children do not inherit them. */

@@ -512,7 +512,7 @@ const char *provider_key(const struct provider *p)
 
 const char *provider_key_hint(const struct provider *p)
 {
-	static char hint[160];
+	static __thread char hint[160];
 	if (p->n_key_env > 0)
 		return p->key_env[0];
 	snprintf(hint, sizeof hint, "providers.%s.api_key", p->slug);

@@ -1,10 +1,21 @@
 /* server.c - the proxy's listener and request handling. See server.h.
  *
- * One libevent loop carries everything: evhttp parses client requests and
- * writes responses, and libcurl's multi-socket API (http-client.c) runs the
- * upstream transfers on the same loop. A model request goes through the
- * same gateway_call as `arouter chat`; only the transport and the client's
- * dialect (ingress.c) differ. */
+ * A libevent loop carries each request from start to end: evhttp parses
+ * client requests and writes responses, and the upstream transfers
+ * (http-client.c: the built-in HTTP/1.1 client, or libcurl's multi-socket
+ * API) run on the same loop. A model request goes through the same
+ * gateway_call as `arouter chat`; only the transport and the client's
+ * dialect (ingress.c) differ.
+ *
+ * There is one such loop per worker (--workers; by default one a CPU, at
+ * most 8), each on a thread of its own with its own listening socket on
+ * the same port (SO_REUSEPORT: the kernel spreads connections), its own
+ * copy of the config and catalog, and nothing else of its own. What the
+ * loops share is made for it: the key pools and breakers (health.h, under
+ * its lock), the rate limiter (its own lock), the ledger connection and
+ * keyring (hub.ledger_mu) and the ledger writer (its thread). The first
+ * worker runs on the main thread and takes the signals; it tells the
+ * others to reload or stop through a pipe each. */
 #include "config.h"
 
 #include "server.h"
@@ -35,6 +46,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -63,7 +76,23 @@ static void client_clear(struct client *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* What the workers share (see the top). */
+struct hub {
+	pthread_mutex_t mu;        /* each worker's pending config */
+	pthread_mutex_t ledger_mu; /* the ledger connection and the keyring */
+	struct server **w;
+	int n;
+	int in_flight;             /* requests in flight in all workers (atomic) */
+};
+
+/* One worker: an event loop and what is its own. */
 struct server {
+	struct hub *hub;
+	int index;                /* 0: the main thread's, which takes the signals */
+	pthread_t thread;
+	int notify[2];            /* from worker 0: 'R' reload (take pending), 'S' stop */
+	struct event *notify_ev;
+	struct config *pending;   /* a reloaded config for this worker, under hub->mu */
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
@@ -84,13 +113,12 @@ struct server {
 	char log_when[24];
 	struct event *sigs[3];
 	struct event *deadline;
-	struct health *health;    /* key pools and breakers: outlive requests and reloads */
+	struct health *health;    /* key pools and breakers: outlive requests and reloads; shared */
 	struct attempt_policy policy;
-	struct limiter *limiter;  /* per client key rpm/tpm */
+	struct limiter *limiter;  /* per client key rpm/tpm; shared */
 	struct catalog *catalog;  /* /v1/models, costs, context lengths; remade on reload */
-	struct catalog **old_catalogs;
-	size_t n_old_catalogs;
-	/* the ledger (NULL when off or unavailable) */
+	/* the ledger (NULL when off or unavailable); shared, the first two
+	 * under hub->ledger_mu */
 	struct ledger *ledger;    /* the loop's connection: keys and the account API */
 	struct ledger_keyring *keyring;
 	struct ledger_writer *writer; /* usage rows, written on a thread of its own */
@@ -175,8 +203,19 @@ static void logx(struct server *s, const char *fmt, ...)
 
 /* ---- responses ---- */
 
-/* The one server of this process, for the write-completion callback. */
-static struct server *the_server;
+/* The worker of this thread, for the write-completion callbacks. */
+static __thread struct server *the_server;
+
+/* The ledger connection and keyring are the workers' in common. */
+static void keys_lock(struct server *s)
+{
+	pthread_mutex_lock(&s->hub->ledger_mu);
+}
+
+static void keys_unlock(struct server *s)
+{
+	pthread_mutex_unlock(&s->hub->ledger_mu);
+}
 
 static void maybe_exit(struct server *s)
 {
@@ -219,8 +258,8 @@ static const char *http_date(void)
 	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	static char text[40];
-	static time_t shown = -1;
+	static __thread char text[40];
+	static __thread time_t shown = -1;
 	time_t now = time(NULL);
 	if (now != shown) {
 		struct tm tm;
@@ -362,6 +401,7 @@ static void proxy_req_free(struct proxy_req *pr)
 		free(pr->client_secret);
 	}
 	s->n_reqs--;
+	__atomic_sub_fetch(&s->hub->in_flight, 1, __ATOMIC_RELAXED);
 	if (pr->enc)
 		stream_encoder_free(pr->enc);
 	sse_parser_free(pr->relay);
@@ -429,8 +469,11 @@ static void record_usage(struct proxy_req *pr)
 	row.streamed = pr->stream;
 	row.attempts = pr->at.total > 0 ? pr->at.total : 1;
 	ledger_writer_submit(s->writer, &row);
-	if (s->keyring && row.key_id)
+	if (s->keyring && row.key_id) {
+		keys_lock(s);
 		ledger_keyring_add_spend(s->keyring, row.key_id, row.cost_usd);
+		keys_unlock(s);
+	}
 }
 
 /* The request is answered: log it and let go. */
@@ -947,12 +990,14 @@ static json_object *read_canonical(struct proxy_req *pr, const char *url_model, 
 /* A ledger key's verdict on one model ("provider/model"). */
 static enum ledger_auth key_verdict(struct proxy_req *pr, const char *display, const char *slug, const char *model)
 {
+	keys_lock(pr->srv);
 	enum ledger_auth a = ledger_keyring_check(pr->srv->keyring, pr->client_secret, display, NULL);
 	if (a == LEDGER_AUTH_MODEL_FORBIDDEN && slug && model) {
 		char *id = xasprintf("%s/%s", slug, model);
 		a = ledger_keyring_check(pr->srv->keyring, pr->client_secret, id, NULL);
 		free(id);
 	}
+	keys_unlock(pr->srv);
 	return a;
 }
 
@@ -1240,6 +1285,7 @@ static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *
 	pr->client_secret = s->client.secret;
 	s->client.secret = NULL;
 	s->n_reqs++;
+	__atomic_add_fetch(&s->hub->in_flight, 1, __ATOMIC_RELAXED);
 	pr->next = s->reqs;
 	if (s->reqs)
 		s->reqs->prev = pr;
@@ -1655,9 +1701,16 @@ static json_object *config_client_keys(const struct config *c)
 	return keys;
 }
 
-static bool keys_required(const struct server *s)
+static bool keys_required(struct server *s)
 {
-	return config_client_keys(s->cfg) || (s->keyring && ledger_keyring_size(s->keyring) > 0);
+	if (config_client_keys(s->cfg))
+		return true;
+	if (!s->keyring)
+		return false;
+	keys_lock(s);
+	bool any = ledger_keyring_size(s->keyring) > 0;
+	keys_unlock(s);
+	return any;
 }
 
 /* Who the client is. 0 when it may go on (c filled; anonymous when no
@@ -1698,8 +1751,16 @@ static int identify_client(struct server *s, struct evhttp_request *req, const c
 	}
 	if (!matched && s->keyring) {
 		const struct ledger_key *k = NULL;
+		keys_lock(s);
 		enum ledger_auth a = ledger_keyring_check(s->keyring, given, NULL, &k);
-		if (a != LEDGER_AUTH_OK && a != LEDGER_AUTH_MODEL_FORBIDDEN && a != LEDGER_AUTH_BUDGET_EXHAUSTED) {
+		bool known = a == LEDGER_AUTH_OK || a == LEDGER_AUTH_MODEL_FORBIDDEN || a == LEDGER_AUTH_BUDGET_EXHAUSTED;
+		if (known) {
+			snprintf(c->id, sizeof c->id, "%s", k->id);
+			c->rpm = k->rpm;
+			c->tpm = k->tpm;
+		}
+		keys_unlock(s);
+		if (!known) {
 			secure_wipe(given, glen);
 			free(given);
 			*why = ledger_auth_reason(a);
@@ -1707,9 +1768,6 @@ static int identify_client(struct server *s, struct evhttp_request *req, const c
 		}
 		matched = true;
 		c->ledger_key = true;
-		snprintf(c->id, sizeof c->id, "%s", k->id);
-		c->rpm = k->rpm;
-		c->tpm = k->tpm;
 	}
 	if (!matched) {
 		secure_wipe(given, glen);
@@ -1782,15 +1840,15 @@ static void handle_account(struct server *s, struct evhttp_request *req, const c
 				method = methods[i].name;
 		size_t len;
 		char *body = request_body(req, &len);
+		keys_lock(s);
 		status = account_handle(s->ledger, method, path, query, body, len, &resp);
 		free(body);
-		if (strcmp(method, "GET") != 0 && status < 300 && s->keyring) {
-			char *err = NULL;
-			if (ledger_keyring_refresh(s->keyring, &err) < 0) {
-				errorx("proxy: cannot reload the keys: %s", err);
-				free(err);
-			}
+		char *err = NULL;
+		if (strcmp(method, "GET") != 0 && status < 300 && s->keyring && ledger_keyring_refresh(s->keyring, &err) < 0) {
+			errorx("proxy: cannot reload the keys: %s", err);
+			free(err);
 		}
+		keys_unlock(s);
 	}
 	if (given) {
 		secure_wipe(given, strlen(given));
@@ -1813,7 +1871,9 @@ static void handle_health(struct server *s, struct evhttp_request *req, const ch
 		json_object_object_foreach (h, k, v)
 			json_object_object_add(o, k, json_object_get(v));
 		json_object_put(h);
-		json_object_object_add(o, "in_flight", json_object_new_int(s->n_reqs));
+		json_object_object_add(o, "in_flight",
+				       json_object_new_int(__atomic_load_n(&s->hub->in_flight, __ATOMIC_RELAXED)));
+		json_object_object_add(o, "workers", json_object_new_int(s->hub->n));
 	}
 	if (c.secret) {
 		secure_wipe(c.secret, strlen(c.secret));
@@ -1904,7 +1964,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	if (s->keyring) {
 		char *err = NULL;
-		if (ledger_keyring_refresh_if_changed(s->keyring, mono_clock_ms(), &err) < 0) {
+		keys_lock(s);
+		int rrc = ledger_keyring_refresh_if_changed(s->keyring, mono_clock_ms(), &err);
+		keys_unlock(s);
+		if (rrc < 0) {
 			errorx("proxy: cannot read the keys: %s", err);
 			free(err);
 		}
@@ -1995,39 +2058,32 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(s->base, NULL);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* Takes fresh as this worker's config; the old one is kept for what is in
+ * flight. */
+static void use_config(struct server *s, struct config *fresh)
 {
-	struct server *s = arg;
-	if (sig == SIGHUP) {
-		struct config *fresh = xcalloc(1, sizeof *fresh);
-		char *err = NULL;
-		if (config_load(fresh, &s->flags, &err) < 0) {
-			errorx("reload failed, keeping the old configuration: %s", err);
-			free(err);
-			free(fresh);
-			return;
-		}
-		config_warn_problems(fresh);
-		s->retired = xrealloc(s->retired, (s->n_retired + 1) * sizeof *s->retired);
-		s->retired[s->n_retired++] = s->cfg;
-		s->cfg = fresh;
-		s->policy = attempt_policy_from_config(fresh->root);
-		char *cerr = NULL;
-		struct catalog *cat = catalog_new(fresh, &cerr);
-		if (cat) {
-			catalog_free(s->catalog);
-			s->catalog = cat;
-		} else {
+	s->retired = xrealloc(s->retired, (s->n_retired + 1) * sizeof *s->retired);
+	s->retired[s->n_retired++] = s->cfg;
+	s->cfg = fresh;
+	s->policy = attempt_policy_from_config(fresh->root);
+	char *cerr = NULL;
+	struct catalog *cat = catalog_new(fresh, &cerr);
+	if (cat) {
+		catalog_free(s->catalog);
+		s->catalog = cat;
+	} else {
+		if (s->index == 0)
 			warnx_("proxy: the model catalog: %s; keeping the old one", cerr);
-			free(cerr);
-		}
-		warnx_("configuration reloaded from %s", fresh->path);
-		return;
+		free(cerr);
 	}
+}
+
+/* Stop accepting; let what is in flight finish, up to the grace period. */
+static void begin_stop(struct server *s)
+{
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	/* Stop accepting; let what is in flight finish. */
 	if (s->sock) {
 		evhttp_del_accept_socket(s->http, s->sock);
 		s->sock = NULL;
@@ -2036,6 +2092,87 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	struct timeval tv = {s->opt.shutdown_grace_ms / 1000, (s->opt.shutdown_grace_ms % 1000) * 1000};
 	s->deadline = evtimer_new(s->base, on_deadline, s);
 	evtimer_add(s->deadline, &tv);
+}
+
+/* Worker 0 to worker w: one byte on its pipe (a full pipe already holds
+ * a wake-up). */
+static void tell(struct server *w, char what)
+{
+	ssize_t n;
+	do
+		n = write(w->notify[1], &what, 1);
+	while (n < 0 && errno == EINTR);
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct server *s = arg;
+	char cmds[64];
+	ssize_t n;
+	while ((n = read(fd, cmds, sizeof cmds)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (cmds[i] == 'S') {
+				begin_stop(s);
+			} else if (cmds[i] == 'R') {
+				pthread_mutex_lock(&s->hub->mu);
+				struct config *fresh = s->pending;
+				s->pending = NULL;
+				pthread_mutex_unlock(&s->hub->mu);
+				if (fresh)
+					use_config(s, fresh);
+			}
+		}
+	}
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+	struct hub *hub = s->hub;
+	if (sig == SIGHUP) {
+		/* Every worker's copy is read here, on the main thread (the
+		 * environment is read too), and handed over. */
+		struct config **fresh = xcalloc((size_t)hub->n, sizeof *fresh);
+		char *err = NULL;
+		for (int i = 0; i < hub->n; i++) {
+			fresh[i] = xcalloc(1, sizeof *fresh[i]);
+			struct config_flags quiet = s->flags;
+			if (i > 0)
+				quiet.quiet = true;
+			if (config_load(fresh[i], &quiet, &err) < 0) {
+				errorx("reload failed, keeping the old configuration: %s", err);
+				free(err);
+				for (int j = 0; j <= i; j++) {
+					if (j < i)
+						config_free(fresh[j]);
+					free(fresh[j]);
+				}
+				free(fresh);
+				return;
+			}
+		}
+		config_warn_problems(fresh[0]);
+		use_config(s, fresh[0]);
+		for (int i = 1; i < hub->n; i++) {
+			struct server *w = hub->w[i];
+			pthread_mutex_lock(&hub->mu);
+			struct config *old = w->pending;
+			w->pending = fresh[i];
+			pthread_mutex_unlock(&hub->mu);
+			if (old) {
+				config_free(old);
+				free(old);
+			}
+			tell(w, 'R');
+		}
+		free(fresh);
+		warnx_("configuration reloaded from %s", s->cfg->path);
+		return;
+	}
+	for (int i = 1; i < hub->n; i++)
+		tell(hub->w[i], 'S');
+	begin_stop(s);
 }
 
 static bool is_loopback(const char *host)
@@ -2116,10 +2253,171 @@ static void close_ledger(struct server *s)
 	s->admin_key = NULL;
 }
 
+/* The event loop of worker s and its HTTP server, not listening yet. */
+static int worker_setup(struct server *s)
+{
+	s->req_spares = (struct spares){.size = sizeof(struct proxy_req), .max = 64};
+	/* epoll's changelist merges the changes one turn of the loop makes to
+	 * a descriptor into one epoll_ctl, or none (evhttp switches reading
+	 * and writing off and on around every request). It is unsafe with
+	 * descriptors that share one open file (dup), as a --stdio proxy's
+	 * stdin and stdout may. */
+	struct event_config *ec = event_config_new();
+	if (ec && !s->opt.stdio)
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	s->base = ec ? event_base_new_with_config(ec) : NULL;
+	if (ec)
+		event_config_free(ec);
+	s->http = s->base ? evhttp_new(s->base) : NULL;
+	s->loop = s->base ? http_loop_new(s->base) : NULL;
+	s->log_ev = s->base ? event_new(s->base, -1, 0, on_log_lines, s) : NULL;
+	if (!s->base || !s->http || !s->loop || !s->log_ev || pipe2(s->notify, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	s->notify_ev = event_new(s->base, s->notify[0], EV_READ | EV_PERSIST, on_notify, s);
+	if (!s->notify_ev || event_add(s->notify_ev, NULL) < 0)
+		return -1;
+	http_loop_use_builtin(s->loop, !s->opt.libcurl_only);
+	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
+						    EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(s->http, (ev_ssize_t)body_backstop(s->opt.max_body_bytes));
+	/* libevent refuses headers over its own limit with a bare 400 and no
+	 * hook; so its limit is a backstop well above ours, and on_request
+	 * answers 431 in the client's dialect for everything in between. */
+	evhttp_set_max_headers_size(s->http, (ev_ssize_t)header_backstop(s->opt.max_header_bytes));
+	/* Not evhttp_set_timeout: see clientconn.h. */
+	s->conns = conn_table_new(s->http, s->base, (int)s->opt.client_timeout_s, on_sent, s);
+	evhttp_set_gencb(s->http, on_request, s);
+	return 0;
+}
+
+/* Frees what worker s has of its own, on its own thread once its loop has
+ * ended (its pipe stays: worker 0 may still write to it). */
+static void worker_teardown(struct server *s)
+{
+	struct server *was = the_server;
+	the_server = s;
+	while (s->reqs)
+		proxy_req_free(s->reqs);
+	for (int i = 0; i < 3; i++)
+		if (s->sigs[i])
+			event_free(s->sigs[i]);
+	if (s->deadline)
+		event_free(s->deadline);
+	stdio_relay_free(s->relay);
+	if (s->stdio_timer)
+		event_free(s->stdio_timer);
+	if (s->notify_ev)
+		event_free(s->notify_ev);
+	http_loop_free(s->loop);
+	if (s->http)
+		evhttp_free(s->http);
+	conn_table_free(s->conns);
+	if (s->log_ev)
+		event_free(s->log_ev);
+	s->log_ev = NULL;
+	write_log_lines(s);
+	buf_free(&s->log_lines);
+	spares_clear(&s->req_spares);
+	if (s->base)
+		event_base_free(s->base);
+	s->base = NULL;
+	for (size_t i = 0; i < s->n_retired; i++) {
+		config_free(s->retired[i]);
+		free(s->retired[i]);
+	}
+	free(s->retired);
+	s->retired = NULL;
+	s->n_retired = 0;
+	if (s->index > 0) {
+		catalog_free(s->catalog);
+		config_free(s->cfg);
+		free(s->cfg);
+		s->catalog = NULL;
+		s->cfg = NULL;
+	}
+	the_server = was;
+}
+
+static void *worker_main(void *arg)
+{
+	struct server *s = arg;
+	the_server = s;
+	event_base_dispatch(s->base);
+	worker_teardown(s);
+	return NULL;
+}
+
+/* Workers: --workers, proxy.workers, else one a CPU (at most 8). */
+static int worker_count(const struct server_options *o)
+{
+	if (o->stdio)
+		return 1;
+	if (o->workers > 0)
+		return o->workers;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+/* Worker i (> 0): a copy of worker 0 with a config and catalog of its
+ * own (they are not thread-safe, json-c's reference counts included). */
+static struct server *worker_new(struct server *s0, int i, char **err)
+{
+	struct server *w = xcalloc(1, sizeof *w);
+	w->hub = s0->hub;
+	w->index = i;
+	w->notify[0] = w->notify[1] = -1;
+	w->flags = s0->flags;
+	w->opt = s0->opt;
+	w->port = s0->port;
+	w->health = s0->health;
+	w->limiter = s0->limiter;
+	w->ledger = s0->ledger;
+	w->keyring = s0->keyring;
+	w->writer = s0->writer;
+	w->admin_key = s0->admin_key;
+	w->cfg = xcalloc(1, sizeof *w->cfg);
+	struct config_flags quiet = s0->flags;
+	quiet.quiet = true;
+	if (config_load(w->cfg, &quiet, err) < 0) {
+		free(w->cfg);
+		free(w);
+		return NULL;
+	}
+	w->policy = attempt_policy_from_config(w->cfg->root);
+	w->catalog = catalog_new(w->cfg, NULL);
+	if (!w->catalog)
+		w->catalog = catalog_new_empty();
+	return w;
+}
+
+/* Worker i's listening socket: worker 0's when systemd passed it (each
+ * worker its own descriptor: evhttp closes it), else one on the same port. */
+static struct evhttp_bound_socket *worker_listen(struct server *s, int sd_fd, int port, bool shared)
+{
+	int fd = sd_fd >= 0 ? (s->index == 0 ? sd_fd : fcntl(sd_fd, F_DUPFD_CLOEXEC, 0))
+			    : listen_tcp(s->opt.host, port, shared);
+	if (fd < 0)
+		return NULL;
+	evutil_make_socket_nonblocking(fd);
+	struct evhttp_bound_socket *b = evhttp_accept_socket_with_handle(s->http, fd);
+	if (!b) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return b;
+}
+
 int server_run(const struct config_flags *flags, const struct server_options *opts)
 {
+	struct hub hub;
+	memset(&hub, 0, sizeof hub);
+	pthread_mutex_init(&hub.mu, NULL);
+	pthread_mutex_init(&hub.ledger_mu, NULL);
 	struct server s;
 	memset(&s, 0, sizeof s);
+	s.hub = &hub;
+	s.notify[0] = s.notify[1] = -1;
 	s.flags = *flags;
 	s.opt = *opts;
 	if (!s.opt.host)
@@ -2153,41 +2451,19 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 		s.catalog = catalog_new_empty();
 	}
 	s.limiter = limiter_new(0);
-	s.req_spares = (struct spares){.size = sizeof(struct proxy_req), .max = 64};
 	signal(SIGPIPE, SIG_IGN);
 	s.policy = attempt_policy_from_config(s.cfg->root);
 	struct breaker_config bc = attempt_breaker_config(s.cfg->root);
 	s.health = health_new(&bc);
-	/* epoll's changelist merges the changes one turn of the loop makes to
-	 * a descriptor into one epoll_ctl, or none (evhttp switches reading
-	 * and writing off and on around every request). It is unsafe with
-	 * descriptors that share one open file (dup), as a --stdio proxy's
-	 * stdin and stdout may. */
-	struct event_config *ec = event_config_new();
-	if (ec && !s.opt.stdio)
-		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	s.base = ec ? event_base_new_with_config(ec) : NULL;
-	if (ec)
-		event_config_free(ec);
-	s.http = s.base ? evhttp_new(s.base) : NULL;
-	s.loop = s.base ? http_loop_new(s.base) : NULL;
-	s.log_ev = s.base ? event_new(s.base, -1, 0, on_log_lines, &s) : NULL;
-	if (!s.base || !s.http || !s.loop || !s.log_ev) {
+	int n = worker_count(&s.opt);
+	hub.w = xcalloc((size_t)n, sizeof *hub.w);
+	hub.w[0] = &s;
+	hub.n = 1;
+	if (worker_setup(&s) < 0) {
 		errorx("proxy: cannot set up the event loop");
 		rc = EXIT_FAILURE_GENERIC;
 		goto out;
 	}
-	http_loop_use_builtin(s.loop, !s.opt.libcurl_only);
-	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
-						   EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(s.http, (ev_ssize_t)body_backstop(s.opt.max_body_bytes));
-	/* libevent refuses headers over its own limit with a bare 400 and no
-	 * hook; so its limit is a backstop well above ours, and on_request
-	 * answers 431 in the client's dialect for everything in between. */
-	evhttp_set_max_headers_size(s.http, (ev_ssize_t)header_backstop(s.opt.max_header_bytes));
-	/* Not evhttp_set_timeout: see clientconn.h. */
-	s.conns = conn_table_new(s.http, s.base, (int)s.opt.client_timeout_s, on_sent, &s);
-	evhttp_set_gencb(s.http, on_request, &s);
 	int sd_fd = s.opt.stdio ? -1 : listen_systemd_fd();
 	if (s.opt.stdio) {
 		/* One connection on stdin/stdout, as if from loopback. */
@@ -2205,11 +2481,20 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 		s.stdio_timer = event_new(s.base, -1, EV_PERSIST, on_stdio_tick, &s);
 		struct timeval tick = {0, 100000};
 		event_add(s.stdio_timer, &tick);
-	} else if (sd_fd >= 0) {
-		evutil_make_socket_nonblocking(sd_fd);
-		s.sock = evhttp_accept_socket_with_handle(s.http, sd_fd);
 	} else {
-		s.sock = evhttp_bind_socket_with_handle(s.http, s.opt.host, (ev_uint16_t)s.opt.port);
+		/* Several workers share the port (SO_REUSEPORT), which would let
+		 * this proxy share it with another one that had: a port in
+		 * use is first tried without. */
+		if (n > 1 && sd_fd < 0 && s.opt.port != 0) {
+			int probe = listen_tcp(s.opt.host, s.opt.port, false);
+			if (probe < 0) {
+				errorx("proxy: cannot listen on %s:%d: %s", s.opt.host, s.opt.port, strerror(errno));
+				rc = EXIT_FAILURE_GENERIC;
+				goto out;
+			}
+			close(probe);
+		}
+		s.sock = worker_listen(&s, sd_fd, s.opt.port, n > 1);
 	}
 	if (!s.sock) {
 		errorx("proxy: cannot listen on %s:%d: %s", s.opt.host, s.opt.port, strerror(errno));
@@ -2217,18 +2502,19 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 		goto out;
 	}
 	if (!s.opt.stdio) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		getsockname(evhttp_bound_socket_get_fd(s.sock), (struct sockaddr *)&ss, &sl);
-		s.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							: ((struct sockaddr_in *)&ss)->sin_port);
+		int fd = evhttp_bound_socket_get_fd(s.sock);
+		s.port = listen_port(fd);
 		if (sd_fd >= 0) {
 			/* systemd chose the address: the loopback rule still holds. */
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof ss;
 			char host[INET6_ADDRSTRLEN] = "";
-			if (ss.ss_family == AF_INET6)
-				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-			else
-				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+			if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+				if (ss.ss_family == AF_INET6)
+					inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+				else
+					inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+			}
 			s.sd_host = xstrdup(host);
 			s.opt.host = s.sd_host;
 			if (!is_loopback(host) && (!s.opt.allow_remote || !keys_required(&s))) {
@@ -2240,11 +2526,48 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 			}
 		}
 	}
+	for (int i = 1; i < n; i++) {
+		struct server *w = worker_new(&s, i, &err);
+		if (!w) {
+			errorx("proxy: worker %d: %s", i + 1, err);
+			free(err);
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+		hub.w[hub.n++] = w;
+		if (worker_setup(w) < 0 || !(w->sock = worker_listen(w, sd_fd, s.port, true))) {
+			errorx("proxy: cannot set up worker %d on %s:%d: %s", i + 1, s.opt.host, s.port, strerror(errno));
+			rc = EXIT_FAILURE_GENERIC;
+			goto out;
+		}
+	}
 	const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
 	for (int i = 0; i < 3; i++) {
 		s.sigs[i] = evsignal_new(s.base, sigs[i], on_signal, &s);
 		evsignal_add(s.sigs[i], NULL);
 	}
+	/* The other workers' threads take no signals: they are worker 0's. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int started = 1;
+	for (; started < hub.n; started++) {
+		int e = pthread_create(&hub.w[started]->thread, NULL, worker_main, hub.w[started]);
+		if (e != 0) {
+			errorx("proxy: cannot start worker %d: %s", started + 1, strerror(e));
+			rc = EXIT_FAILURE_GENERIC;
+			break;
+		}
+	}
+	if (rc != EXIT_OK) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		for (int i = 1; i < started; i++)
+			tell(hub.w[i], 'S');
+		for (int i = 1; i < started; i++)
+			pthread_join(hub.w[i]->thread, NULL);
+		goto out;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (s.opt.port_file) {
 		char *tmp = xasprintf("%s.tmp", s.opt.port_file);
 		FILE *f = fopen(tmp, "w");
@@ -2260,40 +2583,40 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 	else
 		fprintf(stderr, "arouter: proxy listening on http://%s%s%s:%d%s\n", strchr(s.opt.host, ':') ? "[" : "",
 			s.opt.host, strchr(s.opt.host, ':') ? "]" : "", s.port, sd_fd >= 0 ? " (socket from systemd)" : "");
+	if (hub.n > 1)
+		verbose("proxy: %d workers", hub.n);
 	fflush(stderr);
 	event_base_dispatch(s.base);
+	/* Worker 0 is done: the others finish what they hold, up to their
+	 * own grace period. */
+	for (int i = 1; i < hub.n; i++)
+		tell(hub.w[i], 'S');
+	for (int i = 1; i < hub.n; i++)
+		pthread_join(hub.w[i]->thread, NULL);
 	verbose("proxy: stopped");
 out:
-	while (s.reqs)
-		proxy_req_free(s.reqs);
-	for (int i = 0; i < 3; i++)
-		if (s.sigs[i])
-			event_free(s.sigs[i]);
-	if (s.deadline)
-		event_free(s.deadline);
-	stdio_relay_free(s.relay);
-	if (s.stdio_timer)
-		event_free(s.stdio_timer);
-	http_loop_free(s.loop);
-	if (s.http)
-		evhttp_free(s.http);
-	conn_table_free(s.conns);
-	if (s.log_ev)
-		event_free(s.log_ev);
-	s.log_ev = NULL;
-	write_log_lines(&s);
-	buf_free(&s.log_lines);
-	spares_clear(&s.req_spares);
-	if (s.base)
-		event_base_free(s.base);
-	health_free(s.health);
-
-	free(s.sd_host);
-	for (size_t i = 0; i < s.n_retired; i++) {
-		config_free(s.retired[i]);
-		free(s.retired[i]);
+	/* Workers that never ran (set-up failed) are torn down here. */
+	for (int i = 1; i < n && hub.w; i++)
+		if (hub.w[i] && hub.w[i]->base)
+			worker_teardown(hub.w[i]);
+	worker_teardown(&s);
+	for (int i = 0; i < n && hub.w; i++) {
+		struct server *w = hub.w[i];
+		if (!w)
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (w->notify[k] >= 0)
+				close(w->notify[k]);
+		if (w->pending) {
+			config_free(w->pending);
+			free(w->pending);
+		}
+		if (i > 0)
+			free(w);
 	}
-	free(s.retired);
+	free(hub.w);
+	health_free(s.health);
+	free(s.sd_host);
 out_config:
 	the_server = NULL;
 	close_ledger(&s);
@@ -2301,5 +2624,7 @@ out_config:
 	limiter_free(s.limiter);
 	config_free(s.cfg);
 	free(s.cfg);
+	pthread_mutex_destroy(&hub.mu);
+	pthread_mutex_destroy(&hub.ledger_mu);
 	return rc;
 }

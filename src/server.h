@@ -1,5 +1,6 @@
-/* server.h - the loopback listener of `arouter proxy`: one libevent loop
- * serving HTTP clients, with upstream transfers on the same loop; request
+/* server.h - the loopback listener of `arouter proxy`: libevent loops (one
+ * a worker thread) serving HTTP clients, each with its upstream transfers on
+ * the same loop; request
  * limits, Host/Origin checks, client keys, path routing to the pipeline,
  * the provider passthrough, an access log, graceful shutdown and reload. */
 #ifndef AROUTER_SERVER_H
@@ -11,6 +12,7 @@
 #include <stdio.h>
 
 #define SERVER_DEFAULT_PORT 8788
+#define SERVER_MAX_WORKERS 64
 
 struct server_options {
 	const char *host;          /* default 127.0.0.1 */
@@ -27,6 +29,7 @@ struct server_options {
 	long shutdown_grace_ms;    /* in-flight requests may finish for this long after SIGTERM */
 	bool stdio;                /* serve one connection on stdin/stdout, then exit */
 	bool libcurl_only;         /* no built-in HTTP/1.1 client: libcurl for every upstream */
+	int workers;               /* event loops (threads); 0: one a CPU, at most 8; --stdio: 1 */
 };
 
 /* Runs the proxy until SIGINT/SIGTERM (with --stdio, until its one

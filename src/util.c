@@ -204,7 +204,7 @@ bool str_has_ctl(const char *s)
 
 const char *redact(const char *secret)
 {
-	static char out[64];
+	static __thread char out[64];
 	if (str_empty(secret))
 		return "(none)";
 	size_t n = strlen(secret);

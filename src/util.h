@@ -76,8 +76,8 @@ size_t utf8_valid_prefix(const char *s, size_t len);
 char *utf8_repair(const char *s, size_t len, size_t *out_len);
 
 /* Redacts a secret to a recognisable prefix and its last four characters
- * ("sk-…abcd"); short secrets become "…". Returns a static buffer that the
- * next call overwrites. */
+ * ("sk-…abcd"); short secrets become "…". Returns a buffer of the calling
+ * thread that its next call overwrites. */
 const char *redact(const char *secret);
 /* Zeroes p[0..n) in a way the compiler cannot drop as a dead store, for a
  * secret about to be freed or to go out of scope. */

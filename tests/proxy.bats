@@ -278,6 +278,9 @@ ANSWER='Hello from the fake upstream.'
 
 @test "upstream connections are reused across requests, streamed or not, in every upstream dialect" {
 	local m s
+	# Each worker keeps connections of its own; one worker, one connection.
+	proxy_stop
+	proxy_start --workers 1
 	for m in openai/gpt-4o anthropic/claude-x google/gemini-x; do
 		fake_reset
 		for s in true true false true; do
@@ -315,6 +318,50 @@ ANSWER='Hello from the fake upstream.'
 	for _ in $(seq 50); do grep -q reloaded "$PROXY_ERR" && break; sleep 0.1; done
 	run curl -sS "$PROXY_URL/v1/chat/completions" -d "$(chat_body fast 'after reload')"
 	jq -e '.choices[0].message.content == "Echo: after reload"' <<< "$output"
+}
+
+@test "--workers: event loops on one port that share rate limits, health and reloads" {
+	proxy_stop
+	write_config <<< '{"proxy": {"keys": [{"key": "ar-local-key-123", "name": "ci", "rpm": 4}]}}'
+	proxy_start --workers 3
+	run curl -sS -H 'Authorization: Bearer ar-local-key-123' "$PROXY_URL/health"
+	jq -e '.workers == 3' <<< "$output"
+	# Three loops and the ledger writer: four threads.
+	assert_equal "$(ls "/proc/$PROXY_PID/task" | wc -l)" 4
+	# A connection each: the kernel spreads them over the loops, and the
+	# key's 4 requests a minute hold over all of them together.
+	local codes=() i
+	for i in $(seq 8); do
+		codes+=("$(curl -sS -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer ar-local-key-123' \
+			"$PROXY_URL/v1/chat/completions" -d "$(chat_body mock/echo "n$i")")")
+	done
+	assert_equal "${codes[*]}" "200 200 200 200 429 429 429 429"
+	# A reload reaches every loop: twelve fresh connections all see it.
+	write_config <<< '{"proxy": {"keys": [{"key": "ar-local-key-123", "name": "ci2"}]},
+		"model_aliases": [{"pattern": "^fast$", "replacement": "mock/echo"}]}'
+	kill -HUP "$PROXY_PID"
+	for _ in $(seq 50); do grep -q reloaded "$PROXY_ERR" && break; sleep 0.1; done
+	for i in $(seq 12); do
+		run curl -sS -H 'Authorization: Bearer ar-local-key-123' "$PROXY_URL/v1/chat/completions" \
+			-d "$(chat_body fast "after $i")"
+		jq -e --arg want "Echo: after $i" '.choices[0].message.content == $want' <<< "$output"
+	done
+	# Only worker 0 reports the reload.
+	assert_equal "$(grep -c reloaded "$PROXY_ERR")" 1
+	proxy_stop
+	run "$AROUTER" proxy --workers 0
+	assert_failure 2
+	assert_output --partial "--workers takes a number from 1 to 64, not '0'"
+	write_config <<< '{"proxy": {"workers": "many"}}'
+	run "$AROUTER" proxy --listen 127.0.0.1:0
+	assert_failure 3
+	assert_output --partial "proxy.workers must be a number from 1 to 64"
+}
+
+@test "a port in use is refused even with several workers" {
+	run "$AROUTER" proxy --workers 2 --listen "127.0.0.1:${PROXY_URL##*:}"
+	assert_failure
+	assert_output --partial "cannot listen on 127.0.0.1:${PROXY_URL##*:}"
 }
 
 @test "the access log has one line per request with names, status and tokens, never text or keys" {

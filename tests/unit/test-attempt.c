@@ -7,6 +7,8 @@
 #include "attempt.h"
 #include "conf.h"
 #include "health.h"
+
+#include <pthread.h>
 #include "route.h"
 #include "config-test.h"
 #include "tap.h"
@@ -612,6 +614,77 @@ static void test_config(void)
 	json_object_put(neg);
 }
 
+/* The proxy's event loops share one health: attempts on threads at once
+ * must find one pool per provider and leave every key free. */
+struct runner {
+	struct health *h;
+	const struct route_plan *p;
+	const struct keypool *first, *second;
+	int done;
+};
+
+static void *run_attempts(void *arg)
+{
+	struct runner *r = arg;
+	for (int i = 0; i < 2000; i++) {
+		struct attempt a;
+		const struct route_target *c;
+		const char *key;
+		int64_t delay;
+		char *line = NULL;
+		attempt_init(&a, r->p, r->h, &POLICY, NULL, 1000);
+		if (attempt_next(&a, 1000, &c, &key, &delay) == ATTEMPT_GO) {
+			/* (anthropic's breaker may open: then google goes first) */
+			if (!r->first && strcmp(c->provider->slug, "anthropic") == 0)
+				r->first = a.pool;
+			/* Half fail over to the second candidate. */
+			if (i % 2 && attempt_report(&a, 1000, 0, XFER_OK, 503, NULL, false, 5, &line) == ATTEMPT_AGAIN) {
+				free(line);
+				line = NULL;
+				a.wait_until_ms = 0;
+				a.pos = 1;
+				if (attempt_next(&a, 1000, &c, &key, &delay) == ATTEMPT_GO && !r->second &&
+				    strcmp(c->provider->slug, "google") == 0)
+					r->second = a.pool;
+			}
+			if (a.key_held && attempt_report(&a, 1000, 0, XFER_OK, 200, NULL, true, 5, &line) == ATTEMPT_DONE)
+				r->done++;
+		}
+		free(line);
+		attempt_abandon(&a, 1000);
+		attempt_clear(&a);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct route_plan p;
+	plan(&p, NULL, "[\"anthropic/claude-b\", \"google/gemini-c\"]");
+	struct health *h = health_new(NULL);
+	struct runner r[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct runner){.h = h, .p = &p};
+		pthread_create(&t[i], NULL, run_attempts, &r[i]);
+	}
+	int done = 0;
+	bool same = true;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		done += r[i].done;
+		same &= (!r[i].first || !r[0].first || r[i].first == r[0].first) &&
+			(!r[i].second || !r[0].second || r[i].second == r[0].second);
+	}
+	ok(same, "threads: one pool per provider for all four threads");
+	ok(done > 0, "threads: attempts ended DONE (%d)", done);
+	json_object *j = health_json(h, 1000);
+	is_int(json_object_object_length(json_object_object_get(j, "providers")), 2, "threads: two providers in health");
+	json_object_put(j);
+	health_free(h);
+	route_plan_clear(&p);
+}
+
 int main(void)
 {
 	setenv("HOME", "/nonexistent", 1);
@@ -642,6 +715,7 @@ int main(void)
 	test_breaker();
 	test_strategies();
 	test_config();
+	test_threads();
 	config_free(&cfg);
 	return tap_done();
 }

@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include "limiter.h"
+
+#include <pthread.h>
 #include "tap.h"
 
 #include <stdio.h>
@@ -163,8 +165,47 @@ static void test_reset_epoch(void)
 	is_int(limiter_reset_epoch_s(1735689600000LL, 0), 1735689600, "exact");
 }
 
+/* The proxy's event loops share one limiter: concurrent checks on one key
+ * must admit exactly its limit (a lost update would admit more). */
+struct hammer {
+	struct limiter *l;
+	int admitted;
+};
+
+static void *hammer(void *arg)
+{
+	struct hammer *h = arg;
+	struct limiter_verdict verdict;
+	for (int i = 0; i < 200000; i++) {
+		if (limiter_check_request(h->l, "shared", 300000, 0, 1000, &verdict))
+			h->admitted++;
+		limiter_charge_tokens(h->l, "shared", 1, 1000);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct limiter *l = limiter_new(0);
+	struct hammer hs[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		hs[i] = (struct hammer){.l = l};
+		pthread_create(&t[i], NULL, hammer, &hs[i]);
+	}
+	int total = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		total += hs[i].admitted;
+	}
+	is_int(total, 300000, "four threads, 800000 checks at one instant: exactly the 300000 a minute admitted");
+	is_int(limiter_size(l), 1, "one key held");
+	limiter_free(l);
+}
+
 int main(void)
 {
+	test_threads();
 	test_unlimited();
 	test_rpm();
 	test_tpm();
