@@ -194,13 +194,13 @@ EOF
 proxy_ticks() { awk '{print $14 + $15}' "/proc/$proxy_pid/stat"; }
 # run NAME THREADS CONNS URL BODY: wrk's summary, and the CPU time the proxy
 # used meanwhile, into $tmp/NAME.txt. With PIN=1, wrk, nginx's worker and the
-# proxy share CPU 0.
+# proxy (every thread of it: -a) share CPU 0.
 run() {
 	local name=$1 t=$2 c=$3 url=$4 body=$5 t0 pin=
 	echo "bench: $name (-t$t -c$c -d${DURATION}s${PIN:+, all on CPU 0})" >&2
 	if [ -n "${PIN:-}" ]; then
 		pin="taskset -c 0"
-		for p in $proxy_pid $(pgrep -P "$nginx_pid"); do taskset -pc 0 "$p" >/dev/null; done
+		for p in $proxy_pid $(pgrep -P "$nginx_pid"); do taskset -apc 0 "$p" >/dev/null; done
 	fi
 	t0=$(proxy_ticks)
 	BENCH_BODY=$body timeout $((DURATION + 30)) $pin wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency \
@@ -208,7 +208,7 @@ run() {
 	grep -q '^BENCH ' "$tmp/$name.txt" || die "wrk $name printed no summary: $(cat "$tmp/$name.txt")"
 	echo "PROXYCPU ticks=$(($(proxy_ticks) - t0)) hz=$(getconf CLK_TCK)" >>"$tmp/$name.txt"
 	if [ -n "${PIN:-}" ]; then
-		for p in $proxy_pid $(pgrep -P "$nginx_pid"); do taskset -pc "0-$(($(nproc) - 1))" "$p" >/dev/null; done
+		for p in $proxy_pid $(pgrep -P "$nginx_pid"); do taskset -apc "0-$(($(nproc) - 1))" "$p" >/dev/null; done
 	fi
 }
 # At one connection, a wake-up across CPUs costs more than the work when the
