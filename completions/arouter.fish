@@ -49,3 +49,7 @@ complete -c arouter -n "__fish_seen_subcommand_from proxy" -l listen -x
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l log -r -F -d 'access log'
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l port-file -r -F -d 'write the port here'
 complete -c arouter -n "__fish_seen_subcommand_from proxy" -l allow-remote -d 'allow a non-loopback address'
+complete -c arouter -n "__fish_seen_subcommand_from proxy" -l workers -r -d 'event loops, one a thread'
+complete -c arouter -n "__fish_seen_subcommand_from proxy" -l stdio -d 'serve one connection on stdin/stdout'
+complete -c arouter -n "__fish_seen_subcommand_from proxy" -l status -d 'ask a running proxy how it is'
+complete -c arouter -n "__fish_seen_subcommand_from proxy" -l json -d 'with --status: the /health JSON'

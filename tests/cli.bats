@@ -147,6 +147,8 @@ complete_words() {
 	assert_output deepseek
 	run complete_words arouter models -p ol
 	assert_output ollama
+	run complete_words arouter proxy --w
+	assert_output --workers
 }
 
 @test "bash completion: keys subcommands and options, usage groups, balance options" {
