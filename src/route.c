@@ -8,9 +8,64 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Compiled alias patterns, shared by every thread: regcomp costs tens of
+ * microseconds a pattern and route_resolve runs on every request. Keyed by
+ * the pattern text, so a reloaded config reuses what it still has. Bounded:
+ * past ALIAS_CACHE_MAX patterns, the rest are compiled for each use. Entries
+ * are never freed before exit, so a regex_t handed out stays valid; glibc's
+ * regexec locks inside, so threads may share one. */
+#define ALIAS_CACHE_MAX 64
+static struct {
+	char *pattern;
+	regex_t re;
+} alias_cache[ALIAS_CACHE_MAX];
+static size_t alias_cache_n;
+static pthread_mutex_t alias_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The compiled form of pattern: from the cache (*owned false) or, when the
+ * cache is full, compiled for this use (*owned true; regfree it). Returns
+ * NULL with regcomp's message in why when the pattern does not compile. */
+static regex_t *alias_regex(const char *pattern, regex_t *scratch, bool *owned, char *why, size_t why_size)
+{
+	*owned = false;
+	regex_t *found = NULL;
+	pthread_mutex_lock(&alias_cache_mu);
+	for (size_t i = 0; i < alias_cache_n && !found; i++)
+		if (strcmp(alias_cache[i].pattern, pattern) == 0)
+			found = &alias_cache[i].re;
+	pthread_mutex_unlock(&alias_cache_mu);
+	if (found)
+		return found;
+	int rc = regcomp(scratch, pattern, REG_EXTENDED);
+	if (rc != 0) {
+		regerror(rc, scratch, why, why_size);
+		return NULL;
+	}
+	pthread_mutex_lock(&alias_cache_mu);
+	for (size_t i = 0; i < alias_cache_n && !found; i++) /* another thread won the race */
+		if (strcmp(alias_cache[i].pattern, pattern) == 0)
+			found = &alias_cache[i].re;
+	if (!found && alias_cache_n < ALIAS_CACHE_MAX) {
+		alias_cache[alias_cache_n].pattern = xstrdup(pattern);
+		alias_cache[alias_cache_n].re = *scratch;
+		found = &alias_cache[alias_cache_n++].re;
+		scratch = NULL;
+	}
+	pthread_mutex_unlock(&alias_cache_mu);
+	if (!scratch)
+		return found;
+	if (found) {
+		regfree(scratch);
+		return found;
+	}
+	*owned = true;
+	return scratch;
+}
 
 char *route_apply_aliases(json_object *aliases, const char *model, char **err)
 {
@@ -24,17 +79,18 @@ char *route_apply_aliases(json_object *aliases, const char *model, char **err)
 			*err = xasprintf("model_aliases.%zu needs \"pattern\" and \"replacement\"", i);
 			return NULL;
 		}
-		regex_t re;
+		regex_t scratch;
 		regmatch_t m[10];
-		int rc = regcomp(&re, json_object_get_string(pat), REG_EXTENDED);
-		if (rc != 0) {
-			char why[128];
-			regerror(rc, &re, why, sizeof why);
+		char why[128];
+		bool owned;
+		regex_t *re = alias_regex(json_object_get_string(pat), &scratch, &owned, why, sizeof why);
+		if (!re) {
 			*err = xasprintf("model_aliases.%zu.pattern: %s", i, why);
 			return NULL;
 		}
-		rc = regexec(&re, model, 10, m, 0);
-		regfree(&re);
+		int rc = regexec(re, model, 10, m, 0);
+		if (owned)
+			regfree(re);
 		if (rc != 0)
 			continue;
 		/* Replace the matched part; \N inserts group N, \\ a backslash. */

@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -94,6 +95,74 @@ static void test_aliases(void)
 	rules = json_tokener_parse("[{\"pattern\": \"(\", \"replacement\": \"x\"}]");
 	ok(route_apply_aliases(rules, "a", &err) == NULL, "a bad pattern is an error");
 	free(err);
+	err = NULL;
+	ok(route_apply_aliases(rules, "a", &err) == NULL && err && strstr(err, "model_aliases.0.pattern"),
+	   "and stays one on the next use (a failed compile is not cached)");
+	free(err);
+	json_object_put(rules);
+}
+
+/* Compiled patterns are cached (at most 64); rules past that are compiled
+ * for each use. 100 distinct rules, each used twice, must all still match. */
+static void test_aliases_many(void)
+{
+	int good = 0;
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 100; i++) {
+			char text[128], want[32], model[32];
+			snprintf(text, sizeof text, "[{\"pattern\": \"^m%d-(.*)$\", \"replacement\": \"p%d/\\\\1\"}]", i, i);
+			json_object *rules = json_tokener_parse(text);
+			snprintf(model, sizeof model, "m%d-x%d", i, round);
+			snprintf(want, sizeof want, "p%d/x%d", i, round);
+			char *err = NULL;
+			char *s = route_apply_aliases(rules, model, &err);
+			good += s && strcmp(s, want) == 0;
+			free(s);
+			free(err);
+			json_object_put(rules);
+		}
+	ok(good == 200, "100 distinct patterns, each used twice, all substituted (%d/200)", good);
+}
+
+struct alias_worker {
+	json_object *rules;
+	int id, good;
+};
+
+static void *alias_thread(void *arg)
+{
+	struct alias_worker *w = arg;
+	for (int i = 0; i < 2000; i++) {
+		char model[32], want[40];
+		snprintf(model, sizeof model, "gpt-%d-%d", w->id, i);
+		snprintf(want, sizeof want, "openrouter:openai/gpt-%d-%d", w->id, i);
+		char *err = NULL;
+		char *s = route_apply_aliases(w->rules, model, &err);
+		w->good += s && strcmp(s, want) == 0;
+		free(s);
+		free(err);
+	}
+	return NULL;
+}
+
+/* Worker threads share the compiled patterns. */
+static void test_aliases_threads(void)
+{
+	json_object *rules = json_tokener_parse("[{\"pattern\": \"^fast$\", \"replacement\": \"groq:llama\"},"
+						" {\"pattern\": \"^gpt-([0-9]+)-([0-9]+)$\","
+						" \"replacement\": \"openrouter:openai/gpt-\\\\1-\\\\2\"}]");
+	struct alias_worker w[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct alias_worker){.rules = rules, .id = i};
+		pthread_create(&th[i], NULL, alias_thread, &w[i]);
+	}
+	int good = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		good += w[i].good;
+	}
+	ok(good == 8000, "4 threads x 2000 aliased names, all right (%d/8000)", good);
 	json_object_put(rules);
 }
 
@@ -190,6 +259,8 @@ int main(void)
 	load("{}");
 	test_grammar();
 	test_aliases();
+	test_aliases_many();
+	test_aliases_threads();
 	config_free(&cfg);
 	test_resolve();
 	return tap_done();
