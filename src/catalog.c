@@ -47,16 +47,11 @@ static char *locate_line(const struct config *c, const char *path, const char *m
 	return xasprintf("%s:%d:%d: %s", c->path, line, col, msg);
 }
 
-static void problem(struct problems *pr, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void problem(struct problems *pr, const char *path, const char *fmt, ...)
+static void vproblem(struct problems *pr, const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void vproblem(struct problems *pr, const char *path, const char *fmt, va_list ap)
 {
-	if (!pr || !pr->report_any)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
 	char *what = xvasprintf(fmt, ap);
-	va_end(ap);
 	char *msg = xasprintf("%s%s", path, what);
 	char *line = locate_line(pr->c, path, msg);
 	if (pr->report)
@@ -68,6 +63,34 @@ static void problem(struct problems *pr, const char *path, const char *fmt, ...)
 	free(msg);
 	free(what);
 	pr->count++;
+}
+
+static void problem(struct problems *pr, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void problem(struct problems *pr, const char *path, const char *fmt, ...)
+{
+	if (!pr || !pr->report_any)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vproblem(pr, path, fmt, ap);
+	va_end(ap);
+}
+
+/* A problem at path.key: the path is only built when there is one, since
+ * entries are read far more often than they are wrong. */
+static void problem_at(struct problems *pr, const char *path, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void problem_at(struct problems *pr, const char *path, const char *key, const char *fmt, ...)
+{
+	if (!pr || !pr->report_any)
+		return;
+	char *at = xasprintf("%s.%s", path, key);
+	va_list ap;
+	va_start(ap, fmt);
+	vproblem(pr, at, fmt, ap);
+	va_end(ap);
+	free(at);
 }
 
 /* ---- models ---- */
@@ -147,24 +170,26 @@ static json_object *member(json_object *o, const char *key)
 	return NULL;
 }
 
-static void take_text(json_object *v, char **dst, struct problems *pr, const char *path)
+static void take_text(json_object *v, char **dst, struct problems *pr, const char *path,
+                      const char *key)
 {
 	if (!v)
 		return;
 	if (!json_object_is_type(v, json_type_string)) {
-		problem(pr, path, " must be a string");
+		problem_at(pr, path, key, " must be a string");
 		return;
 	}
 	free(*dst);
 	*dst = xstrdup(json_object_get_string(v));
 }
 
-static void take_count(json_object *v, long *dst, struct problems *pr, const char *path)
+static void take_count(json_object *v, long *dst, struct problems *pr, const char *path,
+                      const char *key)
 {
 	if (!v)
 		return;
 	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0) {
-		problem(pr, path, " must be a whole number of tokens");
+		problem_at(pr, path, key, " must be a whole number of tokens");
 		return;
 	}
 	int64_t n = json_object_get_int64(v);
@@ -173,7 +198,8 @@ static void take_count(json_object *v, long *dst, struct problems *pr, const cha
 
 /* A price: a decimal string like OpenRouter's ("0.000003") or a number, in
  * USD per token. A negative one ("-1", OpenRouter's "varies") is unknown. */
-static void take_price(json_object *v, double *dst, struct problems *pr, const char *path)
+static void take_price(json_object *v, double *dst, struct problems *pr, const char *path,
+                      const char *key)
 {
 	if (!v)
 		return;
@@ -184,8 +210,8 @@ static void take_price(json_object *v, double *dst, struct problems *pr, const c
 		errno = 0;
 		d = strtod(s, &end);
 		if (!*s || *end || errno || !isfinite(d)) {
-			problem(
-			    pr, path,
+			problem_at(
+			    pr, path, key,
 			    " must be a price in USD per token, like \"0.000003\" ($3 per million), not '%s'",
 			    s);
 			return;
@@ -193,17 +219,18 @@ static void take_price(json_object *v, double *dst, struct problems *pr, const c
 	} else if (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) {
 		d = json_object_get_double(v);
 		if (!isfinite(d)) {
-			problem(pr, path, " must be a price in USD per token");
+			problem_at(pr, path, key, " must be a price in USD per token");
 			return;
 		}
 	} else {
-		problem(pr, path, " must be a price in USD per token, like \"0.000003\" ($3 per million)");
+		problem_at(pr, path, key, " must be a price in USD per token, like \"0.000003\" ($3 per million)");
 		return;
 	}
 	*dst = d < 0 ? -1 : d;
 }
 
-static void take_strings(json_object *v, json_object **dst, struct problems *pr, const char *path)
+static void take_strings(json_object *v, json_object **dst, struct problems *pr, const char *path,
+                      const char *key)
 {
 	if (!v)
 		return;
@@ -211,16 +238,11 @@ static void take_strings(json_object *v, json_object **dst, struct problems *pr,
 	for (size_t i = 0; ok && i < json_object_array_length(v); i++)
 		ok = json_object_is_type(json_object_array_get_idx(v, i), json_type_string);
 	if (!ok) {
-		problem(pr, path, " must be a list of strings");
+		problem_at(pr, path, key, " must be a list of strings");
 		return;
 	}
 	json_object_put(*dst);
 	*dst = json_object_get(v);
-}
-
-static char *sub(const char *path, const char *key)
-{
-	return xasprintf("%s.%s", path, key);
 }
 
 /* Applies the fields an entry has onto m. Keys of other listing formats
@@ -232,96 +254,65 @@ static void apply_entry(struct catalog_model *m, json_object *e, struct problems
 	                                           "inputTokenLimit", "max_input_tokens"};
 	static const char *const output_keys[] = {"max_output_tokens", "outputTokenLimit",
 	                                          "max_completion_tokens"};
-	json_object *v;
-	char *p;
 
 	/* In a list without "id" (Gemini's, Cohere's), "name" is the id. */
 	bool name_is_id = !member(e, "id");
 	for (size_t i = 0; i < sizeof name_keys / sizeof name_keys[0]; i++) {
 		if (i == 0 && name_is_id)
 			continue;
-		v = member(e, name_keys[i]);
-		p = sub(path, name_keys[i]);
-		take_text(v, &m->name, pr, p);
-		free(p);
+		take_text(member(e, name_keys[i]), &m->name, pr, path, name_keys[i]);
 	}
-	p = sub(path, "description");
-	take_text(member(e, "description"), &m->description, pr, p);
-	free(p);
+	take_text(member(e, "description"), &m->description, pr, path, "description");
 
 	json_object *top = member(e, "top_provider");
 	if (top && !json_object_is_type(top, json_type_object)) {
-		p = sub(path, "top_provider");
-		problem(pr, p, " must be an object");
-		free(p);
+		problem_at(pr, path, "top_provider", " must be an object");
 		top = NULL;
 	}
-	p = sub(path, "top_provider.context_length");
-	take_count(member(top, "context_length"), &m->context_length, pr, p);
-	free(p);
-	for (size_t i = 0; i < sizeof context_keys / sizeof context_keys[0]; i++) {
-		p = sub(path, context_keys[i]);
-		take_count(member(e, context_keys[i]), &m->context_length, pr, p);
-		free(p);
-	}
-	p = sub(path, "top_provider.max_completion_tokens");
-	take_count(member(top, "max_completion_tokens"), &m->max_output_tokens, pr, p);
-	free(p);
-	for (size_t i = 0; i < sizeof output_keys / sizeof output_keys[0]; i++) {
-		p = sub(path, output_keys[i]);
-		take_count(member(e, output_keys[i]), &m->max_output_tokens, pr, p);
-		free(p);
-	}
+	take_count(member(top, "context_length"), &m->context_length, pr, path, "top_provider.context_length");
+	for (size_t i = 0; i < sizeof context_keys / sizeof context_keys[0]; i++)
+		take_count(member(e, context_keys[i]), &m->context_length, pr, path, context_keys[i]);
+	take_count(member(top, "max_completion_tokens"), &m->max_output_tokens, pr, path,
+	           "top_provider.max_completion_tokens");
+	for (size_t i = 0; i < sizeof output_keys / sizeof output_keys[0]; i++)
+		take_count(member(e, output_keys[i]), &m->max_output_tokens, pr, path, output_keys[i]);
 
 	json_object *pricing = member(e, "pricing");
 	if (pricing && !json_object_is_type(pricing, json_type_object)) {
-		p = sub(path, "pricing");
-		problem(pr, p, " must be an object of prices in USD per token");
-		free(p);
+		problem_at(pr, path, "pricing", " must be an object of prices in USD per token");
 		pricing = NULL;
 	}
 	if (pricing) {
 		static const struct {
-			const char *key;
+			const char *key, *where;
 			size_t off;
 		} prices[] = {
-		    {"prompt", offsetof(struct catalog_model, price_prompt)},
-		    {"completion", offsetof(struct catalog_model, price_completion)},
-		    {"cache_read", offsetof(struct catalog_model, price_cache_read)},
-		    {"input_cache_read", offsetof(struct catalog_model, price_cache_read)},
-		    {"cache_write", offsetof(struct catalog_model, price_cache_write)},
-		    {"input_cache_write", offsetof(struct catalog_model, price_cache_write)},
+		    {"prompt", "pricing.prompt", offsetof(struct catalog_model, price_prompt)},
+		    {"completion", "pricing.completion", offsetof(struct catalog_model, price_completion)},
+		    {"cache_read", "pricing.cache_read", offsetof(struct catalog_model, price_cache_read)},
+		    {"input_cache_read", "pricing.input_cache_read", offsetof(struct catalog_model, price_cache_read)},
+		    {"cache_write", "pricing.cache_write", offsetof(struct catalog_model, price_cache_write)},
+		    {"input_cache_write", "pricing.input_cache_write",
+		     offsetof(struct catalog_model, price_cache_write)},
 		};
-		for (size_t i = 0; i < sizeof prices / sizeof prices[0]; i++) {
-			p = xasprintf("%s.pricing.%s", path, prices[i].key);
-			take_price(member(pricing, prices[i].key), (double *)((char *)m + prices[i].off), pr,
-			           p);
-			free(p);
-		}
+		for (size_t i = 0; i < sizeof prices / sizeof prices[0]; i++)
+			take_price(member(pricing, prices[i].key), (double *)((char *)m + prices[i].off), pr, path,
+			           prices[i].where);
 	}
 
 	json_object *arch = member(e, "architecture");
 	if (arch && !json_object_is_type(arch, json_type_object)) {
-		p = sub(path, "architecture");
-		problem(pr, p, " must be an object");
-		free(p);
+		problem_at(pr, path, "architecture", " must be an object");
 		arch = NULL;
 	}
-	p = sub(path, "architecture.input_modalities");
-	take_strings(member(arch, "input_modalities"), &m->input_modalities, pr, p);
-	free(p);
-	p = sub(path, "architecture.output_modalities");
-	take_strings(member(arch, "output_modalities"), &m->output_modalities, pr, p);
-	free(p);
-	p = sub(path, "input_modalities");
-	take_strings(member(e, "input_modalities"), &m->input_modalities, pr, p);
-	free(p);
-	p = sub(path, "output_modalities");
-	take_strings(member(e, "output_modalities"), &m->output_modalities, pr, p);
-	free(p);
-	p = sub(path, "supported_parameters");
-	take_strings(member(e, "supported_parameters"), &m->supported_parameters, pr, p);
-	free(p);
+	take_strings(member(arch, "input_modalities"), &m->input_modalities, pr, path,
+	             "architecture.input_modalities");
+	take_strings(member(arch, "output_modalities"), &m->output_modalities, pr, path,
+	             "architecture.output_modalities");
+	take_strings(member(e, "input_modalities"), &m->input_modalities, pr, path, "input_modalities");
+	take_strings(member(e, "output_modalities"), &m->output_modalities, pr, path, "output_modalities");
+	take_strings(member(e, "supported_parameters"), &m->supported_parameters, pr, path,
+	             "supported_parameters");
 }
 
 /* The keys a config entry may hold, for `config check`. */
@@ -363,15 +354,23 @@ static void check_keys(struct problems *pr, json_object *o, const char *path, co
 static void check_entry_keys(struct problems *pr, json_object *e, const char *path)
 {
 	check_keys(pr, e, path, entry_keys, N_OF(entry_keys));
-	char *p = sub(path, "pricing");
-	check_keys(pr, member(e, "pricing"), p, pricing_keys, N_OF(pricing_keys));
-	free(p);
-	p = sub(path, "architecture");
-	check_keys(pr, member(e, "architecture"), p, architecture_keys, N_OF(architecture_keys));
-	free(p);
-	p = sub(path, "top_provider");
-	check_keys(pr, member(e, "top_provider"), p, top_provider_keys, N_OF(top_provider_keys));
-	free(p);
+	static const struct {
+		const char *key;
+		const char *const *known;
+		size_t n;
+	} parts[] = {
+	    {"pricing", pricing_keys, N_OF(pricing_keys)},
+	    {"architecture", architecture_keys, N_OF(architecture_keys)},
+	    {"top_provider", top_provider_keys, N_OF(top_provider_keys)},
+	};
+	for (size_t i = 0; i < N_OF(parts); i++) {
+		json_object *o = member(e, parts[i].key);
+		if (!o || !json_object_is_type(o, json_type_object))
+			continue;
+		char *p = xasprintf("%s.%s", path, parts[i].key);
+		check_keys(pr, o, p, parts[i].known, parts[i].n);
+		free(p);
+	}
 }
 
 /* The id an entry gives: "id", else "name" (Gemini's without "models/"). */
@@ -424,22 +423,18 @@ static void add_config_entry(struct catalog *cat, json_object *e, const char *pr
 	} else {
 		const char *slash = strchr(s, '/');
 		if (!slash || slash == s || !slash[1]) {
-			char *p = sub(path, "id");
-			problem(pr, p, ": '%s' is not \"provider/model\"", s);
-			free(p);
+			problem_at(pr, path, "id", ": '%s' is not \"provider/model\"", s);
 			return;
 		}
 		if (pr && pr->check && pr->c) {
 			char *slug = xstrndup(s, (size_t)(slash - s));
 			if (!provider_find(&pr->c->providers, slug)) {
 				const char *hint = provider_suggest(&pr->c->providers, slug);
-				char *p = sub(path, "id");
 				if (hint)
-					problem(pr, p, ": unknown provider '%s' (did you mean '%s'?)", slug,
-					        hint);
+					problem_at(pr, path, "id", ": unknown provider '%s' (did you mean '%s'?)",
+					           slug, hint);
 				else
-					problem(pr, p, ": unknown provider '%s'", slug);
-				free(p);
+					problem_at(pr, path, "id", ": unknown provider '%s'", slug);
 			}
 			free(slug);
 		}
