@@ -6,6 +6,9 @@
 #include "http-client.h"
 #include "util.h"
 
+#ifdef HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +61,15 @@ __attribute__((noreturn)) static void print_version(void)
 	const char *err = NULL;
 	const struct curl_api *cu = curl_load(&err);
 	const curl_version_info_data *cv = cu ? cu->version_info(CURLVERSION_NOW) : NULL;
+#ifdef HAVE_MIMALLOC
+	int mv = mi_version();
+	if (cv)
+		printf("arouter %s (libcurl %s, mimalloc %d.%d.%d)\n", PACKAGE_VERSION, cv->version, mv / 100,
+		       mv / 10 % 10, mv % 10);
+#else
 	if (cv)
 		printf("arouter %s (libcurl %s)\n", PACKAGE_VERSION, cv->version);
+#endif
 	else
 		printf("arouter %s (%s)\n", PACKAGE_VERSION, err ? err : "libcurl unavailable");
 	exit(EXIT_OK);

@@ -16,6 +16,15 @@ setup() {
 	assert_output --regexp '^arouter [0-9.]+ \(cannot load libcurl \(AROUTER_LIBCURL\): /nonexistent/libcurl.so.4: '
 }
 
+@test "--version names the allocator a plain build links (mimalloc)" {
+	# .ci/run sets AROUTER_EXPECT_MALLOC for its build without sanitizers,
+	# which links mimalloc; a sanitizer build has the sanitizers' allocator.
+	[[ -n "${AROUTER_EXPECT_MALLOC:-}" ]] || skip "AROUTER_EXPECT_MALLOC is not set (a build with sanitizers)"
+	run "$AROUTER" --version
+	assert_success
+	assert_output --regexp "^arouter [0-9.]+ \(libcurl [0-9.]+, $AROUTER_EXPECT_MALLOC [0-9]+\.[0-9]+\.[0-9]+\)$"
+}
+
 @test "no command prints usage to stderr and exits 2" {
 	run --separate-stderr "$AROUTER"
 	assert_failure 2
