@@ -108,6 +108,7 @@ struct server {
 	struct conn_table *conns; /* client connections: deadlines, hang-ups, answers being written */
 	struct spares req_spares; /* freed proxy_reqs, for the next requests */
 	struct buf log_lines;     /* access-log lines of this turn of the loop */
+	struct evbuffer *chunk;   /* send_chunk's, empty between calls */
 	struct event *log_ev;     /* active while log_lines holds any */
 	time_t log_sec;           /* the second log_when spells */
 	char log_when[24];
@@ -274,13 +275,12 @@ static const char *http_date(void)
 
 static void reply_json(struct evhttp_request *req, int status, const char *json)
 {
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add(b, json, strlen(json));
+	/* Straight into the request's own buffer: no evbuffer of ours to make. */
+	evbuffer_add(evhttp_request_get_output_buffer(req), json, strlen(json));
 	add_header(req, "Content-Type", "application/json");
 	struct conn *c = the_server ? conn_of(the_server->conns, req) : NULL;
 	conn_sending(c); /* shutdown waits for it to be written, not merely queued */
-	evhttp_send_reply(req, status, NULL, b);
-	evbuffer_free(b);
+	evhttp_send_reply(req, status, NULL, NULL);
 	conn_flush(c);
 }
 
@@ -484,16 +484,23 @@ static void proxy_req_done(struct proxy_req *pr)
 	proxy_req_free(pr);
 }
 
+/* One piece of a streamed answer, through the worker's scratch buffer
+ * (evhttp_send_reply_chunk moves its contents out, leaving it empty). */
+static void send_chunk(struct proxy_req *pr, const void *data, size_t len)
+{
+	struct evbuffer *b = pr->srv->chunk;
+	evbuffer_add(b, data, len);
+	flush_soon(pr->req);
+	evhttp_send_reply_chunk(pr->req, b);
+	evbuffer_drain(b, evbuffer_get_length(b)); /* a request already gone leaves it full */
+}
+
 /* Writes what the encoder produced to a streaming client. */
 static void flush_out(struct proxy_req *pr)
 {
 	if (!pr->out.len)
 		return;
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add(b, pr->out.data, pr->out.len);
-	flush_soon(pr->req);
-	evhttp_send_reply_chunk(pr->req, b);
-	evbuffer_free(b);
+	send_chunk(pr, pr->out.data, pr->out.len);
 	buf_reset(&pr->out);
 }
 
@@ -649,11 +656,7 @@ static int on_upstream_body(const char *data, size_t len, void *arg)
 		flush_out(pr);
 	} else if (pr->raw && pr->stream) {
 		start_stream(pr);
-		struct evbuffer *b = evbuffer_new();
-		evbuffer_add(b, data, len);
-		flush_soon(pr->req);
-		evhttp_send_reply_chunk(pr->req, b);
-		evbuffer_free(b);
+		send_chunk(pr, data, len);
 	}
 	return rc;
 }
@@ -1156,11 +1159,7 @@ static int on_passthrough_body(const char *data, size_t len, void *arg)
 		flush_soon(pr->req);
 		evhttp_send_reply_start(pr->req, pr->status, NULL);
 	}
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add(b, data, len);
-	flush_soon(pr->req);
-	evhttp_send_reply_chunk(pr->req, b);
-	evbuffer_free(b);
+	send_chunk(pr, data, len);
 	return rc; /* after its terminator, a stream is whole whatever the upstream holds open */
 }
 
@@ -2271,7 +2270,8 @@ static int worker_setup(struct server *s)
 	s->http = s->base ? evhttp_new(s->base) : NULL;
 	s->loop = s->base ? http_loop_new(s->base) : NULL;
 	s->log_ev = s->base ? event_new(s->base, -1, 0, on_log_lines, s) : NULL;
-	if (!s->base || !s->http || !s->loop || !s->log_ev || pipe2(s->notify, O_NONBLOCK | O_CLOEXEC) < 0)
+	s->chunk = evbuffer_new();
+	if (!s->base || !s->http || !s->loop || !s->log_ev || !s->chunk || pipe2(s->notify, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -1;
 	s->notify_ev = event_new(s->base, s->notify[0], EV_READ | EV_PERSIST, on_notify, s);
 	if (!s->notify_ev || event_add(s->notify_ev, NULL) < 0)
@@ -2317,6 +2317,9 @@ static void worker_teardown(struct server *s)
 	s->log_ev = NULL;
 	write_log_lines(s);
 	buf_free(&s->log_lines);
+	if (s->chunk)
+		evbuffer_free(s->chunk);
+	s->chunk = NULL;
 	spares_clear(&s->req_spares);
 	if (s->base)
 		event_base_free(s->base);
