@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <sys/random.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ struct ledger {
 	sqlite3 *db;
 	char *path;
 	int last_code; /* SQLite's primary result code of the last failure */
+	unsigned yield_every; /* rows between sched_yield()s in a batch; 0: none */
 	sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -550,6 +552,8 @@ int ledger_record_many(struct ledger *l, const struct ledger_row *rows, size_t n
 			goto out;
 		}
 		sqlite3_reset(ins);
+		if (l->yield_every && (i + 1) % l->yield_every == 0)
+			sched_yield();
 		if (r->key_id && cost > 0) {
 			sqlite3_bind_text(spend, 1, r->key_id, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(spend, 2, cost);
@@ -1518,6 +1522,13 @@ static void rows_free(struct ledger_row *rows, size_t n)
  * (the promise is "committed within about 50 ms"). */
 #define WRITER_LINGER_MS 10
 #define WRITER_BATCH 512
+/* A batch of a few hundred rows is a millisecond or more of CPU, and the
+ * scheduler lets the writer run it out while an event loop on the same core
+ * waits with a request in hand (p99 at one connection on one CPU: 550-800 us
+ * against 150-170 us without the ledger). Giving up the core every few rows
+ * (~30 us of work) bounds that wait; a yield with nothing else to run costs
+ * well under a microsecond. */
+#define WRITER_YIELD_ROWS 8
 
 static void *writer_main(void *arg)
 {
@@ -1588,6 +1599,7 @@ struct ledger_writer *ledger_writer_start(const char *path, char **err)
 		return NULL;
 	struct ledger_writer *w = xcalloc(1, sizeof *w);
 	w->l = l;
+	l->yield_every = WRITER_YIELD_ROWS;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	pthread_cond_init(&w->done, NULL);
