@@ -5,7 +5,9 @@
 #
 #   nice -n 19 tests/fuzz/run-long.sh FUZZBUILDDIR [TARGET...]
 #
-# Environment: RUNS, SECONDS_PER_TARGET, WORK (default FUZZBUILDDIR/fuzz-long:
+# Environment: RUNS, SECONDS_PER_TARGET, JOBS (default 1: one process; N
+# splits RUNS between N processes at once, on N cores, sharing the target's
+# corpus; the runs reached are their sum), WORK (default FUZZBUILDDIR/fuzz-long:
 # the growing corpus of each target, kept between runs, and crash inputs).
 # The seed corpus in tests/fuzz/corpus/ is read, never written; to keep new
 # coverage, merge by hand:
@@ -27,11 +29,14 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 runs=${RUNS:-10000000}
 secs=${SECONDS_PER_TARGET:-900}
+jobs=${JOBS:-1}
+[[ $jobs =~ ^[1-9][0-9]?$ ]] || { echo "$0: JOBS must be 1 to 99" >&2; exit 2; }
 work=${WORK:-$build/fuzz-long}
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(fuzz-sse fuzz-route fuzz-egress fuzz-ingress fuzz-decode fuzz-response
 	fuzz-encode fuzz-config fuzz-account fuzz-listener fuzz-http1)
 mkdir -p "$work/artifacts" "$work/logs"
+work=$(cd "$work" && pwd) # the jobs run in a directory of their own
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:malloc_context_size=0:quarantine_size_mb=2}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -42,12 +47,26 @@ for t in "${targets[@]}"; do
 	mkdir -p "$work/corpus/$t"
 	log=$work/logs/$t.log
 	start=$(date +%s)
-	"$bin" -runs="$runs" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -error_exitcode=77 \
-		-timeout_exitcode=78 -dict="$here/arouter.dict" -print_final_stats=1 -print_pcs=0 \
-		-artifact_prefix="$work/artifacts/$t-" "$work/corpus/$t" "$here/corpus/$t" >"$log" 2>&1
-	rc=$?
+	args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -error_exitcode=77 -timeout_exitcode=78
+		-dict="$here/arouter.dict" -print_final_stats=1 -print_pcs=0 -artifact_prefix="$work/artifacts/$t-"
+		"$work/corpus/$t" "$here/corpus/$t")
+	if [[ $jobs -eq 1 ]]; then
+		"$bin" -runs="$runs" "${args[@]}" >"$log" 2>&1
+		rc=$?
+	else
+		# libFuzzer writes job N's output to fuzz-N.log in its directory.
+		jobdir=$work/logs/$t.jobs
+		rm -rf "$jobdir" && mkdir -p "$jobdir"
+		(cd "$jobdir" && "$bin" -jobs="$jobs" -workers="$jobs" -runs=$(((runs + jobs - 1) / jobs)) "${args[@]}") >"$log" 2>&1
+		rc=$?
+		# The parent copies each job's log into its own when the job
+		# ends, but does not pass a job's failure on: read the logs.
+		if grep -qE '^==[0-9]+==ERROR|runtime error|fuzz assertion failed|^SUMMARY: ' "$jobdir"/fuzz-*.log; then
+			rc=77
+		fi
+	fi
 	end=$(date +%s)
-	done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{n += $1} END {if (NR) print n}')
 	cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.*\(cov: [0-9]*\).*/\1/p')
 	if [[ $rc -eq 0 ]]; then
 		echo "$t: ${done_runs:-?} runs in $((end - start)) s, $cov, corpus $(find "$work/corpus/$t" -type f | wc -l) files"
