@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,14 +137,37 @@ void catalog_free(struct catalog *cat)
 	for (size_t i = 0; i < cat->n; i++)
 		model_clear(&cat->v[i]);
 	free(cat->v);
+	free(cat->index);
 	free(cat);
+}
+
+/* FNV-1a over an id; the index's hash. */
+static size_t id_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
+}
+
+static void index_put(struct catalog *cat, size_t i)
+{
+	size_t mask = cat->n_index - 1, h = id_hash(cat->v[i].id) & mask;
+	while (cat->index[h])
+		h = (h + 1) & mask;
+	cat->index[h] = i + 1;
 }
 
 static struct catalog_model *find_exact(const struct catalog *cat, const char *id)
 {
-	for (size_t i = 0; i < cat->n; i++)
-		if (strcmp(cat->v[i].id, id) == 0)
-			return &cat->v[i];
+	if (!cat->index)
+		return NULL;
+	size_t mask = cat->n_index - 1;
+	for (size_t h = id_hash(id) & mask; cat->index[h]; h = (h + 1) & mask) {
+		struct catalog_model *m = &cat->v[cat->index[h] - 1];
+		if (strcmp(m->id, id) == 0)
+			return m;
+	}
 	return NULL;
 }
 
@@ -153,9 +177,19 @@ static struct catalog_model *model_slot(struct catalog *cat, const char *id)
 	struct catalog_model *m = find_exact(cat, id);
 	if (m)
 		return m;
-	cat->v = xrealloc(cat->v, (cat->n + 1) * sizeof *cat->v);
-	m = &cat->v[cat->n++];
+	if (cat->n == cat->cap) {
+		cat->cap = cat->cap ? cat->cap * 2 : 64;
+		cat->v = xrealloc(cat->v, cat->cap * sizeof *cat->v);
+		free(cat->index);
+		for (cat->n_index = 128; cat->n_index < 2 * cat->cap; cat->n_index *= 2)
+			;
+		cat->index = xcalloc(cat->n_index, sizeof *cat->index);
+		for (size_t i = 0; i < cat->n; i++)
+			index_put(cat, i);
+	}
+	m = &cat->v[cat->n];
 	model_init(m, id);
+	index_put(cat, cat->n++);
 	return m;
 }
 
@@ -617,6 +651,17 @@ const struct catalog_model *catalog_find(const struct catalog *cat, const char *
 		provider = model;
 		plen = (size_t)(slash - model);
 		model = slash + 1;
+	}
+	/* The exact id first, through the index; ids are unique, so the scan
+	 * below would return the same entry. */
+	char key[256];
+	if (!memchr(provider, '/', plen) && plen + 1 + strlen(model) < sizeof key) {
+		memcpy(key, provider, plen);
+		key[plen] = '/';
+		strcpy(key + plen + 1, model);
+		const struct catalog_model *m = find_exact(cat, key);
+		if (m)
+			return m;
 	}
 	const struct catalog_model *nocase = NULL, *dated = NULL;
 	size_t dated_len = 0;

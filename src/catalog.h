@@ -38,6 +38,11 @@ struct catalog_model {
 struct catalog {
 	struct catalog_model *v; /* in order: built-in table order, then additions */
 	size_t n;
+	/* catalog.c's own: room in v, and an index of ids (open addressing,
+	 * slot i+1, n_index a power of two at least twice cap). */
+	size_t cap;
+	size_t *index;
+	size_t n_index;
 };
 
 /* The built-in catalog extended by the configuration c (NULL for the

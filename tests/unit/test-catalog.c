@@ -454,6 +454,50 @@ static void test_listings(void)
 	catalog_free(cat);
 }
 
+/* Many models: the id index survives the array's growth (64, 128, ...),
+ * a listing of a known id updates it in place, and lookups that are not
+ * exact (case, snapshot suffix, an id without a provider) still scan. */
+static void test_many(void)
+{
+	struct catalog *cat = catalog_new_empty();
+	char name[64];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof name, "{`id`: `model-%d`, `context_length`: %d}", i, i + 1);
+		json_object *e = J(name);
+		catalog_add_listing(cat, e, i % 2 ? "acme" : "zeta");
+		json_object_put(e);
+	}
+	is_int((long)cat->n, 1000, "1000 models added");
+	int found = 0;
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof name, "model-%d", i);
+		const struct catalog_model *m = catalog_find(cat, i % 2 ? "acme" : "zeta", name);
+		found += m && m->context_length == i + 1 && m == &cat->v[i];
+	}
+	is_int(found, 1000, "each found by provider and name, the entry it was added as");
+	ok(catalog_find(cat, "zeta", "model-1") == NULL, "a name under another provider is not found");
+	snprintf(name, sizeof name, "acme/model-%d", 777);
+	const struct catalog_model *m = catalog_find(cat, NULL, name);
+	ok(m && m->context_length == 778, "found by \"provider/model\"");
+
+	json_object *e = J("{`id`: `model-500`, `context_length`: 4242}");
+	m = catalog_add_listing(cat, e, "zeta");
+	json_object_put(e);
+	ok(cat->n == 1000 && m == &cat->v[500] && m->context_length == 4242,
+	   "a known id is updated in place, not added again");
+
+	m = catalog_find(cat, "acme", "MODEL-3");
+	ok(m && strcmp(m->id, "acme/model-3") == 0, "a name in other case is found by the scan");
+	m = catalog_find(cat, "acme", "model-3-20250101");
+	ok(m && strcmp(m->id, "acme/model-3") == 0, "a dated name is found by the scan");
+	e = J("{`id`: `bare`}");
+	catalog_add_listing(cat, e, NULL);
+	json_object_put(e);
+	m = catalog_find(cat, "", "bare");
+	ok(m && strcmp(m->id, "bare") == 0, "an id without a provider is found with an empty provider");
+	catalog_free(cat);
+}
+
 int main(void)
 {
 	test_builtin();
@@ -462,5 +506,6 @@ int main(void)
 	test_cost();
 	test_json();
 	test_listings();
+	test_many();
 	return tap_done();
 }
