@@ -12,7 +12,6 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,18 +140,9 @@ void catalog_free(struct catalog *cat)
 	free(cat);
 }
 
-/* FNV-1a over an id; the index's hash. */
-static size_t id_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 32));
-}
-
 static void index_put(struct catalog *cat, size_t i)
 {
-	size_t mask = cat->n_index - 1, h = id_hash(cat->v[i].id) & mask;
+	size_t mask = cat->n_index - 1, h = (size_t)str_hash(cat->v[i].id) & mask;
 	while (cat->index[h])
 		h = (h + 1) & mask;
 	cat->index[h] = i + 1;
@@ -163,7 +153,7 @@ static struct catalog_model *find_exact(const struct catalog *cat, const char *i
 	if (!cat->index)
 		return NULL;
 	size_t mask = cat->n_index - 1;
-	for (size_t h = id_hash(id) & mask; cat->index[h]; h = (h + 1) & mask) {
+	for (size_t h = (size_t)str_hash(id) & mask; cat->index[h]; h = (h + 1) & mask) {
 		struct catalog_model *m = &cat->v[cat->index[h] - 1];
 		if (strcmp(m->id, id) == 0)
 			return m;

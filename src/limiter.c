@@ -37,16 +37,6 @@ struct limiter {
 	size_t n, max;
 };
 
-static uint64_t hash_key(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 struct limiter *limiter_new(size_t max_keys)
 {
 	struct limiter *l = xcalloc(1, sizeof *l);
@@ -169,7 +159,7 @@ static void evict_oldest(struct limiter *l)
 
 static struct entry *lookup(struct limiter *l, const char *key, int64_t now_ms, bool create)
 {
-	uint64_t h = hash_key(key);
+	uint64_t h = str_hash(key);
 	struct entry **pp = find_slot(l, key, h);
 	if (*pp || !create)
 		return *pp;

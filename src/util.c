@@ -516,3 +516,11 @@ char *utf8_repair(const char *s, size_t len, size_t *out_len)
 		*out_len = b.len;
 	return buf_steal(&b);
 }
+
+uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Exit codes, documented in arouter(1). */
 enum exit_code {
@@ -96,6 +97,8 @@ char *xbase64(const void *data, size_t len);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
 size_t edit_distance(const char *a, const char *b);
+/* FNV-1a over a NUL-terminated string: for hash tables keyed by text. */
+uint64_t str_hash(const char *s);
 /* Returns the candidate closest to word if it is close enough to be a
  * plausible typo, else NULL. The pointer is one of candidates. */
 const char *suggest(const char *word, const char *const *candidates, size_t n);

@@ -61,7 +61,7 @@ for t in "${targets[@]}"; do
 		rc=$?
 		# The parent copies each job's log into its own when the job
 		# ends, but does not pass a job's failure on: read the logs.
-		if grep -qE '^==[0-9]+==ERROR|runtime error|fuzz assertion failed|^SUMMARY: ' "$jobdir"/fuzz-*.log; then
+		if grep -qE '^==[0-9]+== ?ERROR|runtime error|fuzz assertion failed|^SUMMARY: ' "$jobdir"/fuzz-*.log; then
 			rc=77
 		fi
 	fi
@@ -73,7 +73,7 @@ for t in "${targets[@]}"; do
 	else
 		status=1
 		echo "$t: FAILED (exit $rc) after $((end - start)) s; see $log and $work/artifacts/"
-		grep -E -m1 -A12 '^==[0-9]+==ERROR|runtime error|fuzz assertion failed' "$log" | sed 's/^/  /'
+		grep -E -m1 -A12 '^==[0-9]+== ?ERROR|runtime error|fuzz assertion failed' "$log" | sed 's/^/  /'
 	fi
 done
 exit $status
