@@ -41,15 +41,12 @@ void buf_putc(struct buf *b, char c)
 void buf_put_ll(struct buf *b, long long v)
 {
 	char tmp[24];
-	char *p = tmp + sizeof tmp;
-	/* Negated as unsigned, so that LLONG_MIN works too. */
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-	do
-		*--p = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
+	size_t n = 0;
 	if (v < 0)
-		*--p = '-';
-	buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+		tmp[n++] = '-';
+	/* Negated as unsigned, so that LLONG_MIN works too. */
+	n += ull_to_dec(tmp + n, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+	buf_append(b, tmp, n);
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)

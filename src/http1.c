@@ -1,10 +1,13 @@
 /* http1.c - the built-in HTTP/1.1 client for plain-HTTP upstreams at a
  * literal address or localhost. See http1.h.
  *
- * One call is a state machine over one bufferevent: connect (or take a
+ * One call is a state machine over one connection: connect (or take a
  * kept-alive connection from the pool), write the request, read the
  * status line and headers, then the body framed by Content-Length, by
- * chunks, or by the connection closing. Body bytes go through
+ * chunks, or by the connection closing. A bufferevent connects and writes
+ * what one send() could not; reading is this file's own (conn_read): a
+ * bufferevent asks the kernel how much is waiting (an ioctl) before each
+ * read, a system call per read that a loopback upstream feels. Body bytes go through
  * transfer_body (http-internal.h) exactly as libcurl's do, inflated first
  * when the server compressed them unasked. A connection whose response
  * ended cleanly goes back to the pool; a request that fails on a pooled
@@ -27,7 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <zlib.h>
 
 #define HEAD_CAP (64 * 1024)   /* a response's status line and headers, together */
@@ -35,9 +40,16 @@
 #define IDLE_CONN_SECONDS 60   /* a pooled connection unused this long is closed */
 #define INFLATE_CHUNK 16384
 #define H1_MAX_HEADERS 128     /* a request's; the proxy sends at most 64 */
+#define READ_CHUNK 16384       /* room offered to one read */
+
+struct h1_call;
 
 struct h1_conn {
-	struct bufferevent *bev;
+	struct bufferevent *bev; /* connects, and writes what send() left; never reads */
+	struct event *rev;       /* readable, or idle too long (persistent) */
+	struct evbuffer *in;     /* read, not yet parsed */
+	struct h1_call *call;    /* the call on it; NULL while pooled */
+	bool reading;            /* rev is added */
 	struct h1_pool *pool;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -101,7 +113,7 @@ struct h1_call {
 	bool cancelled;       /* h1_cancel from inside a callback */
 };
 
-static void on_read(struct bufferevent *bev, void *arg);
+static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
 static struct timeval ms_tv(long ms)
@@ -131,8 +143,64 @@ static void conn_free(struct h1_conn *conn)
 {
 	if (!conn)
 		return;
+	if (conn->rev)
+		event_free(conn->rev); /* before the bufferevent closes the socket */
+	if (conn->in)
+		evbuffer_free(conn->in);
 	bufferevent_free(conn->bev);
 	free(conn);
+}
+
+/* Reading on: bytes, end of file or errors go to on_readable, and so does
+ * ms without any of them (0: no limit). Adding it again only moves the
+ * deadline: no system call. */
+static void conn_read_on(struct h1_conn *conn, long ms)
+{
+	if (!conn->rev) {
+		conn->rev = event_new(conn->pool->base, bufferevent_getfd(conn->bev), EV_READ | EV_PERSIST, on_readable, conn);
+		conn->in = evbuffer_new();
+		if (!conn->rev || !conn->in)
+			abort(); /* out of memory, as xcalloc would */
+	}
+	struct timeval tv = ms_tv(ms);
+	event_add(conn->rev, ms > 0 ? &tv : NULL);
+	conn->reading = true;
+}
+
+/* One read into conn->in: the byte count, 0 at end of file, -1 with errno
+ * set (EAGAIN: nothing waiting). */
+static ssize_t conn_read(struct h1_conn *conn)
+{
+	struct evbuffer_iovec v[2];
+	int nv = evbuffer_reserve_space(conn->in, READ_CHUNK, v, 2);
+	if (nv <= 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	struct iovec iov[2];
+	for (int i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	ssize_t n;
+	do
+		n = readv(bufferevent_getfd(conn->bev), iov, nv);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		int saved = errno;
+		evbuffer_commit_space(conn->in, v, 0);
+		errno = saved;
+		return n;
+	}
+	size_t left = (size_t)n;
+	int used = 0;
+	for (; used < nv && left > 0; used++) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+	}
+	evbuffer_commit_space(conn->in, v, used);
+	return n;
 }
 
 static void idle_unlink(struct h1_conn *conn)
@@ -148,29 +216,27 @@ static void idle_unlink(struct h1_conn *conn)
 	pool->n_idle--;
 }
 
-/* A pooled connection that speaks or closes is no longer usable. */
-static void on_idle_read(struct bufferevent *bev, void *arg)
+/* A pooled connection that speaks or closes (or errs, or was idle too
+ * long) is no longer usable. */
+static void on_idle_event(struct bufferevent *bev, short what, void *arg)
 {
+	(void)bev;
+	(void)what;
 	struct h1_conn *conn = arg;
 	idle_unlink(conn);
 	conn_free(conn);
 }
 
-static void on_idle_event(struct bufferevent *bev, short what, void *arg)
-{
-	on_idle_read(bev, arg);
-}
-
 static void pool_put(struct h1_pool *pool, struct h1_conn *conn)
 {
-	if (pool->n_idle >= IDLE_CONNS_MAX) {
+	if (pool->n_idle >= IDLE_CONNS_MAX || !conn->reading) {
 		conn_free(conn);
 		return;
 	}
-	struct timeval tv = {IDLE_CONN_SECONDS, 0};
-	bufferevent_setcb(conn->bev, on_idle_read, NULL, on_idle_event, conn);
-	bufferevent_set_timeouts(conn->bev, &tv, NULL);
-	bufferevent_enable(conn->bev, EV_READ);
+	conn->call = NULL;
+	bufferevent_setcb(conn->bev, NULL, NULL, on_idle_event, conn);
+	bufferevent_set_timeouts(conn->bev, NULL, NULL);
+	conn_read_on(conn, IDLE_CONN_SECONDS * 1000L);
 	conn->next = pool->idle;
 	if (pool->idle)
 		pool->idle->prev = conn;
@@ -384,10 +450,14 @@ static char *build_request(const struct http_request *req, const struct target *
 		total += sizeof "User-Agent: \r\n" + strlen(ua);
 	bool with_length = req->body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
 			   strcmp(method, "PATCH") == 0;
-	char clen[48] = "";
+	char clen[48] = "Content-Length: ";
 	size_t clen_len = 0;
-	if (with_length)
-		clen_len = (size_t)snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", req->body ? req->body_len : 0);
+	if (with_length) {
+		clen_len = strlen(clen);
+		clen_len += ull_to_dec(clen + clen_len, req->body ? req->body_len : 0);
+		clen[clen_len++] = '\r';
+		clen[clen_len++] = '\n';
+	}
 	size_t body_len = req->body ? req->body_len : 0;
 	total += clen_len + 2 + body_len;
 	char *out = xmalloc(total), *p = out;
@@ -457,7 +527,7 @@ static void finish(struct h1_call *c, enum xfer_end end, const char *msg, bool r
 		end = END_DONE;
 	struct h1_conn *conn = c->conn;
 	c->conn = NULL;
-	if (conn && reuse && c->keep_alive && evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0)
+	if (conn && reuse && c->keep_alive && conn->in && evbuffer_get_length(conn->in) == 0)
 		pool_put(c->pool, conn);
 	else
 		conn_free(conn);
@@ -485,9 +555,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void conn_attach(struct h1_call *c, struct h1_conn *conn)
 {
 	c->conn = conn;
+	conn->call = c;
 	struct timeval idle = ms_tv(c->t->idle_ms);
-	bufferevent_setcb(conn->bev, on_read, NULL, on_event, c);
-	bufferevent_set_timeouts(conn->bev, &idle, &idle);
+	bufferevent_setcb(conn->bev, NULL, NULL, on_event, c);
+	bufferevent_set_timeouts(conn->bev, NULL, &idle);
+	conn_read_on(conn, c->t->idle_ms);
 	/* Reading stays on, as in the pool. The request goes out with one
 	 * send(): an idle socket takes a request whole, where the bufferevent
 	 * would wait a turn of the loop and switch writing on and off (two
@@ -497,7 +569,7 @@ static void conn_attach(struct h1_call *c, struct h1_conn *conn)
 	ssize_t n = send(bufferevent_getfd(conn->bev), c->request, c->request_len, MSG_NOSIGNAL);
 	size_t sent = n > 0 ? (size_t)n : 0;
 	if (sent < c->request_len) {
-		bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+		bufferevent_enable(conn->bev, EV_WRITE);
 		bufferevent_write(conn->bev, c->request + sent, c->request_len - sent);
 	}
 }
@@ -523,13 +595,15 @@ static void send_request(struct h1_call *c, bool may_reuse)
 	conn->pool = c->pool;
 	conn->addr = c->addr;
 	conn->addrlen = c->addrlen;
+	conn->call = c;
 	c->conn = conn;
 	c->state = H_CONNECT;
-	struct timeval idle = ms_tv(c->t->idle_ms), connect = ms_tv(c->connect_ms);
-	bufferevent_setcb(bev, on_read, NULL, on_event, c);
-	/* While connecting, the write timeout is the connect timeout. */
-	bufferevent_set_timeouts(bev, &idle, &connect);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	struct timeval connect = ms_tv(c->connect_ms);
+	bufferevent_setcb(bev, NULL, NULL, on_event, c);
+	/* While connecting, the write timeout is the connect timeout; reading
+	 * starts once connected. */
+	bufferevent_set_timeouts(bev, NULL, &connect);
+	bufferevent_enable(bev, EV_WRITE);
 	bufferevent_write(bev, c->request, c->request_len);
 	/* A refusal may be reported at once, through on_event. */
 	if (bufferevent_socket_connect(bev, (struct sockaddr *)&c->addr, (int)c->addrlen) < 0)
@@ -903,35 +977,11 @@ static bool pump(struct h1_call *c, struct evbuffer *in)
 	}
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* The connection ended (end of file, or an error reading or writing):
+ * first whatever arrived before that, then what it means for the call. */
+static void on_conn_end(struct h1_call *c)
 {
-	pump(arg, bufferevent_get_input(bev));
-}
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct h1_call *c = arg;
-	if (what & BEV_EVENT_CONNECTED) {
-		int one = 1;
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		struct timeval idle = ms_tv(c->t->idle_ms);
-		bufferevent_set_timeouts(bev, &idle, &idle);
-		c->state = H_STATUS;
-		return;
-	}
-	if (c->state == H_CONNECT) {
-		if (what & BEV_EVENT_TIMEOUT)
-			finish(c, END_CONNECT_TIMEOUT, NULL, false);
-		else if (!try_v6(c))
-			finish(c, END_CONNECT, NULL, false);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		c->t->idle_expired = true;
-		finish(c, END_IDLE, NULL, false);
-		return;
-	}
-	/* End of file or an error: first whatever arrived before it. */
-	if (!pump(c, bufferevent_get_input(bev)))
+	if (!pump(c, c->conn->in))
 		return;
 	if (c->state == H_UNTIL_CLOSE || c->state == H_DONE) {
 		finish(c, END_DONE, NULL, false);
@@ -946,6 +996,64 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	} else {
 		finish(c, END_CLOSED, NULL, false);
 	}
+}
+
+static void on_idle_timeout(struct h1_call *c)
+{
+	c->t->idle_expired = true;
+	finish(c, END_IDLE, NULL, false);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	struct h1_conn *conn = arg;
+	struct h1_call *c = conn->call;
+	if (!c) {
+		on_idle_event(conn->bev, what, conn);
+		return;
+	}
+	if (what & EV_TIMEOUT) {
+		on_idle_timeout(c);
+		return;
+	}
+	ssize_t n = conn_read(conn);
+	if (n > 0)
+		pump(c, conn->in);
+	else if (n == 0 || errno != EAGAIN)
+		on_conn_end(c);
+}
+
+/* The bufferevent's news: connected, or (never while reading: it does
+ * not read) a write that failed or stalled. */
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct h1_call *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		struct timeval idle = ms_tv(c->t->idle_ms);
+		bufferevent_set_timeouts(bev, NULL, &idle);
+		conn_read_on(c->conn, c->t->idle_ms);
+		c->state = H_STATUS;
+		return;
+	}
+	if (c->state == H_CONNECT) {
+		if (what & BEV_EVENT_TIMEOUT)
+			finish(c, END_CONNECT_TIMEOUT, NULL, false);
+		else if (!try_v6(c))
+			finish(c, END_CONNECT, NULL, false);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		on_idle_timeout(c);
+		return;
+	}
+	/* The server may have answered, and closed, before the request was
+	 * all written: read what is there before ending. */
+	for (int i = 0; i < 64 && conn_read(c->conn) > 0; i++)
+		;
+	on_conn_end(c);
 }
 
 /* ---- starting and cancelling ---- */

@@ -42,7 +42,7 @@ char *provider_auth_header_with(const struct provider *p, const char *key, const
 	switch (p->auth) {
 	case AUTH_BEARER:
 		*name = "Authorization";
-		return xasprintf("Bearer %s", key);
+		return xstrjoin("Bearer", " ", key);
 	case AUTH_X_API_KEY:
 		*name = "x-api-key";
 		return xstrdup(key);

@@ -293,7 +293,7 @@ static char *fallback_default_model(const struct config *c)
 	for (size_t i = 0; i < c->providers.n; i++) {
 		const struct provider *p = &c->providers.v[i];
 		if (provider_has_key(p) && p->default_model)
-			return xasprintf("%s/%s", p->slug, p->default_model);
+			return xstrjoin(p->slug, "/", p->default_model);
 	}
 	return xstrdup("mock/echo");
 }
@@ -336,7 +336,7 @@ int route_resolve(const struct config *c, const char *model_string, struct route
 		struct provider *p = provider_find(reg, ref.backend);
 		out->provider = p;
 		out->model = xstrdup(ref.model);
-		out->display = xasprintf("%s:%s", ref.backend, ref.model);
+		out->display = xstrjoin(ref.backend, ":", ref.model);
 		out->via_gateway = strcmp(p->slug, "arouter") == 0 || strcmp(p->slug, "openrouter") == 0;
 		model_ref_clear(&ref);
 		if (!provider_ready(p)) {
@@ -367,7 +367,7 @@ int route_resolve(const struct config *c, const char *model_string, struct route
 		return ROUTE_UNKNOWN_PROVIDER;
 	}
 	struct provider *p = provider_find(reg, ref.provider);
-	out->display = xasprintf("%s/%s", ref.provider, ref.model);
+	out->display = xstrjoin(ref.provider, "/", ref.model);
 
 	const char *backend = c->default_backend.value ? c->default_backend.value : "auto";
 	struct provider *gw = provider_find(reg, "arouter");
@@ -506,7 +506,7 @@ static void plan_auto(const struct config *c, struct route_plan *out, int *first
 		struct provider *p = provider_find(&c->providers, auto_order[i]);
 		if (!p || !provider_has_key(p) || str_empty(p->default_model))
 			continue;
-		char *m = xasprintf("%s/%s", p->slug, p->default_model);
+		char *m = xstrjoin(p->slug, "/", p->default_model);
 		plan_member(c, out, m, first_rc, first_err);
 		free(m);
 	}

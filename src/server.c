@@ -687,8 +687,8 @@ static void add_served_headers(struct proxy_req *pr)
 		add_header(pr->req, "X-Arouter-Provider", pr->res.provider);
 	if (pr->res.display)
 		add_header(pr->req, "X-Arouter-Model", pr->res.display);
-	char n[16];
-	snprintf(n, sizeof n, "%d", pr->at.total);
+	char n[24];
+	n[ull_to_dec(n, pr->at.total > 0 ? (unsigned)pr->at.total : 0)] = '\0';
 	add_header(pr->req, "X-Arouter-Attempts", n);
 }
 

@@ -218,8 +218,33 @@ static void test_secrets(void)
 	ok(1, "and takes nothing");
 }
 
+static void test_join_dec(void)
+{
+	char *j = xstrjoin("openai", "/", "gpt-4o");
+	is_str(j, "openai/gpt-4o", "xstrjoin puts the three together");
+	free(j);
+	j = xstrjoin("", "", "");
+	is_str(j, "", "xstrjoin of empty strings is empty");
+	free(j);
+	j = xstrjoin("Bearer", " ", "sk-1");
+	is_str(j, "Bearer sk-1", "xstrjoin with a one-space separator");
+	free(j);
+	static const struct {
+		unsigned long long v;
+		const char *want;
+	} cases[] = {{0, "0"}, {7, "7"}, {10, "10"}, {4096, "4096"}, {18446744073709551615ULL, "18446744073709551615"}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char out[24];
+		memset(out, 'x', sizeof out);
+		size_t n = ull_to_dec(out, cases[i].v);
+		ok(n == strlen(cases[i].want) && memcmp(out, cases[i].want, n) == 0 && out[n] == 'x',
+		   "ull_to_dec %s: the digits, their count, nothing after", cases[i].want);
+	}
+}
+
 int main(void)
 {
+	test_join_dec();
 	test_spares();
 	test_utf8();
 	test_edit_distance();
