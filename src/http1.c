@@ -7,8 +7,8 @@
  * chunks, or by the connection closing. A bufferevent connects and writes
  * what one send() could not; reading is this file's own (conn_read): a
  * bufferevent asks the kernel how much is waiting (an ioctl) before each
- * read, a system call per read that a loopback upstream feels. Body bytes go through
- * transfer_body (http-internal.h) exactly as libcurl's do, inflated first
+ * read, a system call per read that a loopback upstream feels. Body bytes
+ * go through transfer_body (http-internal.h) exactly as libcurl's do, inflated first
  * when the server compressed them unasked. A connection whose response
  * ended cleanly goes back to the pool; a request that fails on a pooled
  * connection before any byte of an answer is sent once more on a new one
@@ -21,6 +21,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -30,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <errno.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <zlib.h>
@@ -46,10 +46,9 @@ struct h1_call;
 
 struct h1_conn {
 	struct bufferevent *bev; /* connects, and writes what send() left; never reads */
-	struct event *rev;       /* readable, or idle too long (persistent) */
-	struct evbuffer *in;     /* read, not yet parsed */
+	struct event *rev;       /* readable, or idle too long; added from connected to freed */
+	struct evbuffer *in;     /* read, not yet parsed; made with rev */
 	struct h1_call *call;    /* the call on it; NULL while pooled */
-	bool reading;            /* rev is added */
 	struct h1_pool *pool;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -164,7 +163,6 @@ static void conn_read_on(struct h1_conn *conn, long ms)
 	}
 	struct timeval tv = ms_tv(ms);
 	event_add(conn->rev, ms > 0 ? &tv : NULL);
-	conn->reading = true;
 }
 
 /* One read into conn->in: the byte count, 0 at end of file, -1 with errno
@@ -229,7 +227,7 @@ static void on_idle_event(struct bufferevent *bev, short what, void *arg)
 
 static void pool_put(struct h1_pool *pool, struct h1_conn *conn)
 {
-	if (pool->n_idle >= IDLE_CONNS_MAX || !conn->reading) {
+	if (pool->n_idle >= IDLE_CONNS_MAX || !conn->rev) {
 		conn_free(conn);
 		return;
 	}
@@ -1024,8 +1022,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		on_conn_end(c);
 }
 
-/* The bufferevent's news: connected, or (never while reading: it does
- * not read) a write that failed or stalled. */
+/* The bufferevent's news (it never reads): connected, or a write that
+ * failed or stalled. */
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct h1_call *c = arg;

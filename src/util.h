@@ -33,10 +33,11 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
-/* a, sep and b end to end in a new string: xasprintf("%s%s%s") without
- * the cost of printf, for names built on every request. */
+/* a, sep and b end to end in a new string the caller frees: as
+ * xasprintf("%s%s%s") without the cost of printf, for names built on
+ * every request. */
 char *xstrjoin(const char *a, const char *sep, const char *b);
-/* v in decimal at out (room for 21 bytes), not terminated; the length. */
+/* v in decimal at out (room for 20 digits), not terminated; the length. */
 size_t ull_to_dec(char *out, unsigned long long v);
 
 /* A free list of same-sized blocks, for objects made and freed on every
