@@ -473,22 +473,29 @@ static void add_config_entry(struct catalog *cat, json_object *e, const char *pr
 		m->name = xstrdup(m->id);
 }
 
-/* Adds the built-in table (abort on a malformed one: it is compiled in and
- * the unit tests load it), then the config's entries. */
-static void load(struct catalog *cat, const struct config *c, struct problems *pr)
+/* The built-in table (abort on a malformed one: it is compiled in and the
+ * unit tests load it). */
+static void load_builtin(struct catalog *cat)
 {
 	json_object *table = json_tokener_parse(catalog_builtin_json);
 	if (!table || !json_object_is_type(table, json_type_array))
 		abort();
-	struct problems builtin = {.report_any = true};
+	struct problems pr = {.report_any = true};
 	for (size_t i = 0; i < json_object_array_length(table); i++) {
 		char *path = xasprintf("built-in models.%zu", i);
-		add_config_entry(cat, json_object_array_get_idx(table, i), NULL, &builtin, path);
+		add_config_entry(cat, json_object_array_get_idx(table, i), NULL, &pr, path);
 		free(path);
 	}
 	json_object_put(table);
-	if (builtin.count)
+	if (pr.count)
 		abort();
+}
+
+/* Adds the built-in table when builtin is set, then the config's entries. */
+static void load(struct catalog *cat, const struct config *c, struct problems *pr, bool builtin)
+{
+	if (builtin)
+		load_builtin(cat);
 	if (!c)
 		return;
 	/* Each provider's own list: bare model names or entries without the
@@ -520,7 +527,7 @@ struct catalog *catalog_new(const struct config *c, char **err)
 {
 	struct catalog *cat = catalog_new_empty();
 	struct problems pr = {.c = c, .report_any = true};
-	load(cat, c, &pr);
+	load(cat, c, &pr, true);
 	if (pr.count) {
 		if (err)
 			*err = pr.first;
@@ -535,8 +542,10 @@ struct catalog *catalog_new(const struct config *c, char **err)
 int catalog_check_config(const struct config *c, struct buf *report)
 {
 	struct catalog *cat = catalog_new_empty();
+	/* A config entry's problems are its own: whether it overrides a
+	 * built-in model or adds one, the same checks run on the same values. */
 	struct problems pr = {.c = c, .check = true, .report_any = true, .report = report};
-	load(cat, c, &pr);
+	load(cat, c, &pr, false);
 	catalog_free(cat);
 	free(pr.first);
 	return pr.count;

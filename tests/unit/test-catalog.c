@@ -271,6 +271,27 @@ static void test_config(void)
 	ok(cat != NULL, "loading does not fail on what only config check reports");
 	catalog_free(cat);
 	config_free(&c);
+
+	/* config check reads the config's entries without the built-in table:
+	 * an entry overriding a built-in model gets the same checks as a new
+	 * one, and a clean override is no problem. */
+	rc = load_config(&c,
+	                 "{\"models\": [{\"id\": \"openai/gpt-4o\", \"pricing\": {\"prompt\": \"0.000001\"}},"
+	                 " {\"id\": \"openai/gpt-4o\", \"context_lenght\": 5}]}",
+	                 &err);
+	ok(rc == 0, "a config overriding a built-in model twice loads");
+	problems = config_check(&c, &text);
+	is_int(problems, 1, "config check finds one problem in two overrides of a built-in model");
+	ok(strstr(text, "models.1.context_lenght: unknown key") != NULL, "the second override's unknown key");
+	if (problems != 1)
+		printf("#   %s", text);
+	free(text);
+	cat = catalog_new(&c, &err);
+	m = cat ? catalog_find(cat, "openai", "gpt-4o") : NULL;
+	ok(m && near(m->price_prompt, 0.000001) && m->context_length > 5,
+	   "the override applies over the built-in entry");
+	catalog_free(cat);
+	config_free(&c);
 }
 
 static void test_cost(void)
