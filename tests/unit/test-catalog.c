@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -519,6 +520,69 @@ static void test_many(void)
 	catalog_free(cat);
 }
 
+/* Each catalog_new starts from a copy of a built-in catalog parsed once per
+ * process: what one catalog changes never shows in another, and threads
+ * may build catalogs at once (the proxy's workers do). */
+static void *build_many(void *arg)
+{
+	size_t *bad = arg;
+	for (int i = 0; i < 25; i++) {
+		struct catalog *cat = catalog_new(NULL, NULL);
+		const struct catalog_model *m = catalog_find(cat, "openai", "gpt-4o");
+		if (!m || json_object_array_length(m->input_modalities) == 0 || m->price_prompt <= 0)
+			(*bad)++;
+		catalog_free(cat);
+	}
+	return NULL;
+}
+
+static void test_copies(void)
+{
+	struct config c;
+	char *err = NULL;
+	struct catalog *plain = catalog_new(NULL, NULL);
+	const struct catalog_model *m0 = catalog_find(plain, "openai", "gpt-4o");
+	double builtin_price = m0 ? m0->price_prompt : -1;
+	size_t builtin_n = plain->n;
+	size_t n_in = m0 ? json_object_array_length(m0->input_modalities) : 0;
+	ok(builtin_price > 0 && n_in > 0, "gpt-4o has a built-in price and input modalities");
+
+	if (load_config(&c,
+	                "{\"models\": [{\"id\": \"openai/gpt-4o\", \"pricing\": {\"prompt\": \"0.5\"},"
+	                " \"input_modalities\": [\"text\"], \"name\": \"Mine\"}]}",
+	                &err) < 0) {
+		ok(0, "the override config loads (%s)", err);
+		free(err);
+		catalog_free(plain);
+		return;
+	}
+	struct catalog *mine = catalog_new(&c, &err);
+	const struct catalog_model *m = mine ? catalog_find(mine, "openai", "gpt-4o") : NULL;
+	ok(m && near(m->price_prompt, 0.5) && strcmp(m->name, "Mine") == 0 &&
+	       json_object_array_length(m->input_modalities) == 1,
+	   "an override changes its own catalog");
+	catalog_free(mine);
+	config_free(&c);
+
+	struct catalog *again = catalog_new(NULL, NULL);
+	m = catalog_find(again, "openai", "gpt-4o");
+	ok(again->n == builtin_n && m && near(m->price_prompt, builtin_price) && strcmp(m->name, "Mine") != 0 &&
+	       json_object_array_length(m->input_modalities) == n_in,
+	   "and not the next one, nor one built before it");
+	m0 = catalog_find(plain, "openai", "gpt-4o");
+	ok(m0 && near(m0->price_prompt, builtin_price), "the earlier catalog is unchanged");
+	catalog_free(again);
+	catalog_free(plain);
+
+	pthread_t t[4];
+	size_t bad[4] = {0};
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, build_many, &bad[i]);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ok(bad[0] + bad[1] + bad[2] + bad[3] == 0, "four threads build 100 whole catalogs at once");
+}
+
 int main(void)
 {
 	test_builtin();
@@ -528,5 +592,6 @@ int main(void)
 	test_json();
 	test_listings();
 	test_many();
+	test_copies();
 	return tap_done();
 }
