@@ -30,9 +30,26 @@
 #define MAX_NAME        64
 #define MAX_PATTERN     200
 
-/* Statements kept prepared for the hot path (recording rows): parsing
- * them anew cost more than the inserts. */
-enum { ST_BEGIN, ST_COMMIT, ST_INSERT, ST_SPEND, ST_COUNT };
+/* Statements kept prepared for the life of the connection: those of the
+ * hot path (recording rows), where parsing them anew cost more than the
+ * inserts, and the key and usage reads the account API and the keyring
+ * repeat (preparing a key lookup cost ~90k instructions, running it ~5k).
+ * The usage sums are kept one per grouping, ST_USAGE + enum ledger_group. */
+enum {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_INSERT,
+	ST_SPEND,
+	ST_KEY_BY_ID,
+	ST_KEY_BY_NAME,
+	ST_NAME_TAKEN,
+	ST_KEYS_ALL,
+	ST_KEYS_VERSION,
+	ST_KEYS_SPENT,
+	ST_TOTAL_COST,
+	ST_USAGE,
+	ST_COUNT = ST_USAGE + LEDGER_BY_KEY + 1
+};
 
 struct ledger {
 	sqlite3 *db;
@@ -284,7 +301,10 @@ static sqlite3_stmt *prepare(struct ledger *l, const char *sql, char **err)
 	return st;
 }
 
-static const char *const cached_sql[ST_COUNT] = {
+#define KEY_COLUMNS                                                                                          \
+	"id, name, budget_pusd, spend_pusd, rpm, tpm, models, expires_ms, created_ms, revoked_ms, hash"
+
+static const char *const cached_sql[ST_USAGE] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_INSERT] = "INSERT INTO requests (time_ms, key_id, provider, model, dialect, usage_known,"
@@ -292,15 +312,36 @@ static const char *const cached_sql[ST_COUNT] = {
                   " latency_ms, first_token_ms, status, streamed, attempts)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     [ST_SPEND] = "UPDATE keys SET spend_pusd = spend_pusd + ?2 WHERE id = ?1",
+    [ST_KEY_BY_ID] = "SELECT " KEY_COLUMNS " FROM keys WHERE id = ?1",
+    /* A name: the active key, else the latest revoked one. */
+    [ST_KEY_BY_NAME] = "SELECT " KEY_COLUMNS
+                       " FROM keys WHERE name = ?1 ORDER BY revoked_ms IS NOT NULL, revoked_ms DESC LIMIT 1",
+    [ST_NAME_TAKEN] = "SELECT 1 FROM keys WHERE name = ?1 AND revoked_ms IS NULL AND id IS NOT ?2",
+    [ST_KEYS_ALL] = "SELECT " KEY_COLUMNS " FROM keys",
+    [ST_KEYS_VERSION] = "SELECT value FROM meta WHERE name = 'keys_version'",
+    /* Other processes spend too (a second proxy on the same ledger). */
+    [ST_KEYS_SPENT] = "SELECT id, spend_pusd FROM keys WHERE budget_pusd IS NOT NULL AND revoked_ms IS NULL",
+    [ST_TOTAL_COST] = "SELECT IFNULL(SUM(cost_pusd), 0) FROM requests WHERE time_ms >= ?1",
 };
 
-/* The kept statement i, reset and unbound; NULL with *err on failure. */
+static char *usage_sql(enum ledger_group by);
+
+/* The kept statement i, unbound; NULL with *err on failure. Whoever steps
+ * it resets it when done (sqlite3_reset), on every path: a statement left
+ * mid-way keeps its read transaction open. */
 static sqlite3_stmt *cached(struct ledger *l, int i, char **err)
 {
-	if (!l->st[i])
-		l->st[i] = prepare(l, cached_sql[i], err);
-	else
+	if (!l->st[i]) {
+		if (i < ST_USAGE) {
+			l->st[i] = prepare(l, cached_sql[i], err);
+		} else {
+			char *sql = usage_sql((enum ledger_group)(i - ST_USAGE));
+			l->st[i] = prepare(l, sql, err);
+			free(sql);
+		}
+	} else {
 		sqlite3_clear_bindings(l->st[i]);
+	}
 	return l->st[i];
 }
 
@@ -327,6 +368,18 @@ static long long query_int(struct ledger *l, const char *sql, long long fallback
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	return v;
+}
+
+/* query_int of a kept statement. */
+static long long query_int_cached(struct ledger *l, int i, long long fallback)
+{
+	sqlite3_stmt *st = cached(l, i, NULL);
+	long long v = fallback;
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	if (st)
+		sqlite3_reset(st);
 	return v;
 }
 
@@ -708,8 +761,8 @@ void ledger_usage_free(struct ledger_usage *u, size_t n)
 	free(u);
 }
 
-int ledger_usage_query(struct ledger *l, enum ledger_group by, long long since_ms, struct ledger_usage **out,
-                       size_t *n, struct ledger_usage *total, char **err)
+/* The usage sums grouped by by (a kept statement, ST_USAGE + by). */
+static char *usage_sql(enum ledger_group by)
 {
 	static const char *const exprs[] = {
 	    [LEDGER_BY_DAY] = "strftime('%Y-%m-%d', time_ms / 1000, 'unixepoch')",
@@ -717,19 +770,26 @@ int ledger_usage_query(struct ledger *l, enum ledger_group by, long long since_m
 	    [LEDGER_BY_PROVIDER] = "provider",
 	    [LEDGER_BY_KEY] = "key_id",
 	};
+	return xasprintf("SELECT g, COUNT(*), SUM(status < 200 OR status >= 300), SUM(usage_known = 0),"
+	                 " IFNULL(SUM(prompt_tokens), 0), IFNULL(SUM(completion_tokens), 0), "
+	                 "IFNULL(SUM(cached_tokens), 0),"
+	                 " IFNULL(SUM(reasoning_tokens), 0), IFNULL(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),"
+	                 " %s FROM (SELECT %s AS g, * FROM requests WHERE time_ms >= ?1) GROUP BY g ORDER BY %s",
+	                 by == LEDGER_BY_KEY ? "(SELECT name FROM keys WHERE keys.id = g)" : "NULL", exprs[by],
+	                 by == LEDGER_BY_DAY ? "g" : "9 DESC, 2 DESC, g");
+}
+
+int ledger_usage_query(struct ledger *l, enum ledger_group by, long long since_ms, struct ledger_usage **out,
+                       size_t *n, struct ledger_usage *total, char **err)
+{
 	*out = NULL;
 	*n = 0;
 	memset(total, 0, sizeof *total);
-	char *sql =
-	    xasprintf("SELECT g, COUNT(*), SUM(status < 200 OR status >= 300), SUM(usage_known = 0),"
-	              " IFNULL(SUM(prompt_tokens), 0), IFNULL(SUM(completion_tokens), 0), "
-	              "IFNULL(SUM(cached_tokens), 0),"
-	              " IFNULL(SUM(reasoning_tokens), 0), IFNULL(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),"
-	              " %s FROM (SELECT %s AS g, * FROM requests WHERE time_ms >= ?1) GROUP BY g ORDER BY %s",
-	              by == LEDGER_BY_KEY ? "(SELECT name FROM keys WHERE keys.id = g)" : "NULL", exprs[by],
-	              by == LEDGER_BY_DAY ? "g" : "9 DESC, 2 DESC, g");
-	sqlite3_stmt *st = prepare(l, sql, err);
-	free(sql);
+	if ((unsigned)by > LEDGER_BY_KEY) {
+		set_err(err, "no such grouping of the usage");
+		return LEDGER_ERROR;
+	}
+	sqlite3_stmt *st = cached(l, ST_USAGE + (int)by, err);
 	if (!st)
 		return LEDGER_ERROR;
 	sqlite3_bind_int64(st, 1, since_ms);
@@ -766,12 +826,12 @@ int ledger_usage_query(struct ledger *l, enum ledger_group by, long long since_m
 	}
 	if (rc != SQLITE_DONE) {
 		db_err(l, err, "cannot sum the requests");
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		ledger_usage_free(u, k);
 		memset(total, 0, sizeof *total);
 		return LEDGER_ERROR;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	*out = u;
 	*n = k;
 	return 0;
@@ -779,8 +839,7 @@ int ledger_usage_query(struct ledger *l, enum ledger_group by, long long since_m
 
 int ledger_total_cost(struct ledger *l, long long since_ms, ledger_money *out, char **err)
 {
-	sqlite3_stmt *st =
-	    prepare(l, "SELECT IFNULL(SUM(cost_pusd), 0) FROM requests WHERE time_ms >= ?1", err);
+	sqlite3_stmt *st = cached(l, ST_TOTAL_COST, err);
 	if (!st)
 		return LEDGER_ERROR;
 	sqlite3_bind_int64(st, 1, since_ms);
@@ -789,7 +848,7 @@ int ledger_total_cost(struct ledger *l, long long since_ms, ledger_money *out, c
 		*out = sqlite3_column_int64(st, 0);
 	else
 		db_err(l, err, "cannot sum the costs");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : LEDGER_ERROR;
 }
 
@@ -865,9 +924,6 @@ void ledger_keys_free(struct ledger_key *k, size_t n)
 	free(k);
 }
 
-#define KEY_COLUMNS                                                                                          \
-	"id, name, budget_pusd, spend_pusd, rpm, tpm, models, expires_ms, created_ms, revoked_ms, hash"
-
 static void key_from_row(sqlite3_stmt *st, struct ledger_key *k, unsigned char *hash)
 {
 	memset(k, 0, sizeof *k);
@@ -939,53 +995,53 @@ static int check_name(const char *name, char **err)
 /* Whether an active key other than except_id has this name. */
 static int name_taken(struct ledger *l, const char *name, const char *except_id, char **err)
 {
-	sqlite3_stmt *st =
-	    prepare(l, "SELECT 1 FROM keys WHERE name = ?1 AND revoked_ms IS NULL AND id IS NOT ?2", err);
+	sqlite3_stmt *st = cached(l, ST_NAME_TAKEN, err);
 	if (!st)
 		return LEDGER_ERROR;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (except_id)
-		sqlite3_bind_text(st, 2, except_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, except_id, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 2);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW) {
+		sqlite3_reset(st);
 		set_err(err, "an active key is already named '%s'", name);
 		return LEDGER_CONFLICT;
 	}
 	if (rc != SQLITE_DONE)
-		return db_err(l, err, "cannot read the keys");
-	return 0;
+		rc = db_err(l, err, "cannot read the keys");
+	else
+		rc = 0;
+	sqlite3_reset(st);
+	return rc;
 }
 
 static int key_find(struct ledger *l, const char *id_or_name, struct ledger_key *out, char **err)
 {
-	static const char *const queries[] = {
-	    "SELECT " KEY_COLUMNS " FROM keys WHERE id = ?1",
-	    /* A name: the active key, else the latest revoked one. */
-	    "SELECT " KEY_COLUMNS
-	    " FROM keys WHERE name = ?1 ORDER BY revoked_ms IS NOT NULL, revoked_ms DESC LIMIT 1",
-	};
+	static const int queries[] = {ST_KEY_BY_ID, ST_KEY_BY_NAME};
 	for (size_t q = 0; q < 2; q++) {
-		sqlite3_stmt *st = prepare(l, queries[q], err);
+		sqlite3_stmt *st = cached(l, queries[q], err);
 		if (!st)
 			return LEDGER_ERROR;
-		sqlite3_bind_text(st, 1, id_or_name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, id_or_name, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
 			struct ledger_key k;
 			key_from_row(st, &k, NULL);
-			sqlite3_finalize(st);
+			sqlite3_reset(st);
 			if (out)
 				*out = k;
 			else
 				ledger_key_clear(&k);
 			return 0;
 		}
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return db_err(l, err, "cannot read the keys");
+		if (rc != SQLITE_DONE) {
+			rc = db_err(l, err, "cannot read the keys");
+			sqlite3_reset(st);
+			return rc;
+		}
+		sqlite3_reset(st);
 	}
 	set_err(err, "no key '%s'", id_or_name);
 	return LEDGER_NOT_FOUND;
@@ -1300,7 +1356,7 @@ static int keyring_read(struct ledger *l, struct keyring_entry **out, size_t *n,
 	*n = 0;
 	if (exec(l, "BEGIN", err) < 0)
 		return LEDGER_ERROR;
-	sqlite3_stmt *st = prepare(l, "SELECT " KEY_COLUMNS " FROM keys", err);
+	sqlite3_stmt *st = cached(l, ST_KEYS_ALL, err);
 	if (!st) {
 		rollback(l);
 		return LEDGER_ERROR;
@@ -1316,14 +1372,15 @@ static int keyring_read(struct ledger *l, struct keyring_entry **out, size_t *n,
 		key_from_row(st, &e[k].key, e[k].hash);
 		k++;
 	}
-	sqlite3_finalize(st);
-	*version = query_int(l, "SELECT value FROM meta WHERE name = 'keys_version'", -1);
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		db_err(l, err, "cannot read the keys");
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
 		rollback(l);
 		entries_free(e, k);
 		return LEDGER_ERROR;
 	}
+	*version = query_int_cached(l, ST_KEYS_VERSION, -1);
 	exec(l, "COMMIT", NULL);
 	*out = e;
 	*n = k;
@@ -1453,7 +1510,7 @@ int ledger_keyring_refresh_if_changed(struct ledger_keyring *kr, long long now_m
 		return 0;
 	kr->checked = true;
 	kr->checked_ms = now_ms;
-	long long v = query_int(kr->l, "SELECT value FROM meta WHERE name = 'keys_version'", -1);
+	long long v = query_int_cached(kr->l, ST_KEYS_VERSION, -1);
 	if (v < 0) {
 		set_err(err, "ledger %s: cannot read keys_version: %s", kr->l->path,
 		        sqlite3_errmsg(kr->l->db));
@@ -1461,10 +1518,7 @@ int ledger_keyring_refresh_if_changed(struct ledger_keyring *kr, long long now_m
 	}
 	if (v != kr->version)
 		return ledger_keyring_refresh(kr, err) < 0 ? LEDGER_ERROR : 1;
-	/* Other processes spend too (a second proxy on the same ledger). */
-	sqlite3_stmt *st = prepare(
-	    kr->l, "SELECT id, spend_pusd FROM keys WHERE budget_pusd IS NOT NULL AND revoked_ms IS NULL",
-	    err);
+	sqlite3_stmt *st = cached(kr->l, ST_KEYS_SPENT, err);
 	if (!st)
 		return LEDGER_ERROR;
 	int rc;
@@ -1475,10 +1529,12 @@ int ledger_keyring_refresh_if_changed(struct ledger_keyring *kr, long long now_m
 		if (e && spend > e->key.spend)
 			e->key.spend = spend;
 	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return db_err(kr->l, err, "cannot read the spends");
-	return 0;
+		rc = db_err(kr->l, err, "cannot read the spends");
+	else
+		rc = 0;
+	sqlite3_reset(st);
+	return rc;
 }
 
 /* ---- the writer thread ---- */

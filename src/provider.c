@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -277,9 +278,16 @@ static int provider_apply(struct provider *p, json_object *e, const char *where,
 			*err = xasprintf("%s.models must be a list", where);
 			goto fail;
 		}
+		/* A copy: the built-in table is shared between threads, and
+		 * json-c's reference counts are not atomic. */
+		json_object *copy = NULL;
+		if (json_object_deep_copy(v, &copy, NULL) != 0) {
+			*err = xasprintf("%s.models cannot be copied", where);
+			goto fail;
+		}
 		if (p->models)
 			json_object_put(p->models);
-		p->models = json_object_get(v);
+		p->models = copy;
 	}
 	return 0;
 fail:
@@ -390,13 +398,25 @@ static int provider_apply_env(struct provider *p, char **err)
 	return 0;
 }
 
+/* The built-in table, parsed once per process and after that only read
+ * (lookups and strings, never a reference taken): parsing it was 60% of
+ * loading the registry, which every config load does. */
+static json_object *builtin_table;
+static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+
+static void builtin_parse(void)
+{
+	builtin_table = json_tokener_parse(provider_builtin_json);
+	if (!builtin_table || !json_object_is_type(builtin_table, json_type_array))
+		abort(); /* the build embeds a file that `make` already validated */
+}
+
 int provider_registry_load(struct provider_registry *reg, json_object *config_providers, char **err)
 {
 	reg->v = NULL;
 	reg->n = 0;
-	json_object *table = json_tokener_parse(provider_builtin_json);
-	if (!table || !json_object_is_type(table, json_type_array))
-		abort(); /* the build embeds a file that `make` already validated */
+	pthread_once(&builtin_once, builtin_parse);
+	json_object *table = builtin_table;
 	size_t n = json_object_array_length(table);
 	reg->v = xcalloc(n, sizeof *reg->v);
 	for (size_t i = 0; i < n; i++) {
@@ -412,7 +432,6 @@ int provider_registry_load(struct provider_registry *reg, json_object *config_pr
 		if (rc < 0)
 			abort();
 	}
-	json_object_put(table);
 
 	if (config_providers) {
 		json_object_object_foreach(config_providers, slug, e)

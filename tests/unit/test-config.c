@@ -7,6 +7,7 @@
 #include "tap.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 static void test_locate(void)
@@ -109,9 +110,62 @@ static void test_registry(void)
 	json_object_put(conf);
 }
 
+/* Every load starts from the built-in table, parsed once per process and
+ * shared: what one registry changes is never in the next, a custom model
+ * list belongs to its registry, and threads may load at once. */
+static void *load_many(void *arg)
+{
+	size_t *bad = arg;
+	for (int i = 0; i < 25; i++) {
+		struct provider_registry reg;
+		char *err = NULL;
+		if (provider_registry_load(&reg, NULL, &err) < 0) {
+			(*bad)++;
+			free(err);
+			continue;
+		}
+		const struct provider *a = provider_find(&reg, "anthropic");
+		if (!a || a->dialect != DIALECT_ANTHROPIC || !a->base_url || !strstr(a->base_url, "anthropic.com"))
+			(*bad)++;
+		provider_registry_free(&reg);
+	}
+	return NULL;
+}
+
+static void test_registry_copies(void)
+{
+	struct provider_registry reg;
+	char *err = NULL;
+	json_object *conf = json_tokener_parse("{\"openai\": {\"base_url\": \"http://127.0.0.1:9/\"},"
+					       " \"local\": {\"base_url\": \"http://127.0.0.1:8/\","
+					       " \"models\": [\"m1\", \"m2\"]}}");
+	ok(provider_registry_load(&reg, conf, &err) == 0, "loads a config that changes a built-in provider");
+	json_object_put(conf); /* the registry keeps nothing of it */
+	is_str(provider_find(&reg, "openai")->base_url, "http://127.0.0.1:9", "the change is in this registry");
+	const struct provider *local = provider_find(&reg, "local");
+	ok(local && local->models && json_object_array_length(local->models) == 2 &&
+	       strcmp(json_object_get_string(json_object_array_get_idx(local->models, 1)), "m2") == 0,
+	   "a custom model list outlives the config text it came from");
+	struct provider_registry next;
+	ok(provider_registry_load(&next, NULL, &err) == 0, "a second registry loads");
+	is_str(provider_find(&next, "openai")->base_url, "https://api.openai.com", "without the first one's change");
+	ok(provider_find(&next, "local") == NULL, "or its custom provider");
+	provider_registry_free(&next);
+	provider_registry_free(&reg);
+
+	pthread_t t[4];
+	size_t bad[4] = {0};
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, load_many, &bad[i]);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ok(bad[0] + bad[1] + bad[2] + bad[3] == 0, "four threads load 100 whole registries at once");
+}
+
 int main(void)
 {
 	test_locate();
 	test_registry();
+	test_registry_copies();
 	return tap_done();
 }

@@ -1076,6 +1076,90 @@ static void test_admin_key(void)
 	free(path);
 }
 
+/* The reads the account API repeats run on statements kept prepared: each
+ * must see what another connection committed since, and none may hold its
+ * read transaction once it has answered (a checkpoint would wait on it). */
+static void test_kept_statements(void)
+{
+	char *path = new_db();
+	char *err = NULL;
+	struct ledger *l = ledger_open(path, &err);
+	struct ledger *other = ledger_open(path, &err);
+	if (!l || !other) {
+		ok(0, "opens twice: %s", err);
+		free(err);
+		free(path);
+		return;
+	}
+	struct ledger_key k;
+	is_int(ledger_key_get(l, "late", &k, &err), LEDGER_NOT_FOUND, "no key 'late' yet");
+	free(err);
+	err = NULL;
+	struct ledger_usage *u = NULL, total;
+	size_t n = 9;
+	ledger_money cost = -1;
+	ok(ledger_usage_query(l, LEDGER_BY_MODEL, 0, &u, &n, &total, &err) == 0 && n == 0, "no usage yet");
+	ledger_usage_free(u, n);
+	ok(ledger_total_cost(l, 0, &cost, &err) == 0 && cost == 0, "no cost yet");
+
+	struct ledger_key_spec spec = {.name = "late", .budget = -1};
+	char *secret = NULL;
+	struct ledger_key made;
+	ok(ledger_key_create(other, &spec, &secret, &made, &err) == 0, "another connection adds 'late'");
+	struct ledger_row r = row(ledger_now_ms(), made.id, "openai", "gpt-4o", 10, 2, 1.25);
+	ok(ledger_record(other, &r, &err) == 0, "and records a row");
+
+	/* Twice: the second time the kept statements run again, after
+	 * 'late' was revoked and made anew and a second row recorded. */
+	for (int round = 0; round < 2; round++) {
+		size_t rows = (size_t)round + 1;
+		ok(ledger_key_get(l, "late", &k, &err) == 0 && strcmp(k.id, made.id) == 0 && k.revoked_ms == 0,
+		   "round %d: the active 'late' found by name", round);
+		ledger_key_clear(&k);
+		ok(ledger_key_get(l, made.id, &k, &err) == 0 && strcmp(k.name, "late") == 0,
+		   "round %d: and by id", round);
+		ledger_key_clear(&k);
+		u = NULL;
+		ok(ledger_usage_query(l, LEDGER_BY_KEY, 0, &u, &n, &total, &err) == 0 && n == rows &&
+		       total.requests == (long long)rows && u[0].name && strcmp(u[0].name, "late") == 0,
+		   "round %d: the usage by key holds %zu row(s)", round, rows);
+		ledger_usage_free(u, n);
+		ok(ledger_total_cost(l, 0, &cost, &err) == 0 && cost == ledger_money_from_usd(1.25),
+		   "round %d: the cost is summed", round);
+		struct ledger_key_spec dup = {.name = "late", .budget = -1};
+		char *s2 = NULL;
+		is_int(ledger_key_create(l, &dup, &s2, NULL, &err), LEDGER_CONFLICT,
+		       "round %d: the name is taken", round);
+		free(s2);
+		free(err);
+		err = NULL;
+		struct ledger_keyring *kr = ledger_keyring_load(l, &err);
+		ok(kr && ledger_keyring_active(kr) == 1, "round %d: the keyring holds one active key", round);
+		ok(kr && ledger_keyring_refresh_if_changed(kr, 100000 + round * 5000, &err) == 0,
+		   "round %d: and finds no change since", round);
+		ledger_keyring_free(kr);
+		/* Nothing reading: a checkpoint can copy and truncate the WAL. */
+		is_int(raw_int(path, "PRAGMA wal_checkpoint(TRUNCATE)"), 0,
+		       "round %d: no read left open after the answers", round);
+		if (round == 1)
+			break;
+		ok(ledger_key_revoke(other, "late", NULL, &err) == 0, "another connection revokes 'late'");
+		struct ledger_key_spec again = {.name = "late", .budget = -1};
+		ledger_key_clear(&made);
+		free(secret);
+		ok(ledger_key_create(other, &again, &secret, &made, &err) == 0, "makes it anew");
+		r.key_id = made.id;
+		r.cost_usd = 0;
+		ok(ledger_record(other, &r, &err) == 0, "and records a second row");
+	}
+	ledger_key_clear(&made);
+	free(secret);
+	free(err);
+	ledger_close(other);
+	ledger_close(l);
+	free(path);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -1098,6 +1182,7 @@ int main(void)
 	test_keyring_many();
 	test_writer();
 	test_account();
+	test_kept_statements();
 	test_admin_key();
 	char *rm = xasprintf("rm -rf '%s'", scratch);
 	if (system(rm) != 0)
