@@ -4,9 +4,25 @@
 #ifndef AROUTER_TAP_H
 #define AROUTER_TAP_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Runs fn on n threads at once (n at most 8), each given its own size_t
+ * of failures to count; returns their sum. */
+static inline size_t tap_threads(int n, void *(*fn)(void *arg))
+{
+	pthread_t t[8];
+	size_t bad[8] = {0}, sum = 0;
+	int started[8] = {0};
+	n = n > 8 ? 8 : n;
+	for (int i = 0; i < n; i++)
+		started[i] = pthread_create(&t[i], NULL, fn, &bad[i]) == 0;
+	for (int i = 0; i < n; i++)
+		sum += started[i] && pthread_join(t[i], NULL) == 0 ? bad[i] : 1;
+	return sum;
+}
 
 static int tap_count, tap_failures;
 

@@ -12,7 +12,6 @@
 #include "util.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -574,13 +573,7 @@ static void test_copies(void)
 	catalog_free(again);
 	catalog_free(plain);
 
-	pthread_t t[4];
-	size_t bad[4] = {0};
-	for (int i = 0; i < 4; i++)
-		pthread_create(&t[i], NULL, build_many, &bad[i]);
-	for (int i = 0; i < 4; i++)
-		pthread_join(t[i], NULL);
-	ok(bad[0] + bad[1] + bad[2] + bad[3] == 0, "four threads build 100 whole catalogs at once");
+	ok(tap_threads(4, build_many) == 0, "four threads build 100 whole catalogs at once");
 }
 
 int main(void)

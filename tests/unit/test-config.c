@@ -7,7 +7,6 @@
 #include "tap.h"
 #include "util.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 
 static void test_locate(void)
@@ -153,13 +152,7 @@ static void test_registry_copies(void)
 	provider_registry_free(&next);
 	provider_registry_free(&reg);
 
-	pthread_t t[4];
-	size_t bad[4] = {0};
-	for (int i = 0; i < 4; i++)
-		pthread_create(&t[i], NULL, load_many, &bad[i]);
-	for (int i = 0; i < 4; i++)
-		pthread_join(t[i], NULL);
-	ok(bad[0] + bad[1] + bad[2] + bad[3] == 0, "four threads load 100 whole registries at once");
+	ok(tap_threads(4, load_many) == 0, "four threads load 100 whole registries at once");
 }
 
 int main(void)
