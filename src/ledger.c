@@ -44,9 +44,12 @@ enum {
 	ST_KEY_BY_NAME,
 	ST_NAME_TAKEN,
 	ST_KEYS_ALL,
+	ST_KEYS_LISTED,
+	ST_KEYS_LISTED_ACTIVE,
 	ST_KEYS_VERSION,
 	ST_KEYS_SPENT,
 	ST_TOTAL_COST,
+	ST_TRANSACTIONS,
 	ST_USAGE,
 	ST_COUNT = ST_USAGE + LEDGER_BY_KEY + 1
 };
@@ -318,10 +321,16 @@ static const char *const cached_sql[ST_USAGE] = {
                        " FROM keys WHERE name = ?1 ORDER BY revoked_ms IS NOT NULL, revoked_ms DESC LIMIT 1",
     [ST_NAME_TAKEN] = "SELECT 1 FROM keys WHERE name = ?1 AND revoked_ms IS NULL AND id IS NOT ?2",
     [ST_KEYS_ALL] = "SELECT " KEY_COLUMNS " FROM keys",
+    [ST_KEYS_LISTED] = "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id",
+    [ST_KEYS_LISTED_ACTIVE] = "SELECT " KEY_COLUMNS " FROM keys WHERE revoked_ms IS NULL ORDER BY created_ms, id",
     [ST_KEYS_VERSION] = "SELECT value FROM meta WHERE name = 'keys_version'",
     /* Other processes spend too (a second proxy on the same ledger). */
     [ST_KEYS_SPENT] = "SELECT id, spend_pusd FROM keys WHERE budget_pusd IS NOT NULL AND revoked_ms IS NULL",
     [ST_TOTAL_COST] = "SELECT IFNULL(SUM(cost_pusd), 0) FROM requests WHERE time_ms >= ?1",
+    [ST_TRANSACTIONS] = "SELECT id, time_ms, key_id, provider, model, dialect, usage_known, prompt_tokens,"
+                        " completion_tokens, cached_tokens, reasoning_tokens, cost_pusd, latency_ms,"
+                        " first_token_ms, status, streamed, attempts FROM requests"
+                        " WHERE id < ?1 AND time_ms >= ?2 ORDER BY id DESC LIMIT ?3",
 };
 
 static char *usage_sql(enum ledger_group by);
@@ -701,13 +710,7 @@ int ledger_transactions(struct ledger *l, long long before, long long since_ms, 
 	*out = NULL;
 	*n = 0;
 	*more = false;
-	sqlite3_stmt *st =
-	    prepare(l,
-	            "SELECT id, time_ms, key_id, provider, model, dialect, usage_known, prompt_tokens,"
-	            " completion_tokens, cached_tokens, reasoning_tokens, cost_pusd, latency_ms,"
-	            " first_token_ms, status, streamed, attempts FROM requests"
-	            " WHERE id < ?1 AND time_ms >= ?2 ORDER BY id DESC LIMIT ?3",
-	            err);
+	sqlite3_stmt *st = cached(l, ST_TRANSACTIONS, err);
 	if (!st)
 		return LEDGER_ERROR;
 	sqlite3_bind_int64(st, 1, before > 0 ? before : LLONG_MAX);
@@ -742,11 +745,11 @@ int ledger_transactions(struct ledger *l, long long before, long long since_ms, 
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		db_err(l, err, "cannot read the requests");
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		ledger_entries_free(e, k);
 		return LEDGER_ERROR;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	*out = e;
 	*n = k;
 	return 0;
@@ -1060,12 +1063,7 @@ int ledger_key_list(struct ledger *l, bool include_revoked, struct ledger_key **
 {
 	*out = NULL;
 	*n = 0;
-	sqlite3_stmt *st =
-	    prepare(l,
-	            include_revoked ? "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id"
-	                            : "SELECT " KEY_COLUMNS
-	                              " FROM keys WHERE revoked_ms IS NULL ORDER BY created_ms, id",
-	            err);
+	sqlite3_stmt *st = cached(l, include_revoked ? ST_KEYS_LISTED : ST_KEYS_LISTED_ACTIVE, err);
 	if (!st)
 		return LEDGER_ERROR;
 	size_t cap = 8, k = 0;
@@ -1078,11 +1076,13 @@ int ledger_key_list(struct ledger *l, bool include_revoked, struct ledger_key **
 		}
 		key_from_row(st, &keys[k++], NULL);
 	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
+		rc = db_err(l, err, "cannot read the keys");
+		sqlite3_reset(st);
 		ledger_keys_free(keys, k);
-		return db_err(l, err, "cannot read the keys");
+		return rc;
 	}
+	sqlite3_reset(st);
 	*out = keys;
 	*n = k;
 	return 0;

@@ -1133,6 +1133,21 @@ static void test_kept_statements(void)
 		free(s2);
 		free(err);
 		err = NULL;
+		struct ledger_key *list = NULL;
+		size_t nk = 0;
+		ok(ledger_key_list(l, true, &list, &nk, &err) == 0 && nk == rows, "round %d: %zu key(s) listed",
+		   round, rows);
+		ledger_keys_free(list, nk);
+		ok(ledger_key_list(l, false, &list, &nk, &err) == 0 && nk == 1, "round %d: one of them active", round);
+		ledger_keys_free(list, nk);
+		/* One row a page: the second row (round 1) is left unread. */
+		struct ledger_entry *page = NULL;
+		size_t ne = 0;
+		bool more = false;
+		ok(ledger_transactions(l, 0, 0, 1, &page, &ne, &more, &err) == 0 && ne == 1 && more == (round == 1) &&
+		       strcmp(page[0].key_id, made.id) == 0,
+		   "round %d: the newest row first", round);
+		ledger_entries_free(page, ne);
 		struct ledger_keyring *kr = ledger_keyring_load(l, &err);
 		ok(kr && ledger_keyring_active(kr) == 1, "round %d: the keyring holds one active key", round);
 		ok(kr && ledger_keyring_refresh_if_changed(kr, 100000 + round * 5000, &err) == 0,
