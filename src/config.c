@@ -89,11 +89,12 @@ static void skim_ws(struct skim *k)
 }
 
 /* Reads a JSON string at k->p into out (unescaped only as far as matching
- * keys needs: escapes are kept verbatim). */
+ * keys needs: escapes are kept verbatim). json-c also takes strings in
+ * single quotes, so the quote is whichever k->p is on. */
 static void skim_string(struct skim *k, struct buf *out)
 {
-	k->p++; /* opening quote */
-	while (*k->p && *k->p != '"') {
+	char quote = *k->p++;
+	while (*k->p && *k->p != quote) {
 		if (*k->p == '\\' && k->p[1]) {
 			if (out)
 				buf_append(out, k->p, 2);
@@ -104,8 +105,13 @@ static void skim_string(struct skim *k, struct buf *out)
 			buf_putc(out, *k->p);
 		k->p++;
 	}
-	if (*k->p == '"')
+	if (*k->p == quote)
 		k->p++;
+}
+
+static bool skim_quote(const struct skim *k)
+{
+	return *k->p == '"' || *k->p == '\'';
 }
 
 static void skim_value(struct skim *k, size_t level, bool on_path);
@@ -117,6 +123,9 @@ static void skim_container(struct skim *k, size_t level, bool on_path, bool is_o
 	size_t index = 0;
 	for (;;) {
 		skim_ws(k);
+		/* Text the skimmer cannot read (a '}' inside [...]) ends the
+		 * container rather than being looked at forever. */
+		const char *start = k->p;
 		if (!*k->p || *k->p == close) {
 			if (*k->p)
 				k->p++;
@@ -126,7 +135,7 @@ static void skim_container(struct skim *k, size_t level, bool on_path, bool is_o
 		const char *key_at = k->p;
 		if (is_object) {
 			struct buf key = BUF_INIT;
-			if (*k->p != '"')
+			if (!skim_quote(k))
 				return; /* malformed; the tokenizer reports it */
 			skim_string(k, &key);
 			match = on_path && level < k->depth && strcmp(buf_str(&key), k->path[level]) == 0;
@@ -146,6 +155,8 @@ static void skim_container(struct skim *k, size_t level, bool on_path, bool is_o
 		skim_ws(k);
 		if (*k->p == ',')
 			k->p++;
+		else if (k->p == start)
+			return;
 		index++;
 	}
 }
@@ -155,7 +166,7 @@ static void skim_value(struct skim *k, size_t level, bool on_path)
 	skim_ws(k);
 	if (*k->p == '{' || *k->p == '[') {
 		skim_container(k, level, on_path, *k->p == '{');
-	} else if (*k->p == '"') {
+	} else if (skim_quote(k)) {
 		skim_string(k, NULL);
 	} else {
 		while (*k->p && !strchr(",]}", *k->p) && !isspace((unsigned char)*k->p))

@@ -271,6 +271,24 @@ JSON
 	assert_line --partial "proxy listening on"
 }
 
+@test "config check and the proxy read a config with single-quoted strings (json-c takes them) without hanging" {
+	# A single-quoted string holding quotes and brackets once sent the
+	# locator of unknown keys round a loop forever: config check, and the
+	# proxy when it starts, hung (fuzz-config found it).
+	write_config <<'JSON'
+{
+  "chat": { "colour": ' "x": [ } ' },
+  "providerz": {}
+}
+JSON
+	run timeout 10 "$AROUTER" config check
+	assert_failure 3
+	assert_line --regexp "config.json:2:13: chat.colour: unknown key$"
+	assert_line --regexp "config.json:3:3: providerz: unknown key \(did you mean 'providers'\?\)$"
+	run timeout 3 "$AROUTER" proxy --listen 127.0.0.1:0
+	assert_line --partial "proxy listening on"
+}
+
 @test "a type error stops other commands with exit 3 and one line" {
 	write_config <<< '{"providers": {"openai": {"base_url": 42}}}'
 	run "$AROUTER" config show

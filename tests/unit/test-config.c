@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static void test_locate(void)
 {
@@ -34,6 +35,18 @@ static void test_locate(void)
 	is_int(col, 41, "second object's key");
 	ok(config_locate(text, "providers.nope", &line, &col) < 0, "a missing path is not found");
 	ok(config_locate("{ broken", "a.b", &line, &col) < 0, "malformed text does not crash");
+
+	/* json-c takes strings in single quotes: brackets and double quotes
+	 * inside one are text. */
+	const char *single = "{'a': {'b': 1}, \"c\": 'x \" ] } y', \"d\": 2}";
+	ok(config_locate(single, "a.b", &line, &col) == 0 && line == 1 && col == 8, "a key in single quotes");
+	ok(config_locate(single, "d", &line, &col) == 0 && col == 35, "found after a single-quoted string");
+	/* Text the skimmer cannot read ends its container: it returns (a '}'
+	 * inside [...] once made it loop forever; fuzz-config found it). */
+	ok(config_locate("{\"a\": [1, }], \"b\": 2}", "b", &line, &col) < 0, "a '}' inside a list ends the search");
+	ok(config_locate("[[}]], [}", "1", &line, &col) == 0 && col == 3, "nested: the outer list goes on");
+	ok(config_locate("{\"a\": [1, }, 2], \"b\": 2}", "a", &line, &col) == 0 && col == 2,
+	   "what comes before is still found");
 }
 
 static void test_registry(void)
@@ -157,6 +170,7 @@ static void test_registry_copies(void)
 
 int main(void)
 {
+	alarm(60); /* a skimmer that loops forever fails the test rather than hanging it */
 	test_locate();
 	test_registry();
 	test_registry_copies();
