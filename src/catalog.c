@@ -112,6 +112,36 @@ static void model_clear(struct catalog_model *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* A copy of a list of strings that only reads the original: the shared
+ * built-in catalog may be copied by several threads at once, and json-c's
+ * reference counts are not atomic. */
+static json_object *strings_copy(json_object *from)
+{
+	size_t n = json_object_array_length(from);
+	json_object *a = json_object_new_array_ext((int)(n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(from, i);
+		json_object_array_add(a, json_object_new_string_len(json_object_get_string(e),
+		                                                    json_object_get_string_len(e)));
+	}
+	return a;
+}
+
+/* m as a copy of from owning all it points to (what model_clear frees),
+ * reading from only. */
+static void model_copy(struct catalog_model *m, const struct catalog_model *from)
+{
+	*m = *from;
+	m->id = xstrdup(from->id);
+	m->provider = xstrdup(from->provider);
+	m->model = xstrdup(from->model);
+	m->name = from->name ? xstrdup(from->name) : NULL;
+	m->description = from->description ? xstrdup(from->description) : NULL;
+	m->input_modalities = strings_copy(from->input_modalities);
+	m->output_modalities = strings_copy(from->output_modalities);
+	m->supported_parameters = strings_copy(from->supported_parameters);
+}
+
 static void model_init(struct catalog_model *m, const char *id)
 {
 	memset(m, 0, sizeof *m);
@@ -505,21 +535,6 @@ static void builtin_init(void)
 	load_builtin_table(builtin_cat);
 }
 
-/* A copy of a list of strings that only reads the original: the shared
- * built-in catalog may be copied by several threads at once, and json-c's
- * reference counts are not atomic. */
-static json_object *strings_copy(json_object *from)
-{
-	size_t n = json_object_array_length(from);
-	json_object *a = json_object_new_array_ext((int)(n ? n : 1));
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(from, i);
-		json_object_array_add(a, json_object_new_string_len(json_object_get_string(e),
-		                                                    json_object_get_string_len(e)));
-	}
-	return a;
-}
-
 /* Fills the empty catalog cat with a copy of the built-in one. */
 static void load_builtin(struct catalog *cat)
 {
@@ -531,19 +546,8 @@ static void load_builtin(struct catalog *cat)
 	cat->n_index = b->n_index;
 	cat->index = xcalloc(b->n_index, sizeof *cat->index);
 	memcpy(cat->index, b->index, b->n_index * sizeof *b->index);
-	for (size_t i = 0; i < b->n; i++) {
-		const struct catalog_model *from = &b->v[i];
-		struct catalog_model *m = &cat->v[i];
-		*m = *from;
-		m->id = xstrdup(from->id);
-		m->provider = xstrdup(from->provider);
-		m->model = xstrdup(from->model);
-		m->name = from->name ? xstrdup(from->name) : NULL;
-		m->description = from->description ? xstrdup(from->description) : NULL;
-		m->input_modalities = strings_copy(from->input_modalities);
-		m->output_modalities = strings_copy(from->output_modalities);
-		m->supported_parameters = strings_copy(from->supported_parameters);
-	}
+	for (size_t i = 0; i < b->n; i++)
+		model_copy(&cat->v[i], &b->v[i]);
 }
 
 /* Adds the built-in table when builtin is set, then the config's entries. */

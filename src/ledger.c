@@ -48,6 +48,7 @@ enum {
 	ST_KEYS_LISTED_ACTIVE,
 	ST_KEYS_VERSION,
 	ST_KEYS_SPENT,
+	ST_USER_VERSION,
 	ST_TOTAL_COST,
 	ST_TRANSACTIONS,
 	ST_USAGE,
@@ -324,6 +325,7 @@ static const char *const cached_sql[ST_USAGE] = {
     [ST_KEYS_LISTED] = "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id",
     [ST_KEYS_LISTED_ACTIVE] = "SELECT " KEY_COLUMNS " FROM keys WHERE revoked_ms IS NULL ORDER BY created_ms, id",
     [ST_KEYS_VERSION] = "SELECT value FROM meta WHERE name = 'keys_version'",
+    [ST_USER_VERSION] = "PRAGMA user_version",
     /* Other processes spend too (a second proxy on the same ledger). */
     [ST_KEYS_SPENT] = "SELECT id, spend_pusd FROM keys WHERE budget_pusd IS NOT NULL AND revoked_ms IS NULL",
     [ST_TOTAL_COST] = "SELECT IFNULL(SUM(cost_pusd), 0) FROM requests WHERE time_ms >= ?1",
@@ -370,18 +372,9 @@ static int step_cached(struct ledger *l, int i, char **err)
 	return 0;
 }
 
-static long long query_int(struct ledger *l, const char *sql, long long fallback)
-{
-	sqlite3_stmt *st = prepare(l, sql, NULL);
-	long long v = fallback;
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-/* query_int of a kept statement. */
-static long long query_int_cached(struct ledger *l, int i, long long fallback)
+/* The first column of the first row of kept statement i; fallback when
+ * there is none. */
+static long long query_int(struct ledger *l, int i, long long fallback)
 {
 	sqlite3_stmt *st = cached(l, i, NULL);
 	long long v = fallback;
@@ -440,7 +433,7 @@ static const char schema_v1[] =
 
 static int migrate(struct ledger *l, char **err)
 {
-	long long v = query_int(l, "PRAGMA user_version", -1);
+	long long v = query_int(l, ST_USER_VERSION, -1);
 	if (v == SCHEMA_VERSION)
 		return 0;
 	if (v > SCHEMA_VERSION || v < 0) {
@@ -453,7 +446,7 @@ static int migrate(struct ledger *l, char **err)
 	if (exec(l, "BEGIN IMMEDIATE", err) < 0)
 		return LEDGER_ERROR;
 	/* Another process may have migrated while this one waited. */
-	v = query_int(l, "PRAGMA user_version", -1);
+	v = query_int(l, ST_USER_VERSION, -1);
 	if (v == 0 && exec(l, schema_v1, err) < 0)
 		goto fail;
 	char sql[64];
@@ -1372,15 +1365,15 @@ static int keyring_read(struct ledger *l, struct keyring_entry **out, size_t *n,
 		key_from_row(st, &e[k].key, e[k].hash);
 		k++;
 	}
-	if (rc != SQLITE_DONE)
-		db_err(l, err, "cannot read the keys");
-	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
+		db_err(l, err, "cannot read the keys");
+		sqlite3_reset(st);
 		rollback(l);
 		entries_free(e, k);
 		return LEDGER_ERROR;
 	}
-	*version = query_int_cached(l, ST_KEYS_VERSION, -1);
+	sqlite3_reset(st);
+	*version = query_int(l, ST_KEYS_VERSION, -1);
 	exec(l, "COMMIT", NULL);
 	*out = e;
 	*n = k;
@@ -1510,7 +1503,7 @@ int ledger_keyring_refresh_if_changed(struct ledger_keyring *kr, long long now_m
 		return 0;
 	kr->checked = true;
 	kr->checked_ms = now_ms;
-	long long v = query_int_cached(kr->l, ST_KEYS_VERSION, -1);
+	long long v = query_int(kr->l, ST_KEYS_VERSION, -1);
 	if (v < 0) {
 		set_err(err, "ledger %s: cannot read keys_version: %s", kr->l->path,
 		        sqlite3_errmsg(kr->l->db));
