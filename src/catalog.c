@@ -725,6 +725,10 @@ const struct catalog_model *catalog_find(const struct catalog *cat, const char *
 	size_t dated_len = 0;
 	for (size_t i = 0; i < cat->n; i++) {
 		const struct catalog_model *m = &cat->v[i];
+		/* Most entries are another provider's: rejected on the first
+		 * byte, before any call. */
+		if (plen && tolower((unsigned char)m->provider[0]) != tolower((unsigned char)provider[0]))
+			continue;
 		if (strlen(m->provider) != plen || strncasecmp(m->provider, provider, plen) != 0)
 			continue;
 		if (strncmp(m->provider, provider, plen) == 0 && strcmp(m->model, model) == 0)

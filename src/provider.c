@@ -107,15 +107,42 @@ void provider_registry_free(struct provider_registry *reg)
 	for (size_t i = 0; i < reg->n; i++)
 		provider_clear(&reg->v[i]);
 	free(reg->v);
-	reg->v = NULL;
-	reg->n = 0;
+	free(reg->index);
+	memset(reg, 0, sizeof *reg);
+}
+
+/* Every request looks up a few slugs, most of them more than once, and a
+ * route names one provider a member: in order, that was ~170 strcmp a
+ * request for a route of three. */
+static void index_build(struct provider_registry *reg)
+{
+	free(reg->index);
+	for (reg->n_index = 16; reg->n_index < 2 * reg->n; reg->n_index *= 2)
+		;
+	reg->index = xcalloc(reg->n_index, sizeof *reg->index);
+	size_t mask = reg->n_index - 1;
+	for (size_t i = 0; i < reg->n; i++) {
+		size_t h = (size_t)str_hash(reg->v[i].slug) & mask;
+		while (reg->index[h])
+			h = (h + 1) & mask;
+		reg->index[h] = i + 1;
+	}
 }
 
 struct provider *provider_find(const struct provider_registry *reg, const char *slug)
 {
-	for (size_t i = 0; i < reg->n; i++)
-		if (strcmp(reg->v[i].slug, slug) == 0)
-			return &reg->v[i];
+	if (!reg->index) {
+		for (size_t i = 0; i < reg->n; i++)
+			if (strcmp(reg->v[i].slug, slug) == 0)
+				return &reg->v[i];
+		return NULL;
+	}
+	size_t mask = reg->n_index - 1;
+	for (size_t h = (size_t)str_hash(slug) & mask; reg->index[h]; h = (h + 1) & mask) {
+		struct provider *p = &reg->v[reg->index[h] - 1];
+		if (strcmp(p->slug, slug) == 0)
+			return p;
+	}
 	return NULL;
 }
 
@@ -413,8 +440,7 @@ static void builtin_parse(void)
 
 int provider_registry_load(struct provider_registry *reg, json_object *config_providers, char **err)
 {
-	reg->v = NULL;
-	reg->n = 0;
+	memset(reg, 0, sizeof *reg);
 	pthread_once(&builtin_once, builtin_parse);
 	json_object *table = builtin_table;
 	size_t n = json_object_array_length(table);
@@ -485,6 +511,7 @@ int provider_registry_load(struct provider_registry *reg, json_object *config_pr
 	for (size_t i = 0; i < reg->n; i++)
 		if (provider_apply_env(&reg->v[i], err) < 0)
 			goto fail;
+	index_build(reg);
 	return 0;
 fail:
 	provider_registry_free(reg);

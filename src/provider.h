@@ -55,6 +55,11 @@ struct provider {
 struct provider_registry {
 	struct provider *v;
 	size_t n;
+	/* provider.c's own: an index of slugs (open addressing, slot i+1,
+	 * n_index a power of two at least twice n), made when the load
+	 * completes; a registry without one is searched in order. */
+	size_t *index;
+	size_t n_index;
 };
 
 /* Builds the registry from the built-in table, then the config file's

@@ -2,6 +2,7 @@
  * lookups and URL building. */
 #include "config.h"
 
+#include "buf.h"
 #include "conf.h"
 #include "provider.h"
 #include "tap.h"
@@ -168,11 +169,52 @@ static void test_registry_copies(void)
 	ok(tap_threads(4, load_many) == 0, "four threads load 100 whole registries at once");
 }
 
+/* Lookups go through an index of slugs: with many custom providers (and
+ * so collisions in it), each slug finds its own entry, the same one a
+ * search in order finds, and near misses find nothing. */
+static void test_registry_index(void)
+{
+	struct buf b = {0};
+	buf_append(&b, "{", 1);
+	for (int i = 0; i < 200; i++)
+		buf_printf(&b, "%s\"p%d\": {\"base_url\": \"http://127.0.0.1:%d/\"}", i ? "," : "", i, 1000 + i);
+	buf_append(&b, "}", 1);
+	json_object *conf = json_tokener_parse(buf_str(&b));
+	buf_free(&b);
+	struct provider_registry reg;
+	char *err = NULL;
+	ok(conf && provider_registry_load(&reg, conf, &err) == 0, "loads 200 custom providers");
+	json_object_put(conf);
+	size_t wrong = 0, found = 0;
+	for (size_t i = 0; i < reg.n; i++) {
+		const struct provider *p = provider_find(&reg, reg.v[i].slug);
+		wrong += p != &reg.v[i];
+	}
+	for (int i = 0; i < 200; i++) {
+		char slug[16], url[40];
+		snprintf(slug, sizeof slug, "p%d", i);
+		snprintf(url, sizeof url, "http://127.0.0.1:%d", 1000 + i);
+		const struct provider *p = provider_find(&reg, slug);
+		found += p && strcmp(p->base_url, url) == 0;
+	}
+	ok(wrong == 0, "every slug finds its own entry (%zu did not)", wrong);
+	ok(found == 200, "each custom provider is found with its settings (%zu of 200)", found);
+	ok(provider_find(&reg, "p200") == NULL && provider_find(&reg, "p") == NULL &&
+	       provider_find(&reg, "P1") == NULL && provider_find(&reg, "") == NULL &&
+	       provider_find(&reg, "openai ") == NULL,
+	   "near misses find nothing");
+	ok(provider_find(&reg, "openai") && provider_find(&reg, "anthropic") && provider_find(&reg, "mock"),
+	   "the built-in providers are still found");
+	provider_registry_free(&reg);
+	ok(reg.n == 0 && reg.v == NULL && provider_find(&reg, "openai") == NULL, "a freed registry finds nothing");
+}
+
 int main(void)
 {
 	alarm(60); /* a skimmer that loops forever fails the test rather than hanging it */
 	test_locate();
 	test_registry();
 	test_registry_copies();
+	test_registry_index();
 	return tap_done();
 }
