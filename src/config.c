@@ -88,25 +88,21 @@ static void skim_ws(struct skim *k)
 	}
 }
 
-/* Reads a JSON string at k->p into out (unescaped only as far as matching
- * keys needs: escapes are kept verbatim). json-c also takes strings in
- * single quotes, so the quote is whichever k->p is on. */
-static void skim_string(struct skim *k, struct buf *out)
+/* Skips the JSON string at k->p and returns where its text starts, with
+ * its length in *len (may be NULL): the raw text, escapes verbatim, which
+ * is as far as matching keys needs to read them. json-c also takes
+ * strings in single quotes, so the quote is whichever k->p is on. */
+static const char *skim_string(struct skim *k, size_t *len)
 {
 	char quote = *k->p++;
-	while (*k->p && *k->p != quote) {
-		if (*k->p == '\\' && k->p[1]) {
-			if (out)
-				buf_append(out, k->p, 2);
-			k->p += 2;
-			continue;
-		}
-		if (out)
-			buf_putc(out, *k->p);
-		k->p++;
-	}
+	const char *start = k->p;
+	while (*k->p && *k->p != quote)
+		k->p += *k->p == '\\' && k->p[1] ? 2 : 1;
+	if (len)
+		*len = (size_t)(k->p - start);
 	if (*k->p == quote)
 		k->p++;
+	return start;
 }
 
 static bool skim_quote(const struct skim *k)
@@ -131,22 +127,21 @@ static void skim_container(struct skim *k, size_t level, bool on_path, bool is_o
 				k->p++;
 			return;
 		}
-		bool match = false;
+		bool match = false, want = on_path && level < k->depth;
 		const char *key_at = k->p;
 		if (is_object) {
-			struct buf key = BUF_INIT;
 			if (!skim_quote(k))
 				return; /* malformed; the tokenizer reports it */
-			skim_string(k, &key);
-			match = on_path && level < k->depth && strcmp(buf_str(&key), k->path[level]) == 0;
-			buf_free(&key);
+			size_t len;
+			const char *key = skim_string(k, &len);
+			match = want && strlen(k->path[level]) == len && memcmp(key, k->path[level], len) == 0;
 			skim_ws(k);
 			if (*k->p == ':')
 				k->p++;
-		} else {
+		} else if (want) {
 			char idx[32];
 			snprintf(idx, sizeof idx, "%zu", index);
-			match = on_path && level < k->depth && strcmp(idx, k->path[level]) == 0;
+			match = strcmp(idx, k->path[level]) == 0;
 		}
 		skim_ws(k);
 		if (match && level + 1 == k->depth && !k->found)

@@ -333,21 +333,27 @@ size_t edit_distance(const char *a, const char *b)
 
 const char *suggest(const char *word, const char *const *candidates, size_t n)
 {
+	/* A third of the word's length, at least one edit, at most three. */
+	size_t len = strlen(word), limit = len / 3;
+	if (limit < 1)
+		limit = 1;
+	if (limit > 3)
+		limit = 3;
 	const char *best = NULL;
 	size_t best_d = (size_t)-1;
 	for (size_t i = 0; i < n; i++) {
+		/* The distance is at least the difference in length: a
+		 * candidate too long or too short cannot be within the limit,
+		 * and measuring it costs the product of the two lengths. */
+		size_t cl = strlen(candidates[i]);
+		if ((cl > len ? cl - len : len - cl) > limit)
+			continue;
 		size_t d = edit_distance(word, candidates[i]);
 		if (d < best_d) {
 			best_d = d;
 			best = candidates[i];
 		}
 	}
-	/* A third of the word's length, at least one edit, at most three. */
-	size_t limit = strlen(word) / 3;
-	if (limit < 1)
-		limit = 1;
-	if (limit > 3)
-		limit = 3;
 	if (best && best_d <= limit)
 		return best;
 	/* A prefix of a command ("mod" for "models") is also a plausible slip. */

@@ -30,6 +30,65 @@ static void test_suggest(void)
 	is_str(suggest("mod", cmds, 7), "models", "a prefix suggests the command");
 	is_str(suggest("xyzzyplugh", cmds, 7), NULL, "nothing close gives no suggestion");
 	is_str(suggest("k", cmds, 7), NULL, "one letter is too little to guess from");
+
+	/* suggest skips candidates whose length alone rules them out; it
+	 * must answer what measuring every candidate answers. Words: the
+	 * candidates with up to four random edits, and random strings. */
+	const char *keys[] = {"providers", "routes", "models", "model_aliases", "default_model", "proxy", "chat",
+			      "budget", "keys", "ledger", "log", "a", "ab", "abcdefgh", "abcdefghijk"};
+	size_t nk = sizeof keys / sizeof keys[0], differ = 0, found = 0;
+	unsigned seed = 12345;
+	for (int t = 0; t < 20000; t++) {
+		char w[40];
+		seed = seed * 1103515245u + 12345u;
+		if (t % 4 == 3) {
+			size_t n = (seed >> 16) % 20;
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 1103515245u + 12345u;
+				w[i] = (char)('a' + (seed >> 16) % 26);
+			}
+			w[n] = '\0';
+		} else {
+			snprintf(w, sizeof w, "%s", keys[(seed >> 16) % nk]);
+			for (int e = (int)((seed >> 8) % 5); e > 0; e--) {
+				seed = seed * 1103515245u + 12345u;
+				size_t n = strlen(w), at = n ? (seed >> 16) % (n + 1) : 0;
+				char c = (char)('a' + (seed >> 4) % 26);
+				if ((seed >> 24) % 3 == 0 && n + 1 < sizeof w) { /* insert */
+					memmove(w + at + 1, w + at, n - at + 1);
+					w[at] = c;
+				} else if ((seed >> 24) % 3 == 1 && at < n) { /* delete */
+					memmove(w + at, w + at + 1, n - at);
+				} else if (at < n) { /* replace */
+					w[at] = c;
+				}
+			}
+		}
+		/* The reference: the closest by distance, first on ties,
+		 * within the limit; else the first the word is a prefix of. */
+		size_t limit = strlen(w) / 3, best_d = (size_t)-1;
+		limit = limit < 1 ? 1 : limit > 3 ? 3 : limit;
+		const char *want = NULL;
+		for (size_t i = 0; i < nk; i++) {
+			size_t d = edit_distance(w, keys[i]);
+			if (d < best_d) {
+				best_d = d;
+				want = keys[i];
+			}
+		}
+		if (best_d > limit) {
+			want = NULL;
+			for (size_t i = 0; strlen(w) >= 2 && i < nk && !want; i++)
+				if (str_has_prefix(keys[i], w))
+					want = keys[i];
+		}
+		const char *got = suggest(w, keys, nk);
+		differ += got != want;
+		found += got != NULL;
+	}
+	ok(differ == 0, "20000 words: suggest answers as measuring every candidate does (%zu differ, %zu found)",
+	   differ, found);
+	ok(found > 5000, "and most of the near words get a suggestion (%zu)", found);
 }
 
 static void test_redact(void)
