@@ -98,6 +98,10 @@ static void problem_at(struct problems *pr, const char *path, const char *key, c
 
 static void model_clear(struct catalog_model *m)
 {
+	if (m->shared) {
+		memset(m, 0, sizeof *m);
+		return;
+	}
 	free(m->id);
 	free(m->provider);
 	free(m->model);
@@ -127,11 +131,20 @@ static json_object *strings_copy(json_object *from)
 	return a;
 }
 
+/* A reference to one of m's lists for another owner: the list itself, or
+ * for a shared model a copy (a reference would change the shared list's
+ * count, which threads may do at once). */
+static json_object *strings_ref(const struct catalog_model *m, json_object *list)
+{
+	return m->shared ? strings_copy(list) : json_object_get(list);
+}
+
 /* m as a copy of from owning all it points to (what model_clear frees),
  * reading from only. */
 static void model_copy(struct catalog_model *m, const struct catalog_model *from)
 {
 	*m = *from;
+	m->shared = false;
 	m->id = xstrdup(from->id);
 	m->provider = xstrdup(from->provider);
 	m->model = xstrdup(from->model);
@@ -196,6 +209,11 @@ static struct catalog_model *find_exact(const struct catalog *cat, const char *i
 static struct catalog_model *model_slot(struct catalog *cat, const char *id)
 {
 	struct catalog_model *m = find_exact(cat, id);
+	if (m && m->shared) {
+		/* About to change: from now on its own copy. */
+		struct catalog_model from = *m;
+		model_copy(m, &from);
+	}
 	if (m)
 		return m;
 	if (cat->n == cat->cap) {
@@ -523,9 +541,10 @@ static void load_builtin_table(struct catalog *cat)
 }
 
 /* The built-in table is parsed once per process, into a catalog no one
- * changes or frees; each catalog_new starts from a copy of it. Parsing it
- * cost about ten times as much as the copy (2.8M instructions against
- * ~0.2M), and chat builds a catalog twice. */
+ * changes or frees; each catalog_new starts from its models, shared
+ * (model_slot copies one before it is changed). Parsing it cost about
+ * ten times as much as a deep copy (2.8M instructions against ~0.2M),
+ * and chat builds a catalog twice. */
 static struct catalog *builtin_cat;
 static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
 
@@ -535,7 +554,7 @@ static void builtin_init(void)
 	load_builtin_table(builtin_cat);
 }
 
-/* Fills the empty catalog cat with a copy of the built-in one. */
+/* Fills the empty catalog cat with the built-in models, shared. */
 static void load_builtin(struct catalog *cat)
 {
 	pthread_once(&builtin_once, builtin_init);
@@ -546,8 +565,10 @@ static void load_builtin(struct catalog *cat)
 	cat->n_index = b->n_index;
 	cat->index = xcalloc(b->n_index, sizeof *cat->index);
 	memcpy(cat->index, b->index, b->n_index * sizeof *b->index);
-	for (size_t i = 0; i < b->n; i++)
-		model_copy(&cat->v[i], &b->v[i]);
+	for (size_t i = 0; i < b->n; i++) {
+		cat->v[i] = b->v[i];
+		cat->v[i].shared = true;
+	}
 }
 
 /* Adds the built-in table when builtin is set, then the config's entries. */
@@ -631,9 +652,9 @@ const struct catalog_model *catalog_add_copy(struct catalog *cat, const struct c
 	struct catalog_model src = *from;
 	char *name = xstrdup(from->name ? from->name : from->id);
 	char *desc = from->description ? xstrdup(from->description) : NULL;
-	json_object *in = json_object_get(from->input_modalities),
-	            *out = json_object_get(from->output_modalities),
-	            *params = json_object_get(from->supported_parameters);
+	json_object *in = strings_ref(from, from->input_modalities),
+	            *out = strings_ref(from, from->output_modalities),
+	            *params = strings_ref(from, from->supported_parameters);
 	char *id = xasprintf("%s/%s", provider, model);
 	struct catalog_model *m = model_slot(cat, id);
 	free(id);
@@ -819,8 +840,8 @@ json_object *catalog_model_json(const struct catalog_model *m)
 		json_object_object_add(o, "description", json_object_new_string(m->description));
 	json_object_object_add(o, "context_length", count_json(m->context_length));
 	json_object *arch = json_object_new_object();
-	json_object_object_add(arch, "input_modalities", json_object_get(m->input_modalities));
-	json_object_object_add(arch, "output_modalities", json_object_get(m->output_modalities));
+	json_object_object_add(arch, "input_modalities", strings_ref(m, m->input_modalities));
+	json_object_object_add(arch, "output_modalities", strings_ref(m, m->output_modalities));
 	json_object_object_add(o, "architecture", arch);
 	json_object *pricing = json_object_new_object();
 	if (m->price_prompt >= 0)
@@ -836,7 +857,7 @@ json_object *catalog_model_json(const struct catalog_model *m)
 	json_object_object_add(top, "context_length", count_json(m->context_length));
 	json_object_object_add(top, "max_completion_tokens", count_json(m->max_output_tokens));
 	json_object_object_add(o, "top_provider", top);
-	json_object_object_add(o, "supported_parameters", json_object_get(m->supported_parameters));
+	json_object_object_add(o, "supported_parameters", strings_ref(m, m->supported_parameters));
 	return o;
 }
 

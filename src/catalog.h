@@ -33,6 +33,8 @@ struct catalog_model {
 	json_object *input_modalities;     /* array of strings ("text", "image", ...), never NULL */
 	json_object *output_modalities;    /* array of strings, never NULL */
 	json_object *supported_parameters; /* array of request parameter names, never NULL */
+	bool shared;                       /* catalog.c's own: every pointer above is the built-in
+	                                    * table's, read by every catalog and freed by none */
 };
 
 struct catalog {

@@ -144,9 +144,13 @@ static void skim_container(struct skim *k, size_t level, bool on_path, bool is_o
 			match = strcmp(idx, k->path[level]) == 0;
 		}
 		skim_ws(k);
-		if (match && level + 1 == k->depth && !k->found)
+		if (match && level + 1 == k->depth) {
 			k->found = is_object ? key_at : k->p;
+			return; /* the first match is the answer: the rest is not read */
+		}
 		skim_value(k, level + 1, match);
+		if (k->found)
+			return;
 		skim_ws(k);
 		if (*k->p == ',')
 			k->p++;

@@ -519,9 +519,10 @@ static void test_many(void)
 	catalog_free(cat);
 }
 
-/* Each catalog_new starts from a copy of a built-in catalog parsed once per
- * process: what one catalog changes never shows in another, and threads
- * may build catalogs at once (the proxy's workers do). */
+/* Each catalog_new starts from the models of a built-in catalog parsed
+ * once per process, shared until one is changed: what one catalog changes
+ * never shows in another, and threads may build and list catalogs at once
+ * (the proxy's workers do). */
 static void *build_many(void *arg)
 {
 	size_t *bad = arg;
@@ -530,6 +531,10 @@ static void *build_many(void *arg)
 		const struct catalog_model *m = catalog_find(cat, "openai", "gpt-4o");
 		if (!m || json_object_array_length(m->input_modalities) == 0 || m->price_prompt <= 0)
 			(*bad)++;
+		json_object *list = catalog_list_json(cat, NULL, NULL, NULL, NULL);
+		if (json_object_array_length(json_object_object_get(list, "data")) != cat->n)
+			(*bad)++;
+		json_object_put(list);
 		catalog_free(cat);
 	}
 	return NULL;
@@ -571,9 +576,29 @@ static void test_copies(void)
 	m0 = catalog_find(plain, "openai", "gpt-4o");
 	ok(m0 && near(m0->price_prompt, builtin_price), "the earlier catalog is unchanged");
 	catalog_free(again);
+
+	/* What the listing hands out is its own: changing it changes no
+	 * catalog (a shared list is copied, not referenced). */
+	m0 = catalog_find(plain, "openai", "gpt-4o");
+	json_object *o = catalog_model_json(m0);
+	json_object *arch = json_object_object_get(o, "architecture");
+	json_object_array_add(json_object_object_get(arch, "input_modalities"), json_object_new_string("smell"));
+	json_object_array_add(json_object_object_get(o, "supported_parameters"), json_object_new_string("x"));
+	json_object_put(o);
+	struct catalog *third = catalog_new(NULL, NULL);
+	m = catalog_find(third, "openai", "gpt-4o");
+	ok(json_object_array_length(m0->input_modalities) == n_in && json_object_array_length(m->input_modalities) == n_in,
+	   "a listing's lists can be changed without changing the catalog's");
+	const struct catalog_model *c3 = catalog_add_copy(third, m, "mine", "gpt-4o");
+	json_object_array_add(c3->input_modalities, json_object_new_string("smell"));
+	m = catalog_find(third, "openai", "gpt-4o"); /* the copy may have moved the table */
+	ok(json_object_array_length(m->input_modalities) == n_in &&
+	       json_object_array_length(c3->input_modalities) == n_in + 1,
+	   "and so can a copy's");
+	catalog_free(third);
 	catalog_free(plain);
 
-	ok(tap_threads(4, build_many) == 0, "four threads build 100 whole catalogs at once");
+	ok(tap_threads(4, build_many) == 0, "four threads build and list 100 whole catalogs at once");
 }
 
 int main(void)
