@@ -748,8 +748,8 @@ const struct catalog_model *catalog_find(const struct catalog *cat, const char *
 		const struct catalog_model *m = &cat->v[i];
 		/* Most entries are another provider's: rejected on the first
 		 * byte, before any call. */
-		if (plen && tolower((unsigned char)m->provider[0]) != tolower((unsigned char)provider[0]))
-			continue;
+		if (plen && ((unsigned char)m->provider[0] | 0x20) != ((unsigned char)provider[0] | 0x20))
+			continue; /* | 0x20 folds ASCII letters; a pair it wrongly equates goes on to the full test */
 		if (strlen(m->provider) != plen || strncasecmp(m->provider, provider, plen) != 0)
 			continue;
 		if (strncmp(m->provider, provider, plen) == 0 && strcmp(m->model, model) == 0)
