@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION  1
+#define SCHEMA_VERSION  2
 #define BUSY_TIMEOUT_MS 5000
 #define HASH_LEN        32
 #define SECRET_CHARS    40
@@ -431,6 +431,39 @@ static const char schema_v1[] =
     " revoked_ms ON keys BEGIN"
     " UPDATE meta SET value = value + 1 WHERE name = 'keys_version'; END;";
 
+/* Version 2 makes a row cheaper to write (~25k instructions to ~14k in
+ * the proxy's writer): request ids are the plain rowid (AUTOINCREMENT
+ * read and wrote sqlite_sequence for every row; rows are never deleted,
+ * so ids still only grow), and the key index holds only rows made with a
+ * client key. The table is rebuilt, rows and ids kept. */
+static const char migrate_v2[] =
+    "CREATE TABLE requests_v2 ("
+    " id INTEGER PRIMARY KEY,"
+    " time_ms INTEGER NOT NULL,"
+    " key_id TEXT,"
+    " provider TEXT NOT NULL,"
+    " model TEXT NOT NULL,"
+    " dialect TEXT NOT NULL,"
+    " usage_known INTEGER NOT NULL,"
+    " prompt_tokens INTEGER,"
+    " completion_tokens INTEGER,"
+    " cached_tokens INTEGER,"
+    " reasoning_tokens INTEGER,"
+    " cost_pusd INTEGER,"
+    " latency_ms INTEGER NOT NULL,"
+    " first_token_ms INTEGER,"
+    " status INTEGER NOT NULL,"
+    " streamed INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL);"
+    "INSERT INTO requests_v2 SELECT id, time_ms, key_id, provider, model, dialect, usage_known, prompt_tokens,"
+    " completion_tokens, cached_tokens, reasoning_tokens, cost_pusd, latency_ms, first_token_ms, status,"
+    " streamed, attempts FROM requests;"
+    "DROP TABLE requests;"
+    "ALTER TABLE requests_v2 RENAME TO requests;"
+    "DELETE FROM sqlite_sequence WHERE name = 'requests';"
+    "CREATE INDEX requests_time ON requests(time_ms);"
+    "CREATE INDEX requests_key ON requests(key_id) WHERE key_id IS NOT NULL;";
+
 static int migrate(struct ledger *l, char **err)
 {
 	long long v = query_int(l, ST_USER_VERSION, -1);
@@ -448,6 +481,8 @@ static int migrate(struct ledger *l, char **err)
 	/* Another process may have migrated while this one waited. */
 	v = query_int(l, ST_USER_VERSION, -1);
 	if (v == 0 && exec(l, schema_v1, err) < 0)
+		goto fail;
+	if (v < 2 && exec(l, migrate_v2, err) < 0)
 		goto fail;
 	char sql[64];
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);

@@ -62,6 +62,19 @@ static long long raw_int(const char *path, const char *sql)
 	return v;
 }
 
+/* Runs SQL statements on the file; 0 when all ran. */
+static int raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	sqlite3_close(db);
+	return rc;
+}
+
 static struct ledger_row row(long long t, const char *key, const char *provider, const char *model,
                              long prompt, long completion, double cost)
 {
@@ -197,7 +210,7 @@ static void test_open(void)
 	is_str(ledger_path(l), path, "ledger_path");
 	struct ledger_row r = row(1000, NULL, "openai", "gpt-4o", 1, 2, 0.5);
 	ok(ledger_record(l, &r, &err) == 0, "records a row");
-	is_int(raw_int(path, "PRAGMA user_version"), 1, "user_version is the schema version");
+	is_int(raw_int(path, "PRAGMA user_version"), 2, "user_version is the schema version");
 	char *wal = xasprintf("%s-wal", path);
 	ok(access(wal, F_OK) == 0, "WAL mode: a -wal file exists");
 	ok(stat(wal, &st) == 0 && (st.st_mode & 077) == 0, "the -wal file is not readable by others");
@@ -229,6 +242,76 @@ static void test_open(void)
 }
 
 /* ---- rows ---- */
+
+/* A ledger written by schema version 1 (ids AUTOINCREMENT, every row in
+ * the key index) is rebuilt on open: rows, ids and keys kept, and new rows
+ * take ids after the highest. */
+static void test_migrate_v1(void)
+{
+	char *path = new_db();
+	char *err = NULL;
+	struct ledger *l = ledger_open(path, &err);
+	struct ledger_key_spec spec = {.name = "old-key", .budget = -1};
+	struct ledger_key k = {0};
+	char *secret = NULL;
+	ok(l && ledger_key_create(l, &spec, &secret, &k, &err) == LEDGER_OK, "a key before the migration");
+	free(secret);
+	ledger_close(l);
+	/* Back to version 1's table, as that arouter left it. */
+	int rc = raw_exec(path,
+	                  "BEGIN;"
+	                  "DROP TABLE requests;"
+	                  "CREATE TABLE requests (id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL,"
+	                  " key_id TEXT, provider TEXT NOT NULL, model TEXT NOT NULL, dialect TEXT NOT NULL,"
+	                  " usage_known INTEGER NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER,"
+	                  " cached_tokens INTEGER, reasoning_tokens INTEGER, cost_pusd INTEGER,"
+	                  " latency_ms INTEGER NOT NULL, first_token_ms INTEGER, status INTEGER NOT NULL,"
+	                  " streamed INTEGER NOT NULL, attempts INTEGER NOT NULL);"
+	                  "CREATE INDEX requests_time ON requests(time_ms);"
+	                  "CREATE INDEX requests_key ON requests(key_id);"
+	                  "INSERT INTO requests VALUES (5, 1000, NULL, 'openai', 'gpt-4o', 'openai', 1, 10, 2, 0, 0,"
+	                  " 1000000, 100, 10, 200, 0, 1);"
+	                  "INSERT INTO requests VALUES (9, 2000, 'k1', 'anthropic', 'claude', 'anthropic', 1, 20, 3,"
+	                  " 0, 0, 2000000, 100, 10, 200, 1, 2);"
+	                  "INSERT INTO requests VALUES (12, 3000, NULL, 'google', 'gemini', 'gemini', 0, NULL, NULL,"
+	                  " NULL, NULL, NULL, 50, NULL, 502, 0, 1);"
+	                  "PRAGMA user_version = 1;"
+	                  "COMMIT;");
+	ok(rc == SQLITE_OK && raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'requests'") == 12,
+	   "a version 1 ledger with three rows");
+
+	l = ledger_open(path, &err);
+	ok(l != NULL, "it opens");
+	is_int(raw_int(path, "PRAGMA user_version"), 2, "as version 2");
+	is_int(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests' AND sql LIKE '%AUTOINCREMENT%'"),
+	       0, "ids are the rowid");
+	is_int(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests_key'"
+	                     " AND sql LIKE '%WHERE key_id IS NOT NULL'"),
+	       1, "the key index holds keyed rows only");
+	is_int(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests_time'"), 1,
+	       "the time index is there");
+	is_int(raw_int(path, "SELECT SUM(id) || '' || SUM(cost_pusd) FROM requests"), 263000000,
+	       "the rows, ids and costs are kept");
+	struct ledger_row r = row(4000, NULL, "openai", "gpt-4o", 1, 1, 0);
+	ok(l && ledger_record(l, &r, &err) == 0, "a new row is recorded");
+	struct ledger_entry *e = NULL;
+	size_t n = 0;
+	bool more = false;
+	ok(l && ledger_transactions(l, 0, 0, 10, &e, &n, &more, &err) == 0 && n == 4 && e[0].id == 13 &&
+	       e[1].id == 12 && e[3].id == 5 && e[2].key_id && strcmp(e[2].key_id, "k1") == 0,
+	   "after the highest id, the old rows listed as before");
+	ledger_entries_free(e, n);
+	struct ledger_key got = {0};
+	ok(l && ledger_key_get(l, "old-key", &got, &err) == LEDGER_OK && strcmp(got.id, k.id) == 0,
+	   "the key is kept");
+	ledger_key_clear(&got);
+	ledger_key_clear(&k);
+	ledger_close(l);
+	is_int(raw_int(path, "SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1,
+	       "the file passes SQLite's integrity check");
+	free(err);
+	free(path);
+}
 
 static void test_rows(void)
 {
@@ -1189,6 +1272,7 @@ int main(void)
 	test_time();
 	test_row_usage();
 	test_open();
+	test_migrate_v1();
 	test_rows();
 	test_aggregation();
 	test_keys();
