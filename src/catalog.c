@@ -186,23 +186,18 @@ void catalog_free(struct catalog *cat)
 
 static void index_put(struct catalog *cat, size_t i)
 {
-	size_t mask = cat->n_index - 1, h = (size_t)str_hash(cat->v[i].id) & mask;
-	while (cat->index[h])
-		h = (h + 1) & mask;
-	cat->index[h] = i + 1;
+	str_index_put(cat->index, cat->n_index, cat->v[i].id, i);
+}
+
+static const char *model_id(const void *table, size_t i)
+{
+	return ((const struct catalog *)table)->v[i].id;
 }
 
 static struct catalog_model *find_exact(const struct catalog *cat, const char *id)
 {
-	if (!cat->index)
-		return NULL;
-	size_t mask = cat->n_index - 1;
-	for (size_t h = (size_t)str_hash(id) & mask; cat->index[h]; h = (h + 1) & mask) {
-		struct catalog_model *m = &cat->v[cat->index[h] - 1];
-		if (strcmp(m->id, id) == 0)
-			return m;
-	}
-	return NULL;
+	size_t i = str_index_find(cat->index, cat->n_index, id, model_id, cat);
+	return i ? &cat->v[i - 1] : NULL;
 }
 
 /* The model with this id, created (with everything unknown) if new. */

@@ -120,13 +120,13 @@ static void index_build(struct provider_registry *reg)
 	for (reg->n_index = 16; reg->n_index < 2 * reg->n; reg->n_index *= 2)
 		;
 	reg->index = xcalloc(reg->n_index, sizeof *reg->index);
-	size_t mask = reg->n_index - 1;
-	for (size_t i = 0; i < reg->n; i++) {
-		size_t h = (size_t)str_hash(reg->v[i].slug) & mask;
-		while (reg->index[h])
-			h = (h + 1) & mask;
-		reg->index[h] = i + 1;
-	}
+	for (size_t i = 0; i < reg->n; i++)
+		str_index_put(reg->index, reg->n_index, reg->v[i].slug, i);
+}
+
+static const char *provider_slug(const void *table, size_t i)
+{
+	return ((const struct provider_registry *)table)->v[i].slug;
 }
 
 struct provider *provider_find(const struct provider_registry *reg, const char *slug)
@@ -137,13 +137,8 @@ struct provider *provider_find(const struct provider_registry *reg, const char *
 				return &reg->v[i];
 		return NULL;
 	}
-	size_t mask = reg->n_index - 1;
-	for (size_t h = (size_t)str_hash(slug) & mask; reg->index[h]; h = (h + 1) & mask) {
-		struct provider *p = &reg->v[reg->index[h] - 1];
-		if (strcmp(p->slug, slug) == 0)
-			return p;
-	}
-	return NULL;
+	size_t i = str_index_find(reg->index, reg->n_index, slug, provider_slug, reg);
+	return i ? &reg->v[i - 1] : NULL;
 }
 
 /* A valid slug is what fits in a URL path segment and an environment

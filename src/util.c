@@ -552,3 +552,23 @@ uint64_t str_hash(const char *s)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
 	return h;
 }
+
+void str_index_put(size_t *index, size_t n_index, const char *key, size_t i)
+{
+	size_t mask = n_index - 1, h = (size_t)str_hash(key) & mask;
+	while (index[h])
+		h = (h + 1) & mask;
+	index[h] = i + 1;
+}
+
+size_t str_index_find(const size_t *index, size_t n_index, const char *key,
+                      const char *(*key_of)(const void *table, size_t i), const void *table)
+{
+	if (!index)
+		return 0;
+	size_t mask = n_index - 1;
+	for (size_t h = (size_t)str_hash(key) & mask; index[h]; h = (h + 1) & mask)
+		if (strcmp(key_of(table, index[h] - 1), key) == 0)
+			return index[h];
+	return 0;
+}

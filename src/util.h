@@ -105,6 +105,13 @@ char *xbase64(const void *data, size_t len);
 size_t edit_distance(const char *a, const char *b);
 /* FNV-1a over a NUL-terminated string: for hash tables keyed by text. */
 uint64_t str_hash(const char *s);
+/* An index of strings by open addressing, for a table that owns the keys:
+ * n_index slots (a power of two, more than the entries), each 0 or i + 1
+ * for entry i. str_index_put files entry i under key; str_index_find
+ * returns i + 1 for the entry whose key (key_of(table, i)) is key, or 0. */
+void str_index_put(size_t *index, size_t n_index, const char *key, size_t i);
+size_t str_index_find(const size_t *index, size_t n_index, const char *key,
+                      const char *(*key_of)(const void *table, size_t i), const void *table);
 /* Returns the candidate closest to word if it is close enough to be a
  * plausible typo, else NULL. The pointer is one of candidates. */
 const char *suggest(const char *word, const char *const *candidates, size_t n);
