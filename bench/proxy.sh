@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/proxy.sh - what `arouter proxy` costs, measured against a direct
 # baseline in the same run. nginx (bench/nginx.conf, in a temp prefix)
-# answers a fixed chat.completion, a fixed SSE stream and a slow SSE stream
-# on loopback; wrk drives it directly and through the proxy:
+# answers a fixed chat.completion and a fixed SSE stream on loopback, and
+# bench/drip.py a slow SSE stream (an event a second); wrk drives them
+# directly and through the proxy:
 #
 #   latency      1 connection, 1 thread: p50/p99 direct vs proxied (added),
 #                with wrk, nginx and the proxy on one CPU, then unpinned
@@ -75,10 +76,11 @@ idle_start=$(idle_pct)
 [ "$idle_start" -ge 90 ] ||
 	echo "bench: warning: the CPUs were only $idle_start% idle just now; other work will skew the figures" >&2
 tmp=$(mktemp -d /tmp/bench-proxy.XXXXXX)
-nginx_pid= proxy_pid=
+nginx_pid= proxy_pid= drip_pid=
 cleanup() {
 	[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true
 	[ -z "$nginx_pid" ] || kill "$nginx_pid" 2>/dev/null || true
+	[ -z "$drip_pid" ] || kill "$drip_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
 	if [ "${KEEP:-0}" != 0 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
@@ -90,43 +92,25 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # ---- the upstream: nginx in $tmp ----
 nport=$(free_port)
 mkdir -p "$tmp/logs"
-python3 - "$TEMPLATE" "$tmp" "$nport" >"$tmp/nginx.conf" <<'EOF'
-import json, sys
-template, prefix, port = sys.argv[1:]
-# The slow stream: six events of exactly 320 bytes (limit_rate 320 lets
-# about one through a second), then [DONE].
-def event(delta, finish=None, usage=None):
-    c = {"id": "chatcmpl-drip", "object": "chat.completion.chunk", "created": 1700000000,
-         "model": "gpt-4o-mini", "system_fingerprint": "",
-         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-    if usage:
-        c["usage"] = usage
-    n = len("data: " + json.dumps(c, separators=(",", ":")) + "\n\n")
-    c["system_fingerprint"] = "fp_" + "x" * (320 - n - 3)
-    s = "data: " + json.dumps(c, separators=(",", ":")) + "\n\n"
-    assert len(s) == 320, len(s)
-    return s
-drip = "".join([event({"role": "assistant", "content": ""}), event({"content": "Hello"}),
-                event({"content": "! How can"}), event({"content": " I help"}), event({"content": " you today?"}),
-                event({}, "stop", {"prompt_tokens": 9, "completion_tokens": 9, "total_tokens": 18}),
-                "data: [DONE]\n\n"])
-assert "'" not in drip and "$" not in drip and "\\" not in drip
-conf = open(template).read()
-conf = conf.replace("@PREFIX@", prefix).replace("@PORT@", port).replace("@DRIP@", drip.replace("\n", "\\n"))
-sys.stdout.write(conf)
-EOF
+sed -e "s#@PREFIX@#$tmp#g" -e "s#@PORT@#$nport#g" "$TEMPLATE" >"$tmp/nginx.conf"
 "$NGINX" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/logs/error.log" >"$tmp/logs/nginx.out" 2>&1 &
 nginx_pid=$!
 up="http://127.0.0.1:$nport"
+# The slow model: bench/drip.py, one event a second from each request.
+dport=$(free_port)
+python3 bench/drip.py "$dport" >"$tmp/logs/drip.out" 2>&1 &
+drip_pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null --max-time 1 -d '{}' "$up/v1/chat/completions" && break; sleep 0.1; done
 curl -sf -o /dev/null --max-time 2 -d '{}' "$up/v1/chat/completions" ||
 	die "nginx did not start: $(cat "$tmp/logs/nginx.out" "$tmp/logs/error.log" 2>/dev/null)"
+for _ in $(seq 50); do grep -q ready "$tmp/logs/drip.out" 2>/dev/null && break; sleep 0.1; done
+grep -q ready "$tmp/logs/drip.out" || die "bench/drip.py did not start: $(cat "$tmp/logs/drip.out")"
 
 # ---- the proxy, with a config and a home of its own ----
 cat >"$tmp/config.json" <<EOF
 {"providers": {"nginxsse": {"base_url": "$up/stream", "dialect": "openai"},
-               "nginxdrip": {"base_url": "$up/drip", "dialect": "openai"}},
- "routes": {"bench/fallback3": {"models": ["openai/gpt-4o-mini", "nginxsse/gpt-4o-mini", "nginxdrip/gpt-4o-mini"]}}}
+               "drip": {"base_url": "http://127.0.0.1:$dport", "dialect": "openai"}},
+ "routes": {"bench/fallback3": {"models": ["openai/gpt-4o-mini", "nginxsse/gpt-4o-mini", "drip/gpt-4o-mini"]}}}
 EOF
 # The same without the usage ledger, for what recording costs.
 python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["proxy"]={"ledger": False}; json.dump(c, open(sys.argv[2],"w"))' \
@@ -347,11 +331,11 @@ async def main():
 asyncio.run(main())
 EOF
 echo "bench: $STREAMS slow streams direct" >&2
-timeout 90 python3 "$tmp/streams.py" 127.0.0.1 "$nport" /drip/v1/chat/completions gpt-4o-mini "$STREAMS" 0 "$tmp/streams_direct.json"
+timeout 90 python3 "$tmp/streams.py" 127.0.0.1 "$dport" /v1/chat/completions gpt-4o-mini "$STREAMS" 0 "$tmp/streams_direct.json"
 sleep 0.5
 rss_before_streams=$(rss VmRSS)
 echo "bench: $STREAMS slow streams through the proxy" >&2
-timeout 90 python3 "$tmp/streams.py" 127.0.0.1 "$pport" /v1/chat/completions nginxdrip/gpt-4o-mini "$STREAMS" "$proxy_pid" "$tmp/streams_proxy.json"
+timeout 90 python3 "$tmp/streams.py" 127.0.0.1 "$pport" /v1/chat/completions drip/gpt-4o-mini "$STREAMS" "$proxy_pid" "$tmp/streams_proxy.json"
 sleep 1
 rss_after_streams=$(rss VmRSS)
 stop_proxy
@@ -439,7 +423,7 @@ P()
 P(f"Unpinned, at 1 connection the proxy adds {us(uprx['p50'] - ud['p50'])} at p50 and {us(uprx['p99'] - ud['p99'])} at p99; there every hop")
 P("may wake a process on the other, idle CPU, which a VM makes slow (compare the two direct rows).")
 P()
-P(f"Slow streams (nginx `limit_rate`, {n_ev} events of 320 bytes): arrival of each event after the request, median over")
+P(f"Slow streams (bench/drip.py, {n_ev} events of 320 bytes a second apart): arrival of each event after the request, median over")
 P(f"the streams, direct {', '.join(f'{x:.2f}' for x in hd['event_p50_s'])} s; proxied {', '.join(f'{x:.2f}' for x in hp['event_p50_s'])} s")
 P(f"(slowest stream, proxied minus direct: {', '.join(f'{1000*x:.0f}' for x in lag_max)} ms). Direct: {hd['ok']:,} of {streams:,} complete ({fails(hd)}).")
 P(f"Proxy VmRSS: {rss_idle/1024:.1f} MiB idle at start, {rss_after_wrk/1024:.1f} MiB after the wrk runs, {rss_before/1024:.1f} MiB before")
