@@ -5,6 +5,7 @@
 #include "conf.h"
 #include "buf.h"
 #include "catalog.h"
+#include "route.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -327,15 +328,12 @@ static int check_types(const struct config *c, struct buf *report)
 						i);
 			} else {
 				regex_t re;
-				int rc = regcomp(&re, pattern, REG_EXTENDED);
-				if (rc != 0) {
-					char why[128];
-					regerror(rc, &re, why, sizeof why);
+				char why[128];
+				if (route_pattern_compile(&re, pattern, why, sizeof why) < 0)
 					msg = xasprintf("model_aliases.%zu.pattern: invalid regular expression: %s", i,
 							why);
-				} else {
+				else
 					regfree(&re);
-				}
 			}
 			if (msg) {
 				char *line = located(c, msg);

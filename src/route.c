@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,101 @@ static struct {
 static size_t alias_cache_n;
 static pthread_mutex_t alias_cache_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* How many parts glibc's regcomp expands an extended pattern into, bounded
+ * above: a repeated part counts once for each copy ('+' two, {m,n} n or
+ * m+1, '*' and '?' one), so repetition of repetition multiplies. Returns
+ * more than limit as soon as it gets there. */
+static double pattern_parts(const char *p, double limit)
+{
+	struct level {
+		double done; /* the branches before the last '|' */
+		double cur;  /* this branch so far */
+		double last; /* the last item of it, which a repetition applies to */
+	} st[64] = {{0, 0, 0}};
+	size_t top = 0;
+	while (*p) {
+		double item = -1, times = 1;
+		if (*p == '\\') {
+			p += p[1] ? 2 : 1;
+			item = 1;
+		} else if (*p == '[') {
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']') {
+				if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+					const char *end = strchr(p + 2, ']');
+					p = end ? end + 1 : p + strlen(p);
+				} else {
+					p++;
+				}
+			}
+			if (*p)
+				p++;
+			item = 1;
+		} else if (*p == '(') {
+			if (++top == sizeof st / sizeof st[0])
+				return limit + 1; /* deeper than anyone writes */
+			st[top] = (struct level){0, 0, 0};
+			p++;
+		} else if (*p == ')' && top > 0) {
+			item = st[top].done + st[top].cur + 1;
+			top--;
+			p++;
+		} else if (*p == '|') {
+			st[top].done += st[top].cur;
+			st[top].cur = st[top].last = 0;
+			p++;
+		} else if (*p == '*' || *p == '?') {
+			p++;
+		} else if (*p == '+') {
+			times = 2;
+			p++;
+		} else if (*p == '{' && isdigit((unsigned char)p[1])) {
+			char *end;
+			double m = strtod(p + 1, &end), n = m;
+			if (*end == ',')
+				n = isdigit((unsigned char)end[1]) ? strtod(end + 1, &end) : (end++, m + 1);
+			times = n > m ? n : m;
+			times = times < 1 ? 1 : times;
+			p = *end == '}' ? end + 1 : end;
+		} else {
+			p++;
+			item = 1;
+		}
+		if (item >= 0) {
+			st[top].cur += item;
+			st[top].last = item;
+		} else if (times > 1) {
+			st[top].cur += st[top].last * (times - 1);
+			st[top].last *= times;
+		}
+		if (st[top].done + st[top].cur > limit)
+			return limit + 1;
+	}
+	double total = 0;
+	for (size_t i = 0; i <= top; i++)
+		total += st[i].done + st[i].cur;
+	return total;
+}
+
+int route_pattern_compile(regex_t *re, const char *pattern, char *why, size_t why_size)
+{
+	if (pattern_parts(pattern, ROUTE_PATTERN_MAX_PARTS) > ROUTE_PATTERN_MAX_PARTS) {
+		snprintf(why, why_size, "too complex: its repetitions of repetitions would expand it past %d parts",
+		         ROUTE_PATTERN_MAX_PARTS);
+		return -1;
+	}
+	int rc = regcomp(re, pattern, REG_EXTENDED);
+	if (rc != 0) {
+		regerror(rc, re, why, why_size);
+		return -1;
+	}
+	return 0;
+}
+
 /* The compiled form of pattern: from the cache (*owned false) or, when the
  * cache is full, compiled for this use (*owned true; regfree it). Returns
  * NULL with regcomp's message in why when the pattern does not compile. */
@@ -41,11 +137,8 @@ static regex_t *alias_regex(const char *pattern, regex_t *scratch, bool *owned, 
 	pthread_mutex_unlock(&alias_cache_mu);
 	if (found)
 		return found;
-	int rc = regcomp(scratch, pattern, REG_EXTENDED);
-	if (rc != 0) {
-		regerror(rc, scratch, why, why_size);
+	if (route_pattern_compile(scratch, pattern, why, why_size) < 0)
 		return NULL;
-	}
 	pthread_mutex_lock(&alias_cache_mu);
 	for (size_t i = 0; i < alias_cache_n && !found; i++) /* another thread won the race */
 		if (strcmp(alias_cache[i].pattern, pattern) == 0)

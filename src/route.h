@@ -11,6 +11,7 @@
 #include "strategy.h"
 
 #include <json-c/json.h>
+#include <regex.h>
 #include <stdbool.h>
 
 /* Where a request goes. Strings are owned by the target. */
@@ -36,6 +37,15 @@ struct model_ref {
  * matches rewrites once). Returns a new string owned by the caller, or NULL
  * with *err (caller frees) when a rule is malformed. */
 char *route_apply_aliases(json_object *aliases, const char *model, char **err);
+/* Compiles an alias pattern (POSIX extended) into re, as every use of one
+ * does. glibc's regcomp copies a repeated part for each repetition, so a
+ * short pattern that repeats a repetition ("a++++++++++++++++++++",
+ * "((((a)+)+)+)+...", "(a{1,999}){1,999}") takes time and memory
+ * exponential in its length; one that would expand past
+ * ROUTE_PATTERN_MAX_PARTS parts is refused without compiling it. Returns 0,
+ * or -1 with the reason in why (re is then not to be freed). */
+#define ROUTE_PATTERN_MAX_PARTS 10000
+int route_pattern_compile(regex_t *re, const char *pattern, char *why, size_t why_size);
 
 /* Parses "[backend:][provider/]model[?k=v&...]" against the registry. A
  * "backend:" prefix counts only when it names a known provider, so

@@ -252,8 +252,54 @@ static void test_resolve(void)
 	unsetenv("OPENAI_API_KEY");
 }
 
+/* glibc's regcomp takes time and memory exponential in how deeply a
+ * pattern repeats repetitions (fuzz-config found "-+++...+" in an alias
+ * take over 2 GB); such a pattern is refused before it is compiled, and
+ * ordinary ones compile as before. */
+static void test_pattern_limits(void)
+{
+	char plus[64] = "a", nest[128] = "", why[160];
+	for (int i = 0; i < 40; i++)
+		strcat(plus, "+");
+	for (int i = 0; i < 30; i++)
+		strcat(nest, "(");
+	strcat(nest, "a");
+	for (int i = 0; i < 30; i++)
+		strcat(nest, ")+");
+	const char *const refused[] = {plus, nest, "(a{1,999}){1,999}", "x(([a-z]+)*){100}{100}",
+				       "^gptnpic?/c?/cgpt-++++++++++++++++++++++++++++++-(.*)"};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		regex_t re;
+		ok(route_pattern_compile(&re, refused[i], why, sizeof why) < 0 && strstr(why, "too complex"),
+		   "refused uncompiled: %.40s (%s)", refused[i], why);
+	}
+	const char *const fine[] = {"^gpt-4o-(.*)$", "^(claude|gpt)-([0-9]+)\\.([0-9]+)$",
+				    "[[:alpha:]]+-[a-z]{1,64}", "^([a-z0-9-]{1,64}/){0,4}[^/]+$",
+				    "a++++++++++++", /* 2^13 parts: under the limit */
+				    "x|y|z", "[]+()]+", "\\(+"};
+	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+		regex_t re;
+		int rc = route_pattern_compile(&re, fine[i], why, sizeof why);
+		ok(rc == 0, "compiles: %s%s%s", fine[i], rc ? " - " : "", rc ? why : "");
+		if (rc == 0)
+			regfree(&re);
+	}
+	regex_t re;
+	ok(route_pattern_compile(&re, "(", why, sizeof why) < 0 && !strstr(why, "too complex"),
+	   "an ill-formed pattern gets regcomp's reason (%s)", why);
+	json_object *rules = json_tokener_parse("[{\"pattern\": \"a+++++++++++++++++++++++++++++++\","
+						" \"replacement\": \"x\"}]");
+	char *err = NULL;
+	char *got = route_apply_aliases(rules, "a", &err);
+	ok(got == NULL && err && strstr(err, "too complex"), "an alias with such a pattern is an error, not a hang: %s",
+	   err ? err : "");
+	free(err);
+	json_object_put(rules);
+}
+
 int main(void)
 {
+	alarm(60); /* an exponential regcomp fails the test rather than hanging it */
 	setenv("HOME", "/nonexistent", 1);
 	unsetenv("XDG_CONFIG_HOME");
 	load("{}");
@@ -261,6 +307,7 @@ int main(void)
 	test_aliases();
 	test_aliases_many();
 	test_aliases_threads();
+	test_pattern_limits();
 	config_free(&cfg);
 	test_resolve();
 	return tap_done();
