@@ -271,6 +271,7 @@ int main(int argc, char **argv)
 {
 	struct context ctx;
 	memset(&ctx, 0, sizeof ctx);
+	use_c_locale();
 
 	/* Global options before the command; '+' stops at the command name. */
 	opterr = 0;

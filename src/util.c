@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,15 @@ void spares_clear(struct spares *sp)
 		free(p);
 	}
 	sp->n = 0;
+}
+
+void use_c_locale(void)
+{
+	/* glibc answers a request for the whole "C" locale with its static
+	 * object, which duplocale and newlocale then hand back unchanged. */
+	locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (c)
+		uselocale(c);
 }
 
 void *xmalloc(size_t n)

@@ -23,6 +23,14 @@ enum exit_code {
 };
 
 extern const char *progname;
+
+/* Makes the calling thread use the "C" locale object. arouter never calls
+ * setlocale, so nothing it prints changes; what changes is json-c's cost:
+ * every json_tokener_parse_ex duplicates the thread's locale and builds a
+ * numeric "C" one from it (about 1,200 instructions and a getenv a parse),
+ * and glibc skips both when the thread's locale already is the "C"
+ * object. Call it first in every thread that parses JSON. */
+void use_c_locale(void);
 extern int verbosity; /* -1 quiet, 0 normal, >0 verbose */
 
 void *xmalloc(size_t n);
