@@ -165,9 +165,9 @@ static void on_stdin_event(struct bufferevent *bev, short what, void *arg)
 		 * of the request and answers. */
 		r->in_eof = true;
 		bufferevent_disable(bev, EV_READ);
-		/* Not a half-close yet: libevent's server drops a request whose
-		 * client half-closes. The server calls stdio_relay_end when
-		 * nothing is in flight. */
+		/* Not a half-close yet: the server takes a client's end of
+		 * input for a hang-up and drops what it is answering. The
+		 * server calls stdio_relay_end when nothing is in flight. */
 	}
 }
 

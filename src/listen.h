@@ -24,8 +24,7 @@ int listen_port(int fd);
 int listen_systemd_fd(void);
 
 /* Relays one connection between stdin/stdout and the HTTP server
- * listening on 127.0.0.1:port on base (libevent's server takes
- * connections only from a listener). When either side ends and what was
+ * listening on 127.0.0.1:port on base, as a loopback client. When either side ends and what was
  * read is written, done(arg) is called once. Returns NULL (errno set) on
  * failure. Owned by the caller; free with stdio_relay_free. */
 struct stdio_relay;

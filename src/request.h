@@ -2,10 +2,10 @@
  * target, the Host, Origin and key headers, the query, a passthrough path
  * and the model it names. server.c calls them for every request; they take
  * strings and libevent's plain header list (struct evkeyvalq, as
- * evhttp_request_get_input_headers gives it), never the server or an
- * evhttp request, so that unit tests and a fuzz target call them alone.
+ * hreq_input_headers gives it), never the server or a request, so that
+ * unit tests and a fuzz target call them alone.
  *
- * All of them take the raw, undecoded text libevent parsed (the path of
+ * All of them take the raw, undecoded text httpd.c parsed (the path of
  * the request target, the query after '?', header values as sent). */
 #ifndef AROUTER_REQUEST_H
 #define AROUTER_REQUEST_H

@@ -1,6 +1,6 @@
 /* server.c - the proxy's listener and request handling. See server.h.
  *
- * A libevent loop carries each request from start to end: evhttp parses
+ * A libevent loop carries each request from start to end: httpd.c parses
  * client requests and writes responses, and the upstream transfers
  * (http-client.c: the built-in HTTP/1.1 client, or libcurl's multi-socket
  * API) run on the same loop. A model request goes through the same
@@ -19,7 +19,7 @@
 #include "config.h"
 
 #include "server.h"
-#include "clientconn.h"
+#include "httpd.h"
 #include "buf.h"
 #include "dialect.h"
 #include "account.h"
@@ -94,8 +94,9 @@ struct server {
 	struct event *notify_ev;
 	struct config *pending;   /* a reloaded config for this worker, under hub->mu */
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *sock;
+	struct httpd *http;
+	int sock;                 /* the listening socket, once httpd has it */
+	bool listening;
 	struct http_loop *loop;
 	struct config *cfg;       /* current */
 	struct config **retired;  /* replaced by SIGHUP; in-flight requests may still use them */
@@ -105,10 +106,8 @@ struct server {
 	int port;
 	struct proxy_req *reqs;   /* in flight */
 	bool stopping;
-	struct conn_table *conns; /* client connections: deadlines, hang-ups, answers being written */
 	struct spares req_spares; /* freed proxy_reqs, for the next requests */
 	struct buf log_lines;     /* access-log lines of this turn of the loop */
-	struct evbuffer *chunk;   /* send_chunk's, empty between calls */
 	struct event *log_ev;     /* active while log_lines holds any */
 	time_t log_sec;           /* the second log_when spells */
 	char log_when[24];
@@ -135,8 +134,8 @@ struct server {
 /* One client request on its way through the pipeline. */
 struct proxy_req {
 	struct server *srv;
-	struct evhttp_request *req;
-	struct conn *conn;         /* watched for a hang-up; NULL if not */
+	struct hreq *req;
+	bool watched;             /* for a hang-up (watch_for_close) */
 	struct proxy_req *prev, *next;
 	enum dialect ingress;
 	char *model_asked;
@@ -220,7 +219,7 @@ static void keys_unlock(struct server *s)
 
 static void maybe_exit(struct server *s)
 {
-	if (s->stopping && !s->reqs && conn_table_sending(s->conns) <= 0)
+	if (s->stopping && !s->reqs && httpd_sending(s->http) <= 0)
 		event_base_loopexit(s->base, NULL);
 }
 
@@ -229,30 +228,13 @@ static void on_sent(void *arg)
 	maybe_exit(arg);
 }
 
-/* Called just before a response's last byte is handed to evhttp, so that
- * shutdown waits for it to be written, not merely queued. */
-static void track_send(struct evhttp_request *req)
+static void add_header(struct hreq *req, const char *name, const char *value)
 {
-	if (the_server)
-		conn_sending(conn_of(the_server->conns, req));
-}
-
-/* Marks what is about to be queued for req's client to be written at the
- * end of this turn of the loop (conn_flush_soon): call it before handing
- * evhttp the data. */
-static void flush_soon(struct evhttp_request *req)
-{
-	if (the_server)
-		conn_flush_soon(conn_of(the_server->conns, req));
-}
-
-static void add_header(struct evhttp_request *req, const char *name, const char *value)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req), name, value);
+	evhttp_add_header(hreq_output_headers(req), name, value);
 }
 
 /* The Date header's value (RFC 9110 IMF-fixdate), formatted once a second
- * rather than by evhttp for every response (gmtime and a printf). Names
+ * rather than for every response (gmtime and a printf). Names
  * spelled out: strftime's follow the locale. */
 static const char *http_date(void)
 {
@@ -273,19 +255,14 @@ static const char *http_date(void)
 	return text;
 }
 
-static void reply_json(struct evhttp_request *req, int status, const char *json)
+static void reply_json(struct hreq *req, int status, const char *json)
 {
-	/* Straight into the request's own buffer: no evbuffer of ours to make. */
-	evbuffer_add(evhttp_request_get_output_buffer(req), json, strlen(json));
 	add_header(req, "Content-Type", "application/json");
-	struct conn *c = the_server ? conn_of(the_server->conns, req) : NULL;
-	conn_sending(c); /* shutdown waits for it to be written, not merely queued */
-	evhttp_send_reply(req, status, NULL, NULL);
-	conn_flush(c);
+	hreq_send_reply(req, status, json, strlen(json));
 }
 
 /* An error in the caller's dialect. */
-static int reply_error(struct evhttp_request *req, enum dialect d, int status, const char *kind, const char *message)
+static int reply_error(struct hreq *req, enum dialect d, int status, const char *kind, const char *message)
 {
 	int http_status = status;
 	char *body = ingress_error_body(d, status, kind, message, &http_status);
@@ -373,7 +350,10 @@ static void proxy_req_free(struct proxy_req *pr)
 	struct server *s = pr->srv;
 	if (pr->call)
 		http_call_cancel(pr->call);
-	conn_unwatch(pr->conn);
+	if (pr->watched) {
+		pr->watched = false;
+		hreq_unwatch(pr->req); /* frees it if answered */
+	}
 	if (pr->prev)
 		pr->prev->next = pr->next;
 	else
@@ -484,15 +464,10 @@ static void proxy_req_done(struct proxy_req *pr)
 	proxy_req_free(pr);
 }
 
-/* One piece of a streamed answer, through the worker's scratch buffer
- * (evhttp_send_reply_chunk moves its contents out, leaving it empty). */
+/* One piece of a streamed answer. */
 static void send_chunk(struct proxy_req *pr, const void *data, size_t len)
 {
-	struct evbuffer *b = pr->srv->chunk;
-	evbuffer_add(b, data, len);
-	flush_soon(pr->req);
-	evhttp_send_reply_chunk(pr->req, b);
-	evbuffer_drain(b, evbuffer_get_length(b)); /* a request already gone leaves it full */
+	hreq_send_reply_chunk(pr->req, data, len);
 }
 
 /* Writes what the encoder produced to a streaming client. */
@@ -516,38 +491,24 @@ static void start_stream(struct proxy_req *pr)
 	add_header(pr->req, "Content-Type", "text/event-stream");
 	add_header(pr->req, "Cache-Control", "no-cache");
 	add_served_headers(pr);
-	flush_soon(pr->req);
-	evhttp_send_reply_start(pr->req, 200, "OK");
+	hreq_send_reply_start(pr->req, 200);
 }
 
 /* The client went away: abort the upstream at once. */
 static void on_client_close(void *arg)
 {
 	struct proxy_req *pr = arg;
-	struct evhttp_request *req = pr->req;
-	pr->conn = NULL;
+	pr->watched = false; /* httpd frees the request once this returns */
 	pr->status = 499; /* nginx's "client closed request" */
 	proxy_req_done(pr);
-	/* evhttp leaves a request it has detached from its connection to us. */
-	if (evhttp_request_get_connection(req) == NULL)
-		evhttp_request_free(req);
 }
 
-/* evhttp stops reading while a request is handled, so a client hanging up
- * during a stall would go unnoticed until the next write. Reading with no
- * read callback turns the hang-up into the close callback. */
+/* A client hanging up while its request waits on an upstream aborts it
+ * at once. */
 static void watch_for_close(struct proxy_req *pr)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(pr->req);
-	pr->conn = conn_of(pr->srv->conns, pr->req);
-	conn_watch(pr->conn, on_client_close, pr);
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	bufferevent_data_cb readcb, writecb;
-	bufferevent_event_cb eventcb;
-	void *cbarg;
-	bufferevent_getcb(bev, &readcb, &writecb, &eventcb, &cbarg);
-	bufferevent_setcb(bev, NULL, writecb, eventcb, cbarg);
-	bufferevent_enable(bev, EV_READ);
+	pr->watched = true;
+	hreq_watch(pr->req, on_client_close, pr);
 }
 
 /* ---- model requests ---- */
@@ -710,9 +671,7 @@ static void finish_ok(struct proxy_req *pr)
 		if (!pr->raw)
 			stream_encoder_finish(pr->enc, &pr->out);
 		flush_out(pr);
-		track_send(pr->req);
-		flush_soon(pr->req);
-		evhttp_send_reply_end(pr->req);
+		hreq_send_reply_end(pr->req);
 	} else if (pr->raw && pr->gc.whole.len) {
 		/* The upstream's own answer, every field of it. */
 		add_served_headers(pr);
@@ -746,9 +705,7 @@ static void finish_failed(struct proxy_req *pr, const struct http_response *resp
 				stream_encoder_free(e);
 		}
 		flush_out(pr);
-		track_send(pr->req);
-		flush_soon(pr->req);
-		evhttp_send_reply_end(pr->req);
+		hreq_send_reply_end(pr->req);
 	} else {
 		int status = failure_status(&pr->res);
 		if (resp && resp->retry_after_s >= 0) {
@@ -943,7 +900,7 @@ static void start_attempt(struct proxy_req *pr)
 	if (pr->raw && pr->ingress != DIALECT_OPENAI) {
 		gateway_call_use_native_body(&pr->gc, pr->client_body);
 		if (pr->ingress == DIALECT_ANTHROPIC) {
-			struct evkeyvalq *in = evhttp_request_get_input_headers(pr->req);
+			struct evkeyvalq *in = hreq_input_headers(pr->req);
 			const char *h;
 			if ((h = evhttp_find_header(in, "anthropic-version")) != NULL)
 				gateway_call_set_header(&pr->gc, "anthropic-version", h);
@@ -973,17 +930,13 @@ static void start_attempt(struct proxy_req *pr)
 	start_call(pr, &hr, on_upstream_body, on_upstream_done);
 }
 
-static char *request_body(struct evhttp_request *req, size_t *len)
+static char *request_body(struct hreq *req, size_t *len)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	*len = evbuffer_get_length(in);
-	char *s = xmalloc(*len + 1);
-	evbuffer_copyout(in, s, *len);
-	s[*len] = '\0';
-	return s;
+	const char *b = hreq_body(req, len);
+	return xstrndup(b, *len);
 }
 
-static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *req, enum dialect d);
+static struct proxy_req *proxy_req_new(struct server *s, struct hreq *req, enum dialect d);
 static json_object *read_json_body(struct proxy_req *pr);
 static json_object *read_canonical(struct proxy_req *pr, const char *url_model, bool url_stream);
 
@@ -1064,13 +1017,13 @@ static json_object *request_models(struct proxy_req *pr, json_object *canon)
 	json_object *m;
 	if (json_object_object_get_ex(canon, "models", &m) && json_object_is_type(m, json_type_array))
 		return json_object_get(m);
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(pr->req), "X-Arouter-Models");
+	const char *h = evhttp_find_header(hreq_input_headers(pr->req), "X-Arouter-Models");
 	if (str_empty(h))
 		return NULL;
 	return route_models_from_list(h);
 }
 
-static void handle_model_request(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model,
+static void handle_model_request(struct server *s, struct hreq *req, enum dialect d, const char *url_model,
 				 bool url_stream)
 {
 	struct proxy_req *pr = proxy_req_new(s, req, d);
@@ -1156,8 +1109,7 @@ static int on_passthrough_body(const char *data, size_t len, void *arg)
 		pr->status = (int)resp->status;
 		if (resp->content_type)
 			add_header(pr->req, "Content-Type", resp->content_type);
-		flush_soon(pr->req);
-		evhttp_send_reply_start(pr->req, pr->status, NULL);
+		hreq_send_reply_start(pr->req, pr->status);
 	}
 	send_chunk(pr, data, len);
 	return rc; /* after its terminator, a stream is whole whatever the upstream holds open */
@@ -1175,22 +1127,18 @@ static void on_passthrough_done(struct http_call *call, enum http_outcome outcom
 	if (pr->started) {
 		/* Byte for byte: a cut upstream is a cut response. */
 		if (outcome == XFER_OK) {
-			track_send(pr->req);
-			flush_soon(pr->req);
-			evhttp_send_reply_end(pr->req);
+			hreq_send_reply_end(pr->req);
 		} else {
-			/* Freeing the connection runs the close callback, which
-			 * finishes pr. */
-			evhttp_connection_free(evhttp_request_get_connection(pr->req));
+			/* Closing the connection runs the hang-up callback,
+			 * which finishes pr. */
+			hreq_abort(pr->req);
 			return;
 		}
 	} else if (outcome == XFER_OK) {
 		pr->status = (int)resp->status;
 		if (resp->content_type)
 			add_header(pr->req, "Content-Type", resp->content_type);
-		track_send(pr->req);
-		flush_soon(pr->req);
-		evhttp_send_reply(pr->req, pr->status, NULL, NULL);
+		hreq_send_reply(pr->req, pr->status, NULL, 0);
 	} else {
 		char *msg = xasprintf("%s: %s", pr->provider, resp->error ? resp->error : "upstream failed");
 		pr->status = reply_error(pr->req, DIALECT_OPENAI, outcome == XFER_TIMEOUT ? 504 : 502, NULL, msg);
@@ -1199,12 +1147,12 @@ static void on_passthrough_done(struct http_call *call, enum http_outcome outcom
 	proxy_req_done(pr);
 }
 
-static void handle_passthrough(struct server *s, struct evhttp_request *req, struct provider *p, const char *rest,
+static void handle_passthrough(struct server *s, struct hreq *req, struct provider *p, const char *rest,
 			       const char *query)
 {
 	struct proxy_req *pr = proxy_req_new(s, req, DIALECT_OPENAI);
 	pr->passthrough = true;
-	pr->method = evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "POST";
+	pr->method = hreq_method(req) == HM_GET ? "GET" : "POST";
 	pr->provider = xstrdup(p->slug);
 	if (!request_path_safe(rest) || str_empty(p->base_url) || strcmp(p->slug, "mock") == 0) {
 		pr->status = reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error",
@@ -1219,7 +1167,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 
 	struct http_header headers[64];
 	size_t nh = 0;
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq *in = hreq_input_headers(req);
 	for (struct evkeyval *h = in->tqh_first; h && nh < 40; h = h->next.tqe_next)
 		if (!request_hop_by_hop(h->key) && !request_connection_lists(in, h->key))
 			headers[nh++] = (struct http_header){h->key, h->value};
@@ -1233,7 +1181,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 			headers[nh++] = (struct http_header){p->headers[i].name, p->headers[i].value};
 	size_t len;
 	char *body = request_body(req, &len);
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum hmethod cmd = hreq_method(req);
 	/* Usage is read from the answer as it goes by, for the ledger. */
 	char *model = request_passthrough_model(rest, body, len);
 	if (!key_allows(pr, p->slug, model)) {
@@ -1248,11 +1196,11 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 	pr->gateway_ready = true;
 	free(model);
 	struct http_request hr = {
-		.method = cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_DELETE ? "DELETE" : cmd == EVHTTP_REQ_PUT ? "PUT" : cmd == EVHTTP_REQ_PATCH ? "PATCH" : "POST",
+		.method = cmd == HM_GET ? "GET" : cmd == HM_DELETE ? "DELETE" : cmd == HM_PUT ? "PUT" : cmd == HM_PATCH ? "PATCH" : "POST",
 		.url = url,
 		.headers = headers,
 		.n_headers = nh,
-		.body = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE ? NULL : body,
+		.body = cmd == HM_GET || cmd == HM_DELETE ? NULL : body,
 		.body_len = len,
 		.connect_timeout_ms = s->opt.connect_timeout_ms,
 		.idle_timeout_ms = s->opt.idle_timeout_ms,
@@ -1269,7 +1217,7 @@ static void handle_passthrough(struct server *s, struct evhttp_request *req, str
 
 /* ---- JSON exchanges: token counting and embeddings ---- */
 
-static struct proxy_req *proxy_req_new(struct server *s, struct evhttp_request *req, enum dialect d)
+static struct proxy_req *proxy_req_new(struct server *s, struct hreq *req, enum dialect d)
 {
 	struct proxy_req *pr = spares_get(&s->req_spares);
 	pr->srv = s;
@@ -1469,7 +1417,7 @@ static json_object *count_from_gemini(struct proxy_req *pr, json_object *up)
 /* /v1/messages/count_tokens and :countTokens: the upstream's own counter
  * where it has one (Anthropic, Gemini), else an estimate of four
  * characters a token over messages, system and tools, marked as such. */
-static void handle_count_tokens(struct server *s, struct evhttp_request *req, enum dialect d, const char *url_model)
+static void handle_count_tokens(struct server *s, struct hreq *req, enum dialect d, const char *url_model)
 {
 	struct proxy_req *pr = proxy_req_new(s, req, d);
 	json_object *canon = read_canonical(pr, url_model, false);
@@ -1581,7 +1529,7 @@ static json_object *embeddings_from_gemini(struct proxy_req *pr, json_object *up
 	return o;
 }
 
-static void handle_embeddings(struct server *s, struct evhttp_request *req)
+static void handle_embeddings(struct server *s, struct hreq *req)
 {
 	struct proxy_req *pr = proxy_req_new(s, req, DIALECT_OPENAI);
 	json_object *body = read_json_body(pr);
@@ -1655,7 +1603,7 @@ static bool provider_listed(const char *slug, void *arg)
 	return p && (provider_has_key(p) || p->key_optional) && strcmp(p->slug, "arouter") != 0;
 }
 
-static void handle_models(struct server *s, struct evhttp_request *req)
+static void handle_models(struct server *s, struct hreq *req)
 {
 	json_object *list = catalog_list_json(s->catalog, NULL, NULL, provider_listed, s);
 	/* Models of custom providers the catalog does not know yet. */
@@ -1714,13 +1662,13 @@ static bool keys_required(struct server *s)
 
 /* Who the client is. 0 when it may go on (c filled; anonymous when no
  * keys are configured), else the status to refuse it with and *why. */
-static int identify_client(struct server *s, struct evhttp_request *req, const char *query, struct client *c,
+static int identify_client(struct server *s, struct hreq *req, const char *query, struct client *c,
 			   const char **why)
 {
 	memset(c, 0, sizeof *c);
 	if (!keys_required(s))
 		return 0;
-	char *given = request_presented_key(evhttp_request_get_input_headers(req), query);
+	char *given = request_presented_key(hreq_input_headers(req), query);
 	*why = "a valid arouter proxy key is required";
 	if (!given)
 		return 401;
@@ -1779,7 +1727,7 @@ static int identify_client(struct server *s, struct evhttp_request *req, const c
 
 /* Rate limits of the client's key: the X-RateLimit-* headers on every
  * response, and false (with 429 sent) when it is over. */
-static bool within_limits(struct server *s, struct evhttp_request *req, enum dialect d, const struct client *c)
+static bool within_limits(struct server *s, struct hreq *req, enum dialect d, const struct client *c)
 {
 	if (!c->id[0] || (c->rpm <= 0 && c->tpm <= 0))
 		return true;
@@ -1812,11 +1760,11 @@ static bool within_limits(struct server *s, struct evhttp_request *req, enum dia
 
 /* /api/v1/{balance,transactions,usage,keys}: the account API on the
  * ledger, for the admin key only. */
-static void handle_account(struct server *s, struct evhttp_request *req, const char *path, const char *query)
+static void handle_account(struct server *s, struct hreq *req, const char *path, const char *query)
 {
 	json_object *resp = NULL;
 	int status;
-	char *given = request_presented_key(evhttp_request_get_input_headers(req), NULL);
+	char *given = request_presented_key(hreq_input_headers(req), NULL);
 	if (!s->ledger) {
 		resp = account_error(503, "ledger_unavailable", "the proxy runs without a ledger");
 		status = 503;
@@ -1826,16 +1774,16 @@ static void handle_account(struct server *s, struct evhttp_request *req, const c
 		status = 401;
 	} else {
 		static const struct {
-			enum evhttp_cmd_type cmd;
+			enum hmethod cmd;
 			const char *name;
-		} methods[] = {{EVHTTP_REQ_GET, "GET"},
-			       {EVHTTP_REQ_POST, "POST"},
-			       {EVHTTP_REQ_PATCH, "PATCH"},
-			       {EVHTTP_REQ_PUT, "PUT"},
-			       {EVHTTP_REQ_DELETE, "DELETE"}};
+		} methods[] = {{HM_GET, "GET"},
+			       {HM_POST, "POST"},
+			       {HM_PATCH, "PATCH"},
+			       {HM_PUT, "PUT"},
+			       {HM_DELETE, "DELETE"}};
 		const char *method = "GET";
 		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-			if (methods[i].cmd == evhttp_request_get_command(req))
+			if (methods[i].cmd == hreq_method(req))
 				method = methods[i].name;
 		size_t len;
 		char *body = request_body(req, &len);
@@ -1857,7 +1805,7 @@ static void handle_account(struct server *s, struct evhttp_request *req, const c
 	json_object_put(resp);
 }
 
-static void handle_health(struct server *s, struct evhttp_request *req, const char *query)
+static void handle_health(struct server *s, struct hreq *req, const char *query)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string(s->stopping ? "stopping" : "ok"));
@@ -1882,61 +1830,44 @@ static void handle_health(struct server *s, struct evhttp_request *req, const ch
 	json_object_put(o);
 }
 
-/* libevent's own header limit: 4 times ours, at least 256 KiB more. */
-static size_t header_backstop(size_t limit)
-{
-	size_t four = limit > SIZE_MAX / 4 ? SIZE_MAX : limit * 4;
-	size_t plus = limit > SIZE_MAX - 256 * 1024 ? SIZE_MAX : limit + 256 * 1024;
-	return four > plus ? four : plus;
-}
+static void serve(struct server *s, struct hreq *req, const char *path, const char *query, enum dialect d,
+		  enum hmethod cmd);
 
-/* libevent's own body limit, which answers with an HTML page and no hook:
- * a backstop a quarter (at least 1 MiB) above ours, so that a body a little
- * over the limit gets 413 in the client's dialect from on_request. */
-static size_t body_backstop(size_t limit)
-{
-	size_t extra = limit / 4 > 1024 * 1024 ? limit / 4 : 1024 * 1024;
-	return limit > SIZE_MAX - extra ? SIZE_MAX : limit + extra;
-}
-
-static void serve(struct server *s, struct evhttp_request *req, const char *path, const char *query, enum dialect d,
-		  enum evhttp_cmd_type cmd);
-
-static void on_request(struct evhttp_request *req, void *arg)
+static void on_request(struct hreq *req, void *arg)
 {
 	struct server *s = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-	conn_request_arrived(conn_of(s->conns, req), req);
+	const char *path = hreq_path(req);
+	const char *query = hreq_query(req);
 	const char *date = http_date();
 	if (date)
 		add_header(req, "Date", date);
-	if (!path || path[0] != '/') {
+	if (path[0] != '/') {
 		reply_error(req, DIALECT_OPENAI, 400, "invalid_request_error", "malformed request target");
 		return;
 	}
 	enum dialect d = request_path_dialect(path);
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq *in = hreq_input_headers(req);
+	/* Over a limit: httpd has read no body (and, for a head that did not
+	 * end in time, no headers); the connection closes after this. */
+	if (hreq_too_large(req) == 431) {
+		reply_error(req, d, 431, "invalid_request_error", "the request headers are larger than the proxy accepts");
+		return;
+	}
+	if (hreq_too_large(req) == 413) {
+		reply_error(req, d, 413, NULL, "the request body is larger than the proxy accepts");
+		return;
+	}
 	if (s->relay) {
 		/* --stdio: the one connection from stdin/stdout, nobody else. */
-		char *peer = NULL;
-		ev_uint16_t peer_port = 0;
-		evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &peer_port);
-		if ((int)peer_port != stdio_relay_port(s->relay)) {
+		if (hreq_peer_port(req) != stdio_relay_port(s->relay)) {
 			add_header(req, "Connection", "close");
 			reply_error(req, d, 403, "permission_error", "this proxy serves its stdin/stdout only");
 			return;
 		}
 	}
-	if (request_header_bytes(evhttp_request_get_uri(req), in) > s->opt.max_header_bytes) {
+	if (request_header_bytes(hreq_uri(req), in) > s->opt.max_header_bytes) {
 		add_header(req, "Connection", "close");
 		reply_error(req, d, 431, "invalid_request_error", "the request headers are larger than the proxy accepts");
-		return;
-	}
-	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > s->opt.max_body_bytes) {
-		add_header(req, "Connection", "close");
-		reply_error(req, d, 413, NULL, "the request body is larger than the proxy accepts");
 		return;
 	}
 	if (!request_host_allowed(s->opt.host, s->port, evhttp_find_header(in, "Host"))) {
@@ -1951,16 +1882,16 @@ static void on_request(struct evhttp_request *req, void *arg)
 		}
 		add_header(req, "Access-Control-Allow-Origin", origin);
 		add_header(req, "Vary", "Origin");
-		if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS) {
+		if (hreq_method(req) == HM_OPTIONS) {
 			add_header(req, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
 			add_header(req, "Access-Control-Allow-Headers",
 				   "Authorization, Content-Type, X-Api-Key, Anthropic-Version, Anthropic-Beta, X-Goog-Api-Key");
 			add_header(req, "Access-Control-Max-Age", "600");
-			evhttp_send_reply(req, 204, "No Content", NULL);
+			hreq_send_reply(req, 204, NULL, 0);
 			return;
 		}
 	}
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum hmethod cmd = hreq_method(req);
 	if (s->keyring) {
 		char *err = NULL;
 		keys_lock(s);
@@ -1992,31 +1923,31 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* Sends an admitted request to its handler, which takes s->client over
  * when it needs it past this call (proxy_req_new). */
-static void serve(struct server *s, struct evhttp_request *req, const char *path, const char *query, enum dialect d,
-		  enum evhttp_cmd_type cmd)
+static void serve(struct server *s, struct hreq *req, const char *path, const char *query, enum dialect d,
+		  enum hmethod cmd)
 {
 	if (s->stopping) {
 		add_header(req, "Connection", "close");
 		reply_error(req, d, 503, NULL, "the proxy is shutting down");
 		return;
 	}
-	if (cmd == EVHTTP_REQ_POST && strcmp(path, "/v1/chat/completions") == 0) {
+	if (cmd == HM_POST && strcmp(path, "/v1/chat/completions") == 0) {
 		handle_model_request(s, req, DIALECT_OPENAI, NULL, false);
 		return;
 	}
-	if (cmd == EVHTTP_REQ_POST && strcmp(path, "/v1/messages") == 0) {
+	if (cmd == HM_POST && strcmp(path, "/v1/messages") == 0) {
 		handle_model_request(s, req, DIALECT_ANTHROPIC, NULL, false);
 		return;
 	}
-	if (cmd == EVHTTP_REQ_POST && strcmp(path, "/v1/messages/count_tokens") == 0) {
+	if (cmd == HM_POST && strcmp(path, "/v1/messages/count_tokens") == 0) {
 		handle_count_tokens(s, req, DIALECT_ANTHROPIC, NULL);
 		return;
 	}
-	if (cmd == EVHTTP_REQ_POST && strcmp(path, "/v1/embeddings") == 0) {
+	if (cmd == HM_POST && strcmp(path, "/v1/embeddings") == 0) {
 		handle_embeddings(s, req);
 		return;
 	}
-	if (cmd == EVHTTP_REQ_POST && str_has_prefix(path, "/v1beta/models/")) {
+	if (cmd == HM_POST && str_has_prefix(path, "/v1beta/models/")) {
 		char *model;
 		enum request_gemini_method method = request_gemini_call(path, &model);
 		if (method != REQUEST_GEMINI_NONE) {
@@ -2030,7 +1961,7 @@ static void serve(struct server *s, struct evhttp_request *req, const char *path
 			return;
 		}
 	}
-	if (cmd == EVHTTP_REQ_GET && strcmp(path, "/v1/models") == 0) {
+	if (cmd == HM_GET && strcmp(path, "/v1/models") == 0) {
 		handle_models(s, req);
 		return;
 	}
@@ -2083,9 +2014,9 @@ static void begin_stop(struct server *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	if (s->sock) {
-		evhttp_del_accept_socket(s->http, s->sock);
-		s->sock = NULL;
+	if (s->listening) {
+		httpd_stop_listening(s->http);
+		s->listening = false;
 	}
 	maybe_exit(s);
 	struct timeval tv = {s->opt.shutdown_grace_ms / 1000, (s->opt.shutdown_grace_ms % 1000) * 1000};
@@ -2202,7 +2133,7 @@ static void on_stdio_done(void *arg)
 static void on_stdio_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
-	bool idle = !s->reqs && conn_table_sending(s->conns) <= 0 && stdio_relay_input_over(s->relay);
+	bool idle = !s->reqs && httpd_sending(s->http) <= 0 && stdio_relay_input_over(s->relay);
 	/* Two idle ticks in a row: what arrived last has been parsed. */
 	if (idle && s->stdio_idle_ticks++ >= 1) {
 		event_del(s->stdio_timer);
@@ -2257,8 +2188,9 @@ static int worker_setup(struct server *s)
 {
 	s->req_spares = (struct spares){.size = sizeof(struct proxy_req), .max = 64};
 	/* epoll's changelist merges the changes one turn of the loop makes to
-	 * a descriptor into one epoll_ctl, or none (evhttp switches reading
-	 * and writing off and on around every request). It is unsafe with
+	 * a descriptor into one epoll_ctl, or none (a connection's writing is
+	 * switched on and off around an answer the socket did not take at
+	 * once; the built-in client's likewise). It is unsafe with
 	 * descriptors that share one open file (dup), as a --stdio proxy's
 	 * stdin and stdout may. */
 	struct event_config *ec = event_config_new();
@@ -2267,26 +2199,20 @@ static int worker_setup(struct server *s)
 	s->base = ec ? event_base_new_with_config(ec) : NULL;
 	if (ec)
 		event_config_free(ec);
-	s->http = s->base ? evhttp_new(s->base) : NULL;
+	struct httpd_options ho = {
+		.max_header_bytes = s->opt.max_header_bytes,
+		.max_body_bytes = s->opt.max_body_bytes,
+		.timeout_s = (int)s->opt.client_timeout_s,
+	};
+	s->http = s->base ? httpd_new(s->base, &ho, on_request, on_sent, s) : NULL;
 	s->loop = s->base ? http_loop_new(s->base) : NULL;
 	s->log_ev = s->base ? event_new(s->base, -1, 0, on_log_lines, s) : NULL;
-	s->chunk = evbuffer_new();
-	if (!s->base || !s->http || !s->loop || !s->log_ev || !s->chunk || pipe2(s->notify, O_NONBLOCK | O_CLOEXEC) < 0)
+	if (!s->base || !s->http || !s->loop || !s->log_ev || pipe2(s->notify, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -1;
 	s->notify_ev = event_new(s->base, s->notify[0], EV_READ | EV_PERSIST, on_notify, s);
 	if (!s->notify_ev || event_add(s->notify_ev, NULL) < 0)
 		return -1;
 	http_loop_use_builtin(s->loop, !s->opt.libcurl_only);
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(s->http, (ev_ssize_t)body_backstop(s->opt.max_body_bytes));
-	/* libevent refuses headers over its own limit with a bare 400 and no
-	 * hook; so its limit is a backstop well above ours, and on_request
-	 * answers 431 in the client's dialect for everything in between. */
-	evhttp_set_max_headers_size(s->http, (ev_ssize_t)header_backstop(s->opt.max_header_bytes));
-	/* Not evhttp_set_timeout: see clientconn.h. */
-	s->conns = conn_table_new(s->http, s->base, (int)s->opt.client_timeout_s, on_sent, s);
-	evhttp_set_gencb(s->http, on_request, s);
 	return 0;
 }
 
@@ -2310,16 +2236,12 @@ static void worker_teardown(struct server *s)
 		event_free(s->notify_ev);
 	http_loop_free(s->loop);
 	if (s->http)
-		evhttp_free(s->http);
-	conn_table_free(s->conns);
+		httpd_free(s->http);
 	if (s->log_ev)
 		event_free(s->log_ev);
 	s->log_ev = NULL;
 	write_log_lines(s);
 	buf_free(&s->log_lines);
-	if (s->chunk)
-		evbuffer_free(s->chunk);
-	s->chunk = NULL;
 	spares_clear(&s->req_spares);
 	if (s->base)
 		event_base_free(s->base);
@@ -2345,6 +2267,7 @@ static void *worker_main(void *arg)
 {
 	struct server *s = arg;
 	the_server = s;
+	use_c_locale();
 	event_base_dispatch(s->base);
 	worker_teardown(s);
 	return NULL;
@@ -2393,22 +2316,28 @@ static struct server *worker_new(struct server *s0, int i, char **err)
 	return w;
 }
 
-/* Worker i's listening socket: worker 0's when systemd passed it (each
- * worker its own descriptor: evhttp closes it), else one on the same port. */
-static struct evhttp_bound_socket *worker_listen(struct server *s, int sd_fd, int port, bool shared)
+/* Hands the listening socket fd to s's server (which closes it). */
+static bool serve_socket(struct server *s, int fd)
 {
-	int fd = sd_fd >= 0 ? (s->index == 0 ? sd_fd : fcntl(sd_fd, F_DUPFD_CLOEXEC, 0))
-			    : listen_tcp(s->opt.host, port, shared);
-	if (fd < 0)
-		return NULL;
 	evutil_make_socket_nonblocking(fd);
-	struct evhttp_bound_socket *b = evhttp_accept_socket_with_handle(s->http, fd);
-	if (!b) {
+	if (httpd_listen(s->http, fd) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
+		return false;
 	}
-	return b;
+	s->sock = fd;
+	s->listening = true;
+	return true;
+}
+
+/* Worker i's listening socket: worker 0's when systemd passed it (each
+ * worker its own descriptor: httpd closes it), else one on the same port. */
+static bool worker_listen(struct server *s, int sd_fd, int port, bool shared)
+{
+	int fd = sd_fd >= 0 ? (s->index == 0 ? sd_fd : fcntl(sd_fd, F_DUPFD_CLOEXEC, 0))
+			    : listen_tcp(s->opt.host, port, shared);
+	return fd >= 0 && serve_socket(s, fd);
 }
 
 int server_run(const struct config_flags *flags, const struct server_options *opts)
@@ -2470,11 +2399,9 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 	int sd_fd = s.opt.stdio ? -1 : listen_systemd_fd();
 	if (s.opt.stdio) {
 		/* One connection on stdin/stdout, as if from loopback. */
-		s.sock = evhttp_bind_socket_with_handle(s.http, "127.0.0.1", 0);
-		struct sockaddr_in me;
-		socklen_t ml = sizeof me;
-		if (!s.sock || getsockname(evhttp_bound_socket_get_fd(s.sock), (struct sockaddr *)&me, &ml) < 0 ||
-		    !(s.relay = stdio_relay_new(s.base, ntohs(me.sin_port), on_stdio_done, &s))) {
+		int fd = listen_tcp("127.0.0.1", 0, false);
+		if (fd < 0 || !serve_socket(&s, fd) || listen_port(fd) < 0 ||
+		    !(s.relay = stdio_relay_new(s.base, listen_port(fd), on_stdio_done, &s))) {
 			errorx("proxy: cannot serve stdin/stdout: %s", strerror(errno));
 			rc = EXIT_FAILURE_GENERIC;
 			goto out;
@@ -2497,15 +2424,15 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 			}
 			close(probe);
 		}
-		s.sock = worker_listen(&s, sd_fd, s.opt.port, n > 1);
+		worker_listen(&s, sd_fd, s.opt.port, n > 1);
 	}
-	if (!s.sock) {
+	if (!s.listening) {
 		errorx("proxy: cannot listen on %s:%d: %s", s.opt.host, s.opt.port, strerror(errno));
 		rc = EXIT_FAILURE_GENERIC;
 		goto out;
 	}
 	if (!s.opt.stdio) {
-		int fd = evhttp_bound_socket_get_fd(s.sock);
+		int fd = s.sock;
 		s.port = listen_port(fd);
 		if (sd_fd >= 0) {
 			/* systemd chose the address: the loopback rule still holds. */
@@ -2538,7 +2465,7 @@ int server_run(const struct config_flags *flags, const struct server_options *op
 			goto out;
 		}
 		hub.w[hub.n++] = w;
-		if (worker_setup(w) < 0 || !(w->sock = worker_listen(w, sd_fd, s.port, true))) {
+		if (worker_setup(w) < 0 || !worker_listen(w, sd_fd, s.port, true)) {
 			errorx("proxy: cannot set up worker %d on %s:%d: %s", i + 1, s.opt.host, s.port, strerror(errno));
 			rc = EXIT_FAILURE_GENERIC;
 			goto out;

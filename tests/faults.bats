@@ -551,14 +551,13 @@ well_behaved_check() {
 	PROMPT=$(head -c 3000 /dev/zero | tr '\0' p) run ask openai openai/gpt-f false
 	assert_output 200
 	((${#html[@]} == 0)) || fail "the 413 was not an error in the client's dialect: ${html[*]}"
-	# Past libevent's backstop (a quarter, at least 1 MiB, over the limit)
-	# a declared length is refused before any body is read.
+	# A declared length over the limit is refused before any body is read.
 	run curl -sS -o "$OUT" -w '%{http_code}' -H 'Content-Length: 2000000' -H 'Expect:' --max-time 5 \
 		--data-binary @/dev/null "$PROXY_URL/v1/chat/completions"
 	assert_output 413
 }
 
-@test "headers over proxy.max_header_bytes: 431 in each dialect; past libevent's backstop a 400 and the connection closed" {
+@test "headers over proxy.max_header_bytes: 431 in each dialect, the connection closed" {
 	start '{"proxy": {"max_header_bytes": 2048}}'
 	local pad
 	pad=$(head -c 3000 /dev/zero | tr '\0' h)
@@ -577,10 +576,14 @@ well_behaved_check() {
 		gemini) jq -e '.error.code == 431' "$OUT" ;;
 		esac
 	done
-	# libevent refuses more than max(4 x limit, limit + 256 KiB) itself.
+	# Far past the limit: refused before the head has ended, still in the
+	# dialect, and the connection closed (curl sees no keep-alive).
 	{ printf 'X-Pad: '; head -c 300000 /dev/zero | tr '\0' h; echo; } > "$BATS_TEST_TMPDIR/pad.hdr"
-	run curl -sS -o "$OUT" -w '%{http_code}' -H @"$BATS_TEST_TMPDIR/pad.hdr" -d '{}' "$PROXY_URL/v1/chat/completions"
-	assert_output 400
+	run curl -sS -o "$OUT" -D "$BATS_TEST_TMPDIR/pad.resp" -w '%{http_code}' -H @"$BATS_TEST_TMPDIR/pad.hdr" -d '{}' \
+		"$PROXY_URL/v1/chat/completions"
+	assert_output 431
+	jq -e '.error.type == "invalid_request_error"' "$OUT"
+	grep -qi '^Connection: close' "$BATS_TEST_TMPDIR/pad.resp" || fail "no Connection: close: $(cat "$BATS_TEST_TMPDIR/pad.resp")"
 	well_behaved_check
 	assert_equal "$(fake_requests | jq -s 'map(select(.headers["x-pad"])) | length')" 0
 }

@@ -2,14 +2,16 @@
  * (request.h): the dialect of the path, the header size, the Host
  * (DNS-rebinding) and Origin checks, the key a client presents, which
  * headers a passthrough leaves behind, the passthrough path, query and
- * model, and the Gemini method paths. libevent's HTTP parser, which hands
- * these the request, is not ours and not fuzzed here.
+ * model, and the Gemini method paths. The HTTP parser that hands these
+ * the request (httpd.c) has a target of its own, fuzz-httpd; this one
+ * builds what it hands over directly, to reach the checks without the
+ * framing.
  *
- * Input, like a request as libevent hands it over:
+ * Input, like a request as the parser hands it over:
  *   1. the request target up to the first newline ("/path?query"; split
  *      at the first '?' into the path and the query);
  *   2. header lines "Name: value" up to an empty line (a trailing CR is
- *      dropped; lines libevent would refuse, with a CR inside, or without
+ *      dropped; lines the parser would refuse, with a CR inside, or without
  *      a ':', are left out);
  *   3. the rest: the body a passthrough reads its model from.
  * The listening address and port come from a hash of the input.

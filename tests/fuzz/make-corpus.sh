@@ -28,7 +28,7 @@
 #   4. adds the config files of the bats suites (write_config) to
 #      fuzz-config.
 # Hand-written seeds (fuzz-route, fuzz-config, fuzz-account, fuzz-listener,
-# fuzz-http1, fuzz-sse edge cases) sit in the corpus under descriptive names
+# fuzz-http1, fuzz-httpd, fuzz-sse edge cases) sit in the corpus under descriptive names
 # and are left alone.
 # Files are named by the SHA-1 of their content, so reruns add nothing
 # twice; inputs over 32 KiB are skipped.
@@ -271,7 +271,7 @@ fi
 
 # ---- 4. the bats suites' config files ----
 # (the hand-written seeds of fuzz-route, fuzz-config, fuzz-account,
-# fuzz-listener, fuzz-http1 and fuzz-sse live in the corpus under
+# fuzz-listener, fuzz-http1, fuzz-httpd and fuzz-sse live in the corpus under
 # descriptive names and are kept)
 for f in "$src"/tests/*.bats; do
 	awk -v dir="$tmp" -v base="$(basename "$f" .bats)" '
