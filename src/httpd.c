@@ -328,15 +328,22 @@ static void put_dec(struct buf *b, unsigned long long v)
 	buf_append(b, d, n);
 }
 
+static void put_status_line(struct buf *b, int status)
+{
+	if (status < 100 || status > 999)
+		status = 500;
+	buf_append(b, "HTTP/1.1 ", 9);
+	put_dec(b, (unsigned)status);
+	buf_putc(b, ' ');
+	buf_puts(b, reason(status));
+	buf_append(b, "\r\n", 2);
+}
+
 /* The status line and headers of r's answer into b. */
 static void put_head(struct buf *b, struct hreq *r, int status, bool stream, size_t len)
 {
 	struct hconn *c = r->c;
-	buf_append(b, "HTTP/1.1 ", 9);
-	put_dec(b, status > 0 && status < 1000 ? (unsigned)status : 500);
-	buf_putc(b, ' ');
-	buf_puts(b, reason(status));
-	buf_append(b, "\r\n", 2);
+	put_status_line(b, status);
 	bool said_connection = false;
 	for (struct evkeyval *h = r->out.tqh_first; h; h = h->next.tqe_next) {
 		if (strcasecmp(h->key, "Connection") == 0) {
@@ -405,6 +412,19 @@ static void write_now(struct hconn *c, const char *data, size_t len)
 	conn_write(c); /* what is left, or the bookkeeping of none left */
 }
 
+/* Writes c's output at the end of this turn of the loop, with whatever
+ * else is queued for it by then. */
+static void flush_soon(struct hconn *c)
+{
+	if (c->in_flush)
+		return;
+	if (!c->h->to_flush)
+		event_active(&c->h->flush_ev, EV_TIMEOUT, 1);
+	c->in_flush = true;
+	c->flush_next = c->h->to_flush;
+	c->h->to_flush = c;
+}
+
 /* The answer has ended: the connection goes on to its next request once
  * the output is written; r is freed, or kept answered until its watcher
  * lets go (hreq_unwatch). */
@@ -427,29 +447,49 @@ static void req_end(struct hreq *r)
 		req_free(r);
 }
 
-void hreq_send_reply(struct hreq *r, int status, const void *body, size_t len)
+/* The connection a call that ends r's answer goes on with; NULL when
+ * there is nothing to do: r was answered already, or its client has gone
+ * (r is then let go of here). */
+static struct hconn *ending(struct hreq *r)
 {
 	if (r->in_hangup || r->answered)
-		return;
+		return NULL;
 	struct hconn *c = r->c;
-	if (!c || r->streaming) {
-		if (c)
-			hreq_send_reply_end(r);
-		else
-			req_end(r);
+	if (!c)
+		req_end(r);
+	return c;
+}
+
+/* The last of r's answer is queued (in c's output, or data, len): it is
+ * counted until written, and written as far as the socket takes it now. */
+static void end_answer(struct hconn *c, struct hreq *r, const char *data, size_t len)
+{
+	c->busy++;
+	c->counted = true;
+	c->h->sending++;
+	req_end(r);
+	if (data)
+		write_now(c, data, len);
+	else
+		conn_write(c);
+	unbusy(c);
+}
+
+void hreq_send_reply(struct hreq *r, int status, const void *body, size_t len)
+{
+	if (r->streaming) {
+		hreq_send_reply_end(r);
 		return;
 	}
+	struct hconn *c = ending(r);
+	if (!c)
+		return;
 	struct buf *b = &c->h->scratch;
 	buf_reset(b);
 	put_head(b, r, status, false, len);
 	if (len)
 		buf_append(b, body, len);
-	c->busy++;
-	c->counted = true;
-	c->h->sending++;
-	req_end(r);
-	write_now(c, b->data, b->len);
-	unbusy(c);
+	end_answer(c, r, b->data, b->len);
 }
 
 void hreq_send_reply_start(struct hreq *r, int status)
@@ -461,13 +501,7 @@ void hreq_send_reply_start(struct hreq *r, int status)
 	if (!c)
 		return;
 	put_head(&c->out, r, status, true, 0);
-	if (!c->in_flush) {
-		if (!c->h->to_flush)
-			event_active(&c->h->flush_ev, EV_TIMEOUT, 1);
-		c->in_flush = true;
-		c->flush_next = c->h->to_flush;
-		c->h->to_flush = c;
-	}
+	flush_soon(c);
 }
 
 void hreq_send_reply_chunk(struct hreq *r, const void *data, size_t len)
@@ -483,46 +517,27 @@ void hreq_send_reply_chunk(struct hreq *r, const void *data, size_t len)
 	buf_append(&c->out, data, len);
 	if (!r->http10)
 		buf_append(&c->out, "\r\n", 2);
-	if (!c->in_flush) {
-		if (!c->h->to_flush)
-			event_active(&c->h->flush_ev, EV_TIMEOUT, 1);
-		c->in_flush = true;
-		c->flush_next = c->h->to_flush;
-		c->h->to_flush = c;
-	}
+	flush_soon(c);
 }
 
 void hreq_send_reply_end(struct hreq *r)
 {
-	if (r->in_hangup || r->answered)
+	struct hconn *c = ending(r);
+	if (!c)
 		return;
-	struct hconn *c = r->c;
-	if (!c) {
-		req_end(r);
-		return;
-	}
 	if (!r->streaming)
 		hreq_send_reply_start(r, 200);
 	if (!r->http10)
 		buf_append(&c->out, "0\r\n\r\n", 5);
 	flush_unlink(c);
-	c->busy++;
-	c->counted = true;
-	c->h->sending++;
-	req_end(r);
-	conn_write(c);
-	unbusy(c);
+	end_answer(c, r, NULL, 0);
 }
 
 void hreq_abort(struct hreq *r)
 {
-	if (r->in_hangup || r->answered)
+	struct hconn *c = ending(r);
+	if (!c)
 		return;
-	struct hconn *c = r->c;
-	if (!c) {
-		req_end(r);
-		return;
-	}
 	if (!r->on_hangup)
 		r->dispatched = false; /* conn_close frees it: nobody will answer it */
 	conn_close(c);
@@ -534,12 +549,9 @@ static void bare_answer(struct hconn *c, int status)
 {
 	struct buf *b = &c->h->scratch;
 	buf_reset(b);
-	buf_append(b, "HTTP/1.1 ", 9);
-	put_dec(b, (unsigned)status);
-	buf_putc(b, ' ');
-	buf_puts(b, reason(status));
+	put_status_line(b, status);
 	const char *text = reason(status);
-	buf_puts(b, "\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ");
+	buf_puts(b, "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: ");
 	put_dec(b, strlen(text) + 1);
 	buf_append(b, "\r\n\r\n", 4);
 	buf_puts(b, text);
