@@ -31,18 +31,29 @@ static pthread_mutex_t alias_cache_mu = PTHREAD_MUTEX_INITIALIZER;
 /* How many parts glibc's regcomp expands an extended pattern into, bounded
  * above: a repeated part counts once for each copy ('+' two, {m,n} n or
  * m+1, '*' and '?' one), so repetition of repetition multiplies. Returns
- * more than limit as soon as it gets there. */
-static double pattern_parts(const char *p, double limit)
+ * more than limit as soon as it gets there. *empty_loop is set when a
+ * repetition applies to a part that can match the empty string ("(a*)*",
+ * "a**", "(^|a)?", "(|a)+"): glibc's closure of such a part next to an
+ * anchor takes time exponential (or of high degree) in their number. */
+static double pattern_parts(const char *p, double limit, bool *empty_loop)
 {
 	struct level {
-		double done; /* the branches before the last '|' */
-		double cur;  /* this branch so far */
-		double last; /* the last item of it, which a repetition applies to */
-	} st[64] = {{0, 0, 0}};
+		double done;     /* the branches before the last '|' */
+		double cur;      /* this branch so far */
+		double last;     /* the last item of it, which a repetition applies to */
+		bool done_empty; /* one of the earlier branches can match "" */
+		bool pre_empty;  /* this branch before its last item can */
+		bool last_empty; /* the last item can */
+	} st[64] = {{0, 0, 0, false, true, true}};
 	size_t top = 0;
+	*empty_loop = false;
 	while (*p) {
 		double item = -1, times = 1;
+		bool empty = false, repeat = false, optional = false;
 		if (*p == '\\') {
+			/* glibc's assertions match no character; a back-reference
+			 * may match none. */
+			empty = p[1] && strchr("bB<>`'123456789", p[1]);
 			p += p[1] ? 2 : 1;
 			item = 1;
 		} else if (*p == '[') {
@@ -65,20 +76,26 @@ static double pattern_parts(const char *p, double limit)
 		} else if (*p == '(') {
 			if (++top == sizeof st / sizeof st[0])
 				return limit + 1; /* deeper than anyone writes */
-			st[top] = (struct level){0, 0, 0};
+			st[top] = (struct level){0, 0, 0, false, true, true};
 			p++;
 		} else if (*p == ')' && top > 0) {
 			item = st[top].done + st[top].cur + 1;
+			empty = st[top].done_empty || (st[top].pre_empty && st[top].last_empty);
 			top--;
 			p++;
 		} else if (*p == '|') {
 			st[top].done += st[top].cur;
+			st[top].done_empty |= st[top].pre_empty && st[top].last_empty;
 			st[top].cur = st[top].last = 0;
+			st[top].pre_empty = st[top].last_empty = true;
 			p++;
 		} else if (*p == '*' || *p == '?') {
+			repeat = *p == '*';
+			optional = true;
 			p++;
 		} else if (*p == '+') {
 			times = 2;
+			repeat = true;
 			p++;
 		} else if (*p == '{' && isdigit((unsigned char)p[1])) {
 			char *end;
@@ -87,19 +104,30 @@ static double pattern_parts(const char *p, double limit)
 				n = isdigit((unsigned char)end[1]) ? strtod(end + 1, &end) : (end++, m + 1);
 			times = n > m ? n : m;
 			times = times < 1 ? 1 : times;
+			repeat = true;
+			optional = m < 1;
 			p = *end == '}' ? end + 1 : end;
 		} else {
+			empty = *p == '^' || *p == '$';
 			p++;
 			item = 1;
 		}
+		struct level *l = &st[top];
 		if (item >= 0) {
-			st[top].cur += item;
-			st[top].last = item;
-		} else if (times > 1) {
-			st[top].cur += st[top].last * (times - 1);
-			st[top].last *= times;
+			l->cur += item;
+			l->last = item;
+			l->pre_empty = l->pre_empty && l->last_empty;
+			l->last_empty = empty;
+		} else if (repeat || optional) {
+			/* What can match nothing, repeated or made optional, is
+			 * refused ('?' too: regcomp is as slow on it). */
+			if (l->last > 0 && l->last_empty)
+				*empty_loop = true;
+			l->cur += l->last * (times - 1);
+			l->last *= times;
+			l->last_empty = l->last_empty || optional;
 		}
-		if (st[top].done + st[top].cur > limit)
+		if (l->done + l->cur > limit)
 			return limit + 1;
 	}
 	double total = 0;
@@ -110,9 +138,16 @@ static double pattern_parts(const char *p, double limit)
 
 int route_pattern_compile(regex_t *re, const char *pattern, char *why, size_t why_size)
 {
-	if (pattern_parts(pattern, ROUTE_PATTERN_MAX_PARTS) > ROUTE_PATTERN_MAX_PARTS) {
+	bool empty_loop;
+	if (pattern_parts(pattern, ROUTE_PATTERN_MAX_PARTS, &empty_loop) > ROUTE_PATTERN_MAX_PARTS) {
 		snprintf(why, why_size, "too complex: its repetitions of repetitions would expand it past %d parts",
 		         ROUTE_PATTERN_MAX_PARTS);
+		return -1;
+	}
+	if (empty_loop) {
+		snprintf(why, why_size,
+		         "too complex: it repeats or makes optional a part that can match nothing (as in \"(a*)*\", "
+		         "\"a**\" or \"(^|a)?\")");
 		return -1;
 	}
 	int rc = regcomp(re, pattern, REG_EXTENDED);

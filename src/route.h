@@ -42,8 +42,12 @@ char *route_apply_aliases(json_object *aliases, const char *model, char **err);
  * short pattern that repeats a repetition ("a++++++++++++++++++++",
  * "((((a)+)+)+)+...", "(a{1,999}){1,999}") takes time and memory
  * exponential in its length; one that would expand past
- * ROUTE_PATTERN_MAX_PARTS parts is refused without compiling it. Returns 0,
- * or -1 with the reason in why (re is then not to be freed). */
+ * ROUTE_PATTERN_MAX_PARTS parts is refused without compiling it. So is
+ * one that repeats, or makes optional, a part that can match the empty
+ * string ("(a*)*", "a**", "(^|a)?", "(|a)+"): next to an anchor, regcomp's
+ * closure over such parts takes time exponential in their number
+ * ("cohe^&" and 75 '*' did not finish in 10 s). Returns 0, or -1 with the
+ * reason in why (re is then not to be freed). */
 #define ROUTE_PATTERN_MAX_PARTS 10000
 int route_pattern_compile(regex_t *re, const char *pattern, char *why, size_t why_size);
 

@@ -266,8 +266,22 @@ static void test_pattern_limits(void)
 	strcat(nest, "a");
 	for (int i = 0; i < 30; i++)
 		strcat(nest, ")+");
+	char stars[96] = "cohe^&", empties[256] = "^", nested_empty[128] = "";
+	for (int i = 0; i < 75; i++)
+		strcat(stars, "*");
+	for (int i = 0; i < 40; i++)
+		strcat(empties, "(a*)*");
+	for (int i = 0; i < 12; i++)
+		strcat(nested_empty, "(");
+	strcat(nested_empty, "^a");
+	for (int i = 0; i < 12; i++)
+		strcat(nested_empty, "*)*");
+	/* The second kind: a part that can match nothing, repeated or made
+	 * optional (fuzz-config's "cohe^&***...": no end in 10 s). */
 	const char *const refused[] = {plus, nest, "(a{1,999}){1,999}", "x(([a-z]+)*){100}{100}",
-				       "^gptnpic?/c?/cgpt-++++++++++++++++++++++++++++++-(.*)"};
+				       "^gptnpic?/c?/cgpt-++++++++++++++++++++++++++++++-(.*)",
+				       stars, empties, nested_empty, "^(a*)?", "(^|a)+", "(|a)*", "x(b|)?{2}",
+				       "(\\b)*", "a**", "a?+", "(a{0,3})*"};
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
 		regex_t re;
 		ok(route_pattern_compile(&re, refused[i], why, sizeof why) < 0 && strstr(why, "too complex"),
@@ -276,7 +290,8 @@ static void test_pattern_limits(void)
 	const char *const fine[] = {"^gpt-4o-(.*)$", "^(claude|gpt)-([0-9]+)\\.([0-9]+)$",
 				    "[[:alpha:]]+-[a-z]{1,64}", "^([a-z0-9-]{1,64}/){0,4}[^/]+$",
 				    "a++++++++++++", /* 2^13 parts: under the limit */
-				    "x|y|z", "[]+()]+", "\\(+"};
+				    "x|y|z", "[]+()]+", "\\(+", "^gpt-4o(-mini)?(-[0-9]{4}-[0-9]{2}-[0-9]{2})?$",
+				    "^(a+)*$", "(ab*)+", "^(\\ba)*", "a+*", "^(.*)$", "(x|y)?z*$"};
 	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
 		regex_t re;
 		int rc = route_pattern_compile(&re, fine[i], why, sizeof why);
