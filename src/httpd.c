@@ -3,6 +3,7 @@
 
 #include "httpd.h"
 #include "buf.h"
+#include "request.h"
 #include "util.h"
 
 #include <errno.h>
@@ -302,38 +303,12 @@ static const char *reason(int status)
 	}
 }
 
-static bool has_token(const char *list, const char *token)
-{
-	size_t n = strlen(token);
-	for (const char *p = list; p && *p;) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		const char *e = p;
-		while (*e && *e != ',')
-			e++;
-		const char *t = e;
-		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
-			t--;
-		if ((size_t)(t - p) == n && strncasecmp(p, token, n) == 0)
-			return true;
-		p = e;
-	}
-	return false;
-}
-
-static void put_dec(struct buf *b, unsigned long long v)
-{
-	char d[24];
-	size_t n = ull_to_dec(d, v);
-	buf_append(b, d, n);
-}
-
 static void put_status_line(struct buf *b, int status)
 {
 	if (status < 100 || status > 999)
 		status = 500;
 	buf_append(b, "HTTP/1.1 ", 9);
-	put_dec(b, (unsigned)status);
+	buf_put_ll(b, status);
 	buf_putc(b, ' ');
 	buf_puts(b, reason(status));
 	buf_append(b, "\r\n", 2);
@@ -344,13 +319,10 @@ static void put_head(struct buf *b, struct hreq *r, int status, bool stream, siz
 {
 	struct hconn *c = r->c;
 	put_status_line(b, status);
-	bool said_connection = false;
+	bool said_connection = evhttp_find_header(&r->out, "Connection") != NULL;
+	if (request_connection_lists(&r->out, "close"))
+		c->close_after = true;
 	for (struct evkeyval *h = r->out.tqh_first; h; h = h->next.tqe_next) {
-		if (strcasecmp(h->key, "Connection") == 0) {
-			said_connection = true;
-			if (has_token(h->value, "close"))
-				c->close_after = true;
-		}
 		/* Framing is ours to say. */
 		if (strcasecmp(h->key, "Content-Length") == 0 || strcasecmp(h->key, "Transfer-Encoding") == 0)
 			continue;
@@ -367,7 +339,7 @@ static void put_head(struct buf *b, struct hreq *r, int status, bool stream, siz
 			buf_puts(b, "Transfer-Encoding: chunked\r\n");
 	} else if (!no_body) {
 		buf_puts(b, "Content-Length: ");
-		put_dec(b, len);
+		buf_put_ll(b, (long long)len);
 		buf_append(b, "\r\n", 2);
 	}
 	if (!r->keep_alive || r->too_large)
@@ -552,7 +524,7 @@ static void bare_answer(struct hconn *c, int status)
 	put_status_line(b, status);
 	const char *text = reason(status);
 	buf_puts(b, "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: ");
-	put_dec(b, strlen(text) + 1);
+	buf_put_ll(b, (long long)strlen(text) + 1);
 	buf_append(b, "\r\n\r\n", 4);
 	buf_puts(b, text);
 	buf_putc(b, '\n');
@@ -832,13 +804,12 @@ static int framing_of(struct hreq *r)
 			if (cl && strcmp(cl, h->value) != 0)
 				return 400;
 			cl = h->value;
-		} else if (strcasecmp(h->key, "Connection") == 0) {
-			if (has_token(h->value, "close"))
-				r->keep_alive = false;
-			else if (r->http10 && has_token(h->value, "keep-alive"))
-				r->keep_alive = true;
 		}
 	}
+	if (request_connection_lists(&r->in, "close"))
+		r->keep_alive = false;
+	else if (r->http10 && request_connection_lists(&r->in, "keep-alive"))
+		r->keep_alive = true;
 	if (te) {
 		/* Both framings at once is how requests are smuggled. */
 		if (cl || r->http10)

@@ -88,6 +88,9 @@ int httpd_sending(const struct httpd *h);
 /* Open connections. */
 int httpd_connections(const struct httpd *h);
 
+/* What the accessors below return belongs to the request: valid until
+ * its answer ends (or, for a watched request, until hreq_unwatch); never
+ * freed by the caller. */
 enum hmethod hreq_method(const struct hreq *r);
 /* The request target as sent ("/path?query"). */
 const char *hreq_uri(const struct hreq *r);
