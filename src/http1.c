@@ -525,7 +525,12 @@ static void finish(struct h1_call *c, enum xfer_end end, const char *msg, bool r
 		end = END_DONE;
 	struct h1_conn *conn = c->conn;
 	c->conn = NULL;
-	if (conn && reuse && c->keep_alive && conn->in && evbuffer_get_length(conn->in) == 0)
+	/* A connection goes back only with nothing of this call left on it:
+	 * no byte read past the answer, and none of the request unsent (a
+	 * server may answer before it has read the whole body; the rest
+	 * would go out ahead of the next request). */
+	if (conn && reuse && c->keep_alive && conn->in && evbuffer_get_length(conn->in) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
 		pool_put(c->pool, conn);
 	else
 		conn_free(conn);

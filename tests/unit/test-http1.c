@@ -69,6 +69,9 @@ enum op {
 	OP_END,
 	OP_ACCEPT,     /* the next connection (closing the current one) */
 	OP_READ,       /* one whole request, recorded */
+	OP_READ_HEAD,  /* a request's head only, recorded; its body is left unread */
+	OP_READ_AFTER, /* the rest of that body, dropped, then one whole request, here or on
+			* the next connection if the client closes this one first */
 	OP_WRITE,      /* data, in pieces of .piece bytes .ms apart when .piece */
 	OP_PAUSE,      /* .ms */
 	OP_CLOSE,      /* close the connection now */
@@ -87,6 +90,8 @@ struct step {
 
 #define S_ACCEPT {.op = OP_ACCEPT}
 #define S_READ {.op = OP_READ}
+#define S_READ_HEAD {.op = OP_READ_HEAD}
+#define S_READ_AFTER {.op = OP_READ_AFTER}
 #define S_SEND(s) {.op = OP_WRITE, .data = (s)}
 #define S_SENDN(p, n) {.op = OP_WRITE, .data = (p), .len = (n)}
 #define S_DRIP(s, n, t) {.op = OP_WRITE, .data = (s), .piece = (n), .ms = (t)}
@@ -114,6 +119,7 @@ struct sconn {
 	struct srv *s;
 	int fd;
 	struct buf in;
+	size_t body_left; /* of the request read by OP_READ_HEAD */
 };
 
 static void conn_drop(struct sconn *c)
@@ -153,13 +159,17 @@ static size_t request_content_length(const char *head, size_t len)
 	return 0;
 }
 
-static bool srv_read_request(struct sconn *c)
+/* One request into the record; with head_only, its head alone (the body's
+ * bytes stay unread). */
+static bool srv_read_request(struct sconn *c, bool head_only)
 {
 	for (;;) {
 		const char *end = c->in.len ? memmem(c->in.data, c->in.len, "\r\n\r\n", 4) : NULL;
 		if (end) {
 			size_t head = (size_t)(end + 4 - c->in.data);
-			size_t want = head + request_content_length(c->in.data, head);
+			size_t body = request_content_length(c->in.data, head);
+			size_t want = head + (head_only ? 0 : body);
+			c->body_left = head_only ? body : 0;
 			if (c->in.len >= want) {
 				struct srv *s = c->s;
 				if (s->n_req < SRV_MAX_REQ)
@@ -171,6 +181,32 @@ static bool srv_read_request(struct sconn *c)
 		if (srv_fill(c) <= 0)
 			return false;
 	}
+}
+
+/* OP_READ_AFTER: drops the unread body, then reads the next request. A
+ * client may send the rest of the body and go on on this connection, or
+ * close it (then the request comes on a new one); it may not send the
+ * next request before the body is through. */
+static bool srv_read_after(struct sconn *c, const char **fail)
+{
+	while (c->body_left > 0) {
+		if (c->in.len == 0 && srv_fill(c) <= 0)
+			break; /* closed (or reset) before the body was through */
+		size_t n = c->in.len < c->body_left ? c->in.len : c->body_left;
+		buf_consume(&c->in, n);
+		c->body_left -= n;
+	}
+	if (c->body_left == 0 && (c->in.len > 0 || srv_fill(c) > 0))
+		return srv_read_request(c, false);
+	conn_drop(c);
+	c->body_left = 0;
+	struct srv *s = c->s;
+	if (!wait_fd(s->lfd, SRV_WAIT_MS) || (c->fd = accept(s->lfd, NULL, NULL)) < 0) {
+		*fail = "no next request: the connection closed and no other came";
+		return false;
+	}
+	s->accepted++;
+	return srv_read_request(c, false);
 }
 
 /* Write failures are not the script's: the client may have gone on purpose. */
@@ -205,7 +241,7 @@ static bool srv_wait_close(struct sconn *c)
 static void *srv_main(void *arg)
 {
 	struct srv *s = arg;
-	struct sconn c = {s, -1, BUF_INIT};
+	struct sconn c = {s, -1, BUF_INIT, 0};
 	int i = 0;
 	for (const struct step *st = s->steps; st->op != OP_END; st++, i++) {
 		const char *fail = NULL;
@@ -222,8 +258,16 @@ static void *srv_main(void *arg)
 			}
 			break;
 		case OP_READ:
-			if (!srv_read_request(&c))
+			if (!srv_read_request(&c, false))
 				fail = "no whole request came";
+			break;
+		case OP_READ_HEAD:
+			if (!srv_read_request(&c, true))
+				fail = "no request head came";
+			break;
+		case OP_READ_AFTER:
+			if (!srv_read_after(&c, &fail) && !fail)
+				fail = "no whole request came after the body";
 			break;
 		case OP_WRITE:
 			srv_write(&c, st->data, st->len ? st->len : strlen(st->data), st->piece, st->ms);
@@ -1429,6 +1473,47 @@ static void test_sent(bool builtin)
 	case_free(&c);
 }
 
+/* ---- 15b. an answer before the whole body was sent ---- */
+
+static void test_early_answer(bool builtin)
+{
+	/* The server answers as soon as it has the head of a body larger
+	 * than loopback's socket buffers can hold, so the client still has
+	 * most of the body to write. The next request must not go out
+	 * before the rest of it: the built-in client closes that connection
+	 * and opens another, libcurl sends the rest of the body first. A
+	 * client that pooled the connection at once would put the next
+	 * request inside the first one's body, where the server drops it. */
+	static const struct step steps[] = {
+		S_ACCEPT, S_READ_HEAD, S_SEND(KA_ANSWER), S_READ_AFTER,
+		S_SEND("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\ntwo"),
+		S_WAIT_CLOSE, S_END,
+	};
+	enum { BIG = 32 << 20 };
+	char *big = malloc(BIG);
+	if (!big)
+		abort();
+	memset(big, 'x', BIG);
+	struct tcase c;
+	case_start(&c, builtin, steps, "early answer");
+	struct srv *s = c.s;
+	struct http_request req = {.method = "POST", .url = url(s, "/big"), .body = big, .body_len = BIG,
+				   .idle_timeout_ms = 4000};
+	case_call(&c, 0, &req, "early answer: the first ends in time");
+	struct http_request small = {.method = "POST", .url = url(s, "/small"), .body = "b", .body_len = 1,
+				     .idle_timeout_ms = 4000};
+	case_call(&c, 1, &small, "early answer: the second ends in time");
+	case_stop(&c);
+	check_ok(&c.x, "early answer", &c.r[0], 200, "text/plain", "ok", 2);
+	check_ok(&c.x, "early answer", &c.r[1], 200, "text/plain", "two", 3);
+	if (builtin)
+		is_int(s->accepted, 2, "%s early answer: the second on a new connection", c.x.e);
+	ok(s->n_req == 2 && req_line_is(&s->req[1], "POST /small HTTP/1.1") && strcmp(req_body(&s->req[1]), "b") == 0,
+	   "%s early answer: the second request arrived whole", c.x.e);
+	case_free(&c);
+	free(big);
+}
+
 /* ---- 16. a response head over 64 KiB (the built-in client's limit) ---- */
 
 static void test_big_head(bool builtin)
@@ -1723,6 +1808,7 @@ int main(void)
 		test_total(builtin);
 		test_callback_ends(builtin);
 		test_sent(builtin);
+		test_early_answer(builtin);
 		test_big_head(builtin);
 		test_cancel_in_flight(builtin);
 		test_localhost_v6(builtin);
