@@ -9,6 +9,7 @@
 #include "dialect-internal.h"
 
 #include "buf.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -1034,9 +1035,9 @@ json_object *dialect_json_parse(const char *data, size_t len)
 
 char *dialect_json_dump(json_object *o)
 {
-	const char *s =
-	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	return xstrdup(s ? s : "null");
+	struct buf text = BUF_INIT;
+	json_write(&text, o);
+	return buf_steal(&text);
 }
 
 void dialect_json_set_strn(json_object *o, const char *key, const char *s, size_t len)

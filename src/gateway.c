@@ -7,6 +7,7 @@
 #include "health.h"
 #include "buf.h"
 #include "http-client.h"
+#include "jsonw.h"
 #include "route.h"
 #include "sse.h"
 #include "util.h"
@@ -477,8 +478,6 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
 		free(err);
 		return res->exit_code;
 	}
-	gc->body_text =
-		json_object_to_json_string_ext(gc->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	gc->sse = sse_parser_new(on_sse_event, gc, 0);
 	gc->dec = stream_decoder_new(p->dialect, gc->target.model, deliver, gc);
 	gc->is_mock = strcmp(p->slug, "mock") == 0;
@@ -524,7 +523,14 @@ void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_b
 		json_object_object_add(copy, "model", json_object_new_string(gc->target.model));
 	json_object_put(gc->body);
 	gc->body = copy;
-	gc->body_text = json_object_to_json_string_ext(gc->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	buf_reset(&gc->body_text);
+}
+
+const struct buf *gateway_call_body_text(struct gateway_call *gc)
+{
+	if (gc->body_text.len == 0)
+		json_write(&gc->body_text, gc->body);
+	return &gc->body_text;
 }
 
 void gateway_call_set_header(struct gateway_call *gc, const char *name, const char *value)
@@ -741,6 +747,7 @@ void gateway_call_clear(struct gateway_call *gc)
 	sse_parser_free(gc->sse);
 	stream_decoder_free(gc->dec);
 	buf_free(&gc->whole);
+	buf_free(&gc->body_text);
 	if (gc->body)
 		json_object_put(gc->body);
 	free(gc->url);
@@ -982,13 +989,14 @@ static enum http_outcome chat_attempt(const struct gateway_request *req, struct 
 		return gateway_call_run_mock(gc, body, req->cancel);
 	}
 	verbose("%s: POST %s (model %s)", gc->provider->slug, gc->url, gc->target.model);
+	const struct buf *text = gateway_call_body_text(gc);
 	struct http_request hr = {
 		.method = "POST",
 		.url = gc->url,
 		.headers = gc->headers,
 		.n_headers = gc->n_headers,
-		.body = gc->body_text,
-		.body_len = strlen(gc->body_text),
+		.body = buf_str(text),
+		.body_len = text->len,
 		.idle_timeout_ms = req->idle_timeout_ms,
 		.total_timeout_ms = req->total_timeout_ms,
 		.cancel = req->cancel,

@@ -57,7 +57,7 @@ struct gateway_call {
 	struct http_header headers[32];
 	size_t n_headers;
 	json_object *body;             /* the upstream request body */
-	const char *body_text;         /* its text, owned by body */
+	struct buf body_text;          /* its text: gateway_call_body_text */
 	/* response side */
 	chunk_cb on_chunk;
 	void *arg;
@@ -85,6 +85,9 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
  * nothing the canonical form cannot hold is lost (cache_control, thinking
  * signatures, top_k, beta fields). */
 void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body);
+/* The upstream request body's text, written on first use (after any
+ * gateway_call_use_native_body). Owned by gc. */
+const struct buf *gateway_call_body_text(struct gateway_call *gc);
 /* A call whose bytes go to the client untouched (the provider
  * passthrough): feed it the 2xx answer with gateway_call_feed and end it
  * with gateway_call_finish, and on_chunk sees the usage it carried (and

@@ -32,6 +32,7 @@
 #include "listen.h"
 #include "http-client.h"
 #include "ingress.h"
+#include "jsonw.h"
 #include "provider.h"
 #include "request.h"
 #include "route.h"
@@ -259,6 +260,15 @@ static void reply_json(struct hreq *req, int status, const char *json)
 {
 	add_header(req, "Content-Type", "application/json");
 	hreq_send_reply(req, status, json, strlen(json));
+}
+
+static void reply_json_object(struct hreq *req, int status, json_object *o)
+{
+	struct buf text = BUF_INIT;
+	json_write(&text, o);
+	add_header(req, "Content-Type", "application/json");
+	hreq_send_reply(req, status, buf_str(&text), text.len);
+	buf_free(&text);
 }
 
 /* An error in the caller's dialect. */
@@ -681,8 +691,7 @@ static void finish_ok(struct proxy_req *pr)
 		json_object *completion = completion_builder_result(pr->b);
 		json_object *body = ingress_response_from_canonical(pr->ingress, completion, answer_model(pr));
 		add_served_headers(pr);
-		reply_json(pr->req, 200,
-			   json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		reply_json_object(pr->req, 200, body);
 		pr->status = 200;
 		json_object_put(body);
 		json_object_put(completion);
@@ -916,13 +925,14 @@ static void start_attempt(struct proxy_req *pr)
 		finish_model_request(pr, outcome, &resp);
 		return;
 	}
+	const struct buf *text = gateway_call_body_text(&pr->gc);
 	struct http_request hr = {
 		.method = "POST",
 		.url = pr->gc.url,
 		.headers = pr->gc.headers,
 		.n_headers = pr->gc.n_headers,
-		.body = pr->gc.body_text,
-		.body_len = strlen(pr->gc.body_text),
+		.body = buf_str(text),
+		.body_len = text->len,
 		.connect_timeout_ms = s->opt.connect_timeout_ms,
 		.idle_timeout_ms = s->opt.idle_timeout_ms,
 		.total_timeout_ms = s->opt.total_timeout_ms,
@@ -1242,7 +1252,7 @@ static struct proxy_req *proxy_req_new(struct server *s, struct hreq *req, enum 
 
 static void reply_object(struct proxy_req *pr, int status, json_object *o)
 {
-	reply_json(pr->req, status, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	reply_json_object(pr->req, status, o);
 	pr->status = status;
 }
 
@@ -1315,20 +1325,22 @@ static void start_json_exchange(struct proxy_req *pr, struct provider *p, const 
 		headers[nh++] = (struct http_header){auth_name, pr->auth};
 	for (size_t i = 0; i < p->n_headers && nh < 40; i++)
 		headers[nh++] = (struct http_header){p->headers[i].name, p->headers[i].value};
-	const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct buf text = BUF_INIT;
+	json_write(&text, body);
 	struct http_request hr = {
 		.method = "POST",
 		.url = url,
 		.headers = headers,
 		.n_headers = nh,
-		.body = text,
-		.body_len = strlen(text),
+		.body = buf_str(&text),
+		.body_len = text.len,
 		.connect_timeout_ms = s->opt.connect_timeout_ms,
 		.idle_timeout_ms = s->opt.idle_timeout_ms,
 		.total_timeout_ms = s->opt.total_timeout_ms,
 	};
 	watch_for_close(pr);
-	start_call(pr, &hr, on_json_body, on_json_done);
+	start_call(pr, &hr, on_json_body, on_json_done); /* copies the request */
+	buf_free(&text);
 	free(url);
 }
 
@@ -1630,7 +1642,7 @@ static void handle_models(struct server *s, struct hreq *req)
 		json_object_object_add(e, "owned_by",
 				       slash ? json_object_new_string_len(id, (int)(slash - id)) : json_object_new_string("-"));
 	}
-	reply_json(req, 200, json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	reply_json_object(req, 200, list);
 	json_object_put(list);
 }
 
@@ -1801,7 +1813,7 @@ static void handle_account(struct server *s, struct hreq *req, const char *path,
 		secure_wipe(given, strlen(given));
 		free(given);
 	}
-	reply_json(req, status, json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	reply_json_object(req, status, resp);
 	json_object_put(resp);
 }
 
@@ -1826,7 +1838,7 @@ static void handle_health(struct server *s, struct hreq *req, const char *query)
 		secure_wipe(c.secret, strlen(c.secret));
 		free(c.secret);
 	}
-	reply_json(req, 200, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	reply_json_object(req, 200, o);
 	json_object_put(o);
 }
 

@@ -1,0 +1,19 @@
+/* jsonw.h - JSON text from a json-c tree, fast.
+ *
+ * json_write appends exactly what json_object_to_json_string_ext(o,
+ * JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) returns, byte
+ * for byte, at a fraction of the cost on text: json-c escapes one byte at
+ * a time through its printbuf (about 19 instructions a byte), json_write
+ * copies runs that need no escape whole. Doubles are written by json-c
+ * itself, so a number parsed from a request keeps its original text. */
+#ifndef AROUTER_JSONW_H
+#define AROUTER_JSONW_H
+
+#include <json-c/json.h>
+
+#include "buf.h"
+
+/* Appends o (NULL: null) to out. */
+void json_write(struct buf *out, json_object *o);
+
+#endif
