@@ -6,7 +6,12 @@
 # directly and through the proxy:
 #
 #   latency      1 connection, 1 thread: p50/p99 direct vs proxied (added),
-#                with wrk, nginx and the proxy on one CPU, then unpinned
+#                with wrk, nginx and the proxy on one CPU, then unpinned;
+#                for reference, the same through a second nginx that only
+#                relays (bench/nginx-relay.conf): what a mature C reverse
+#                proxy adds on this machine, in the same run; and a
+#                request of 256 KiB (an agent's conversation), where the
+#                proxy's cost is reading and writing the JSON
 #   throughput   32 connections, 2 threads: requests/s proxied (and direct)
 #   streaming    32 connections: a whole SSE stream per request
 #   streams      STREAMS (1000) concurrent slow streams held open by a small
@@ -76,8 +81,9 @@ idle_start=$(idle_pct)
 [ "$idle_start" -ge 90 ] ||
 	echo "bench: warning: the CPUs were only $idle_start% idle just now; other work will skew the figures" >&2
 tmp=$(mktemp -d /tmp/bench-proxy.XXXXXX)
-nginx_pid= proxy_pid= drip_pid=
+nginx_pid= proxy_pid= drip_pid= relay_pid=
 cleanup() {
+	[ -z "$relay_pid" ] || kill "$relay_pid" 2>/dev/null || true
 	[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true
 	[ -z "$nginx_pid" ] || kill "$nginx_pid" 2>/dev/null || true
 	[ -z "$drip_pid" ] || kill "$drip_pid" 2>/dev/null || true
@@ -96,6 +102,12 @@ sed -e "s#@PREFIX@#$tmp#g" -e "s#@PORT@#$nport#g" "$TEMPLATE" >"$tmp/nginx.conf"
 "$NGINX" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/logs/error.log" >"$tmp/logs/nginx.out" 2>&1 &
 nginx_pid=$!
 up="http://127.0.0.1:$nport"
+# The reference relay: a second nginx in front of the first.
+rport=$(free_port)
+sed -e "s#@PREFIX@#$tmp#g" -e "s#@PORT@#$rport#g" -e "s#@UPSTREAM@#$nport#g" bench/nginx-relay.conf >"$tmp/nginx-relay.conf"
+"$NGINX" -p "$tmp" -c "$tmp/nginx-relay.conf" -e "$tmp/logs/relay-error.log" >"$tmp/logs/relay.out" 2>&1 &
+relay_pid=$!
+relay="http://127.0.0.1:$rport"
 # The slow model: bench/drip.py, one event a second from each request.
 dport=$(free_port)
 python3 bench/drip.py "$dport" >"$tmp/logs/drip.out" 2>&1 &
@@ -105,6 +117,7 @@ curl -sf -o /dev/null --max-time 2 -d '{}' "$up/v1/chat/completions" ||
 	die "nginx did not start: $(cat "$tmp/logs/nginx.out" "$tmp/logs/error.log" 2>/dev/null)"
 for _ in $(seq 50); do grep -q ready "$tmp/logs/drip.out" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$tmp/logs/drip.out" || die "bench/drip.py did not start: $(cat "$tmp/logs/drip.out")"
+for _ in $(seq 50); do curl -s -o /dev/null --max-time 1 -d '{}' "$relay/v1/chat/completions" && break; sleep 0.1; done
 
 # ---- the proxy, with a config and a home of its own ----
 cat >"$tmp/config.json" <<EOF
@@ -146,26 +159,50 @@ body_proxy='{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"
 body_route='{"model":"bench/fallback3","messages":[{"role":"user","content":"hi"}]}'
 body_sse_direct='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 body_sse_proxy='{"model":"nginxsse/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+# A long conversation: 256 KiB of turns of code-like text (quotes,
+# backslashes, newlines: what a coding agent sends). Too big for an
+# environment variable, so wrk reads it from a file ("@path").
+python3 - "$tmp" <<'PYEOF'
+import json, sys
+line = 'if (x->name[i] == \'"\') { printf("%s\\n", s); } /* quoted: "yes" */\n'
+turns = []
+while len(json.dumps(turns)) < 256 * 1024:
+    turns.append({"role": "user" if len(turns) % 2 == 0 else "assistant", "content": line * 40})
+for name, model in (("direct", "gpt-4o-mini"), ("proxy", "openai/gpt-4o-mini")):
+    with open(f"{sys.argv[1]}/big_{name}.json", "w") as f:
+        json.dump({"model": model, "messages": turns}, f)
+PYEOF
+body_big_direct="@$tmp/big_direct.json"
+body_big_proxy="@$tmp/big_proxy.json"
 
 # ---- each path answers what it should ----
-check() { # url body expected-substring
+check() { # url body expected-substring (a body of @path: that file)
 	local got
-	got=$(curl -s --max-time 5 -H 'Content-Type: application/json' -d "$2" -w '\n%{http_code}' "$1") || true
+	got=$(curl -s --max-time 5 -H 'Content-Type: application/json' --data-binary "$2" -w '\n%{http_code}' "$1") || true
 	case "$got" in
 	*"$3"*200) ;;
 	*) die "$1 with $2 answered: $got" ;;
 	esac
 }
 check "$up/v1/chat/completions" "$body_direct" '"content":"Hello! How can I help you today?"'
+check "$relay/v1/chat/completions" "$body_direct" '"content":"Hello! How can I help you today?"'
 check "$px/v1/chat/completions" "$body_proxy" '"content":"Hello! How can I help you today?"'
 check "$px/v1/chat/completions" "$body_route" '"content":"Hello! How can I help you today?"'
 check "$up/stream/v1/chat/completions" "$body_sse_direct" 'data: [DONE]'
 check "$px/v1/chat/completions" "$body_sse_proxy" 'data: [DONE]'
+check "$up/v1/chat/completions" "$body_big_direct" '"content":"Hello! How can I help you today?"'
+check "$px/v1/chat/completions" "$body_big_proxy" '"content":"Hello! How can I help you today?"'
 
 # ---- wrk ----
 cat >"$tmp/post.lua" <<'EOF'
 wrk.method = "POST"
-wrk.body = os.getenv("BENCH_BODY")
+local body = os.getenv("BENCH_BODY")
+if body:sub(1, 1) == "@" then
+	local f = assert(io.open(body:sub(2), "rb"))
+	body = f:read("*a")
+	f:close()
+end
+wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 function done(summary, latency, requests)
 	local e = summary.errors
@@ -175,16 +212,17 @@ function done(summary, latency, requests)
 		e.connect + e.read + e.write + e.timeout, e.status))
 end
 EOF
-proxy_ticks() { awk '{print $14 + $15}' "/proc/$proxy_pid/stat"; }
+proxy_ticks() { awk '{print $14 + $15}' "/proc/${CPU_PID:-$proxy_pid}/stat"; }
 # run NAME THREADS CONNS URL BODY: wrk's summary, and the CPU time the proxy
-# used meanwhile, into $tmp/NAME.txt. With PIN=1, wrk, nginx's worker and the
-# proxy (every thread of it: -a) share CPU 0.
+# used meanwhile (CPU_PID=pid: that process's instead), into $tmp/NAME.txt.
+# With PIN=1, wrk, nginx's worker, the relay's worker and the proxy (every
+# thread of it: -a) share CPU 0.
 run() {
 	local name=$1 t=$2 c=$3 url=$4 body=$5 t0 pin=
 	echo "bench: $name (-t$t -c$c -d${DURATION}s${PIN:+, all on CPU 0})" >&2
 	if [ -n "${PIN:-}" ]; then
 		pin="taskset -c 0"
-		for p in $proxy_pid $(pgrep -P "$nginx_pid"); do taskset -apc 0 "$p" >/dev/null; done
+		for p in $proxy_pid $(pgrep -P "$nginx_pid") $(pgrep -P "$relay_pid"); do taskset -apc 0 "$p" >/dev/null; done
 	fi
 	t0=$(proxy_ticks)
 	BENCH_BODY=$body timeout $((DURATION + 30)) $pin wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency \
@@ -192,7 +230,7 @@ run() {
 	grep -q '^BENCH ' "$tmp/$name.txt" || die "wrk $name printed no summary: $(cat "$tmp/$name.txt")"
 	echo "PROXYCPU ticks=$(($(proxy_ticks) - t0)) hz=$(getconf CLK_TCK)" >>"$tmp/$name.txt"
 	if [ -n "${PIN:-}" ]; then
-		for p in $proxy_pid $(pgrep -P "$nginx_pid"); do taskset -apc "0-$(($(nproc) - 1))" "$p" >/dev/null; done
+		for p in $proxy_pid $(pgrep -P "$nginx_pid") $(pgrep -P "$relay_pid"); do taskset -apc "0-$(($(nproc) - 1))" "$p" >/dev/null; done
 	fi
 }
 # At one connection, a wake-up across CPUs costs more than the work when the
@@ -201,6 +239,9 @@ run() {
 if [ "$PROFILE" != only ]; then
 PIN=1 run lat_direct 1 1 "$up/v1/chat/completions" "$body_direct"
 PIN=1 run lat_proxy 1 1 "$px/v1/chat/completions" "$body_proxy"
+PIN=1 CPU_PID=$(pgrep -P "$relay_pid") run lat_relay 1 1 "$relay/v1/chat/completions" "$body_direct"
+PIN=1 run lat_big_direct 1 1 "$up/v1/chat/completions" "$body_big_direct"
+PIN=1 run lat_big_proxy 1 1 "$px/v1/chat/completions" "$body_big_proxy"
 run lat_direct_unpinned 1 1 "$up/v1/chat/completions" "$body_direct"
 run lat_proxy_unpinned 1 1 "$px/v1/chat/completions" "$body_proxy"
 run tput_direct 2 32 "$up/v1/chat/completions" "$body_direct"
@@ -352,7 +393,7 @@ python3 - "$tmp" "$DURATION" "$STREAMS" "$idle_start" \
 	"$rss_idle" "$anon_idle" "$file_idle" "$rss_after_wrk" "$rss_before_streams" "$rss_after_streams" \
 	"$(date -u +%Y-%m-%d)" "$(nproc)" "$cpu" "$(uname -sr)" "$ver_nginx" "$ver_wrk" "$ver_arouter" "$commit" \
 	>"$tmp/section.md" <<'EOF'
-import json, re, sys
+import json, os, re, sys
 (tmp, duration, streams, idle_start, rss_idle, anon_idle, file_idle, rss_after_wrk, rss_before, rss_after,
  date, nproc, cpu, kernel, v_nginx, v_wrk, v_arouter, commit) = sys.argv[1:]
 streams, rss_idle, anon_idle, file_idle = int(streams), int(rss_idle), int(anon_idle), int(file_idle)
@@ -366,8 +407,10 @@ def w(name):
     return r
 ld, lp, ud, uprx, td, tp, sd, sp = (w(n) for n in ("lat_direct", "lat_proxy", "lat_direct_unpinned", "lat_proxy_unpinned",
                                                   "tput_direct", "tput_proxy", "sse_direct", "sse_proxy"))
-lr, tr, ln, tn, ta, la = (w(n) for n in ("lat_route", "tput_route", "lat_noledger", "tput_noledger",
-                                          "tput_proxy_again", "lat_proxy_again"))
+lr, tr, ln, tn, ta, la, lx = (w(n) for n in ("lat_route", "tput_route", "lat_noledger", "tput_noledger",
+                                              "tput_proxy_again", "lat_proxy_again", "lat_relay"))
+lbd, lbp = w("lat_big_direct"), w("lat_big_proxy")
+big_kib = os.path.getsize(f"{tmp}/big_proxy.json") / 1024
 # The 10% comparisons judge against the mean of the two runs of the
 # baseline, the second of which is adjacent to both.
 tb = (tp["rps"] + ta["rps"]) / 2
@@ -402,6 +445,8 @@ P("| target | measured | |")
 P("|---|---|---|")
 P(f"| added latency p50 ≤ 50 µs (1 connection, one CPU) | {us(add50)} ({us(lp['p50'])} proxied, {us(ld['p50'])} direct) | {ok(add50 <= 50)} |")
 P(f"| added latency p99 ≤ 300 µs (1 connection, one CPU) | {us(add99)} ({us(lp['p99'])} proxied, {us(ld['p99'])} direct) | {ok(add99 <= 300)} |")
+P(f"| for reference: nginx relaying (1 connection, one CPU) | adds {us(lx['p50'] - ld['p50'])} at p50, {us(lx['p99'] - ld['p99'])} at p99 ({us(lx['p50'])}, {us(lx['p99'])}) | |")
+P(f"| for reference: a {big_kib:.0f} KiB request (1 connection, one CPU) | adds {us(lbp['p50'] - lbd['p50'])} at p50 ({us(lbp['p50'])} proxied, {us(lbd['p50'])} direct) | |")
 P(f"| ≥ 20,000 req/s proxied, 32 connections, non-streaming | {tp['rps']:,.0f} req/s (direct {td['rps']:,.0f}) | {ok(tp['rps'] >= 20000 and not tp['errors'] and not tp['non2xx'])} |")
 P(f"| each event forwarded as it arrives | {n_ev} events a stream, ~1 s apart: proxied later than direct by {', '.join(f'{1000*x:.0f}' for x in lag)} ms (median per event) | {ok(stream_ok)} |")
 P(f"| {streams:,} concurrent streams held | {hp['ok']:,} of {streams:,} complete, {hp['open_at_sample']:,} open at once at the sample ({fails(hp)}) | {ok(held)} |")
@@ -412,7 +457,10 @@ P(f"| ledger on within 10% of off | {tb:,.0f} req/s on vs {tn['rps']:,.0f} off (
 P()
 P("| run | req/s | p50 | p90 | p99 | max | proxy CPU | |")
 P("|---|---|---|---|---|---|---|---|")
-for name, r in (("1 conn, one CPU, direct", ld), ("1 conn, one CPU, proxied", lp), ("1 conn, direct", ud),
+for name, r in (("1 conn, one CPU, direct", ld), ("1 conn, one CPU, proxied", lp),
+                ("1 conn, one CPU, nginx relaying (its CPU)", lx),
+                ("1 conn, one CPU, 256 KiB request, direct", lbd), ("1 conn, one CPU, 256 KiB request, proxied", lbp),
+                ("1 conn, direct", ud),
                 ("1 conn, proxied", uprx), ("32 conns, direct", td), ("32 conns, proxied", tp),
                 ("32 conns, SSE stream, direct", sd), ("32 conns, SSE stream, proxied", sp),
                 ("1 conn, one CPU, fallback route of 3", lr), ("32 conns, fallback route of 3", tr),

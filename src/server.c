@@ -48,6 +48,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
@@ -1348,12 +1349,12 @@ static void start_json_exchange(struct proxy_req *pr, struct provider *p, const 
 static json_object *read_json_body(struct proxy_req *pr)
 {
 	size_t len;
-	char *text = request_body(pr->req, &len);
+	/* Parsed where it lies: the tokener reads no byte past len. */
+	const char *text = hreq_body(pr->req, &len);
 	json_tokener *tok = dialect_json_tokener();
-	json_object *body = json_tokener_parse_ex(tok, text, (int)len);
+	json_object *body = len <= INT_MAX ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
 	bool bad = !body || json_tokener_get_error(tok) != json_tokener_success ||
 		   json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object);
-	free(text);
 	if (bad) {
 		if (body)
 			json_object_put(body);
