@@ -19,6 +19,18 @@ static void buf_reserve(struct buf *b, size_t extra)
 	b->cap = cap;
 }
 
+char *buf_space(struct buf *b, size_t n)
+{
+	buf_reserve(b, n);
+	return b->data + b->len;
+}
+
+void buf_commit(struct buf *b, size_t k)
+{
+	b->len += k;
+	b->data[b->len] = '\0';
+}
+
 void buf_append(struct buf *b, const void *data, size_t len)
 {
 	buf_reserve(b, len);

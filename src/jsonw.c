@@ -21,46 +21,70 @@ static const unsigned char escape_of[256] = {
 	['"'] = '"', ['\\'] = '\\',
 };
 
-/* The length of the run at s (at most n bytes) that needs no escape. */
-static size_t plain_run(const unsigned char *s, size_t n)
+/* The bytes of w that need an escape, as the high bit of each such byte:
+ * bytes under 0x20, '"' and '\\'. Bits above the lowest may be false
+ * (a borrow carries up), the lowest is exact. */
+static inline uint64_t special8(uint64_t w)
 {
-	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		if (escape_of[s[i]])
-			return i;
-		if (escape_of[s[i + 1]])
-			return i + 1;
-		if (escape_of[s[i + 2]])
-			return i + 2;
-		if (escape_of[s[i + 3]])
-			return i + 3;
-	}
-	while (i < n && !escape_of[s[i]])
-		i++;
-	return i;
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+	return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
 }
+
+/* Writes the escape of byte c at p; returns the bytes written. */
+static inline size_t put_escape(char *p, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char e = escape_of[c];
+	if (e == 'u') {
+		memcpy(p, "\\u00", 4);
+		p[4] = hex[c >> 4];
+		p[5] = hex[c & 0xf];
+		return 6;
+	}
+	p[0] = '\\';
+	p[1] = (char)e;
+	return 2;
+}
+
+/* Bytes are escaped a block at a time, written in place: room for a
+ * block is its worst case (\u00XX for each byte), so it stays small.
+ * Eight bytes at a time are checked at once and copied whole. */
+#define BLOCK 4096
 
 static void put_string(struct buf *out, const char *str, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
 	buf_putc(out, '"');
 	while (len > 0) {
-		size_t run = plain_run(s, len);
-		if (run)
-			buf_append(out, s, run);
-		if (run == len)
-			break;
-		unsigned char c = s[run], e = escape_of[c];
-		if (e == 'u') {
-			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-			buf_append(out, u, sizeof u);
-		} else {
-			char two[2] = {'\\', (char)e};
-			buf_append(out, two, sizeof two);
+		size_t n = len < BLOCK ? len : BLOCK, i = 0;
+		char *start = buf_space(out, 6 * n + 8), *p = start;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		while (i + 8 <= n) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			memcpy(p, &w, 8); /* room for it: 6 * n + 8 */
+			uint64_t m = special8(w);
+			if (!m) {
+				p += 8;
+				i += 8;
+				continue;
+			}
+			size_t k = (size_t)__builtin_ctzll(m) / 8; /* the first byte to escape */
+			p += k;
+			p += put_escape(p, s[i + k]);
+			i += k + 1;
 		}
-		s += run + 1;
-		len -= run + 1;
+#endif
+		for (; i < n; i++) {
+			if (escape_of[s[i]])
+				p += put_escape(p, s[i]);
+			else
+				*p++ = (char)s[i];
+		}
+		buf_commit(out, (size_t)(p - start));
+		s += n;
+		len -= n;
 	}
 	buf_putc(out, '"');
 }

@@ -91,6 +91,24 @@ static void test_built(void)
 		check(json_object_new_string(s), name);
 	}
 
+	/* Every byte value at every place of a 17-byte string (the writer
+	 * checks 8 bytes at once), alone and after a quote in the same word. */
+	size_t bad = 0;
+	for (int c = 0; c < 256; c++)
+		for (int pos = 0; pos < 17; pos++)
+			for (int q = 0; q < 2; q++) {
+				char t[17];
+				memset(t, 'a', sizeof t);
+				if (q)
+					t[pos > 0 ? pos - 1 : 1] = '"';
+				t[pos] = (char)c;
+				json_object *js = json_object_new_string_len(t, sizeof t);
+				if (!same(js, "byte at a place", bad < 3))
+					bad++;
+				json_object_put(js);
+			}
+	is_int(bad, 0, "every byte value at each of 17 places, with and without a quote before it");
+
 	/* NULL members and elements, nesting, order kept. */
 	o = json_object_new_object();
 	json_object_object_add(o, "z", NULL);
