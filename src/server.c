@@ -32,6 +32,7 @@
 #include "listen.h"
 #include "http-client.h"
 #include "ingress.h"
+#include "jsonr.h"
 #include "jsonw.h"
 #include "provider.h"
 #include "request.h"
@@ -48,7 +49,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
@@ -1349,17 +1349,14 @@ static void start_json_exchange(struct proxy_req *pr, struct provider *p, const 
 static json_object *read_json_body(struct proxy_req *pr)
 {
 	size_t len;
-	/* Parsed where it lies: the tokener reads no byte past len. */
-	const char *text = hreq_body(pr->req, &len);
-	json_tokener *tok = dialect_json_tokener();
-	json_object *body = len <= INT_MAX ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
-	bool bad = !body || json_tokener_get_error(tok) != json_tokener_success ||
-		   json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object);
-	if (bad) {
-		if (body)
-			json_object_put(body);
-		pr->status = reply_error(pr->req, pr->ingress, 400, "invalid_request_error",
-					 "the request body is not a JSON object");
+	const char *text = hreq_body(pr->req, &len), *err;
+	json_object *body = json_read(text, len, &err);
+	if (err || !json_object_is_type(body, json_type_object)) {
+		json_object_put(body);
+		char *msg = err ? xasprintf("the request body is not JSON: %s", err)
+				: xstrdup("the request body is not a JSON object");
+		pr->status = reply_error(pr->req, pr->ingress, 400, "invalid_request_error", msg);
+		free(msg);
 		proxy_req_done(pr);
 		return NULL;
 	}

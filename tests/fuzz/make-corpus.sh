@@ -18,7 +18,7 @@
 #      fuzz-response, OpenAI stream chunks (the canonical chunk shape)
 #      fuzz-encode;
 #   2. sends client requests of every dialect through `arouter proxy` to
-#      the fake: the client bodies seed fuzz-ingress, the bodies the proxy
+#      the fake: the client bodies seed fuzz-ingress and fuzz-json, the bodies the proxy
 #      sent upstream (the fake's record) seed fuzz-ingress and, in OpenAI
 #      form, fuzz-egress; the proxy's translated answers seed fuzz-decode,
 #      fuzz-response and fuzz-encode;
@@ -28,7 +28,7 @@
 #   4. adds the config files of the bats suites (write_config) to
 #      fuzz-config.
 # Hand-written seeds (fuzz-route, fuzz-config, fuzz-account, fuzz-listener,
-# fuzz-http1, fuzz-httpd, fuzz-sse edge cases) sit in the corpus under descriptive names
+# fuzz-http1, fuzz-httpd, fuzz-json, fuzz-sse edge cases) sit in the corpus under descriptive names
 # and are left alone.
 # Files are named by the SHA-1 of their content, so reruns add nothing
 # twice; inputs over 32 KiB are skipped.
@@ -176,6 +176,7 @@ markers=("" "[[fake:tool]]" "[[fake:reasoning;tool=2]]" "[[fake:stream_error]]")
 client() {
 	printf '%s' "$3" > "$tmp/req"
 	add fuzz-ingress "$tmp/req"
+	add fuzz-json "$tmp/req"
 	[[ $1 == openai ]] && add fuzz-egress "$tmp/req"
 	curl -sS -N -o "$tmp/resp" -H 'Content-Type: application/json' -H 'anthropic-version: 2023-06-01' \
 		-d "$3" "$2" || return 0

@@ -34,7 +34,7 @@ jobs=${JOBS:-1}
 work=${WORK:-$build/fuzz-long}
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(fuzz-sse fuzz-route fuzz-egress fuzz-ingress fuzz-decode fuzz-response
-	fuzz-encode fuzz-config fuzz-account fuzz-listener fuzz-http1 fuzz-httpd)
+	fuzz-encode fuzz-config fuzz-account fuzz-listener fuzz-http1 fuzz-httpd fuzz-json)
 mkdir -p "$work/artifacts" "$work/logs"
 work=$(cd "$work" && pwd) # the jobs run in a directory of their own
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:malloc_context_size=0:quarantine_size_mb=2}

@@ -17,7 +17,7 @@ build=$(cd "$1" && pwd) || exit 2
 secs=${2:-20}
 here=$(cd "$(dirname "$0")" && pwd)
 targets=(fuzz-sse fuzz-route fuzz-egress fuzz-ingress fuzz-decode fuzz-response fuzz-encode fuzz-config
-	fuzz-account fuzz-listener fuzz-http1 fuzz-httpd)
+	fuzz-account fuzz-listener fuzz-http1 fuzz-httpd fuzz-json)
 artifacts=$build/fuzz-artifacts
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
