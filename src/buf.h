@@ -20,6 +20,9 @@ void buf_putc(struct buf *b, char c);
 /* Appends v in decimal. */
 void buf_put_ll(struct buf *b, long long v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Room for extra more bytes (and the NUL), so that appending them moves
+ * nothing: for a length known beforehand. */
+void buf_reserve(struct buf *b, size_t extra);
 /* Room for n more bytes, to write in place: a pointer to the end of the
  * contents, valid until the next call on b. buf_commit(b, k) then takes
  * the first k (at most n) of them. */

@@ -526,10 +526,15 @@ void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_b
 	buf_reset(&gc->body_text);
 }
 
-const struct buf *gateway_call_body_text(struct gateway_call *gc)
+const struct buf *gateway_call_body_text(struct gateway_call *gc, size_t size_hint)
 {
-	if (gc->body_text.len == 0)
+	if (gc->body_text.len == 0) {
+		/* Room for the text at once, not grown (and copied) by doubling:
+		 * the hint, some slack, and a string block's worst case. */
+		if (size_hint)
+			buf_reserve(&gc->body_text, size_hint + size_hint / 16 + JSON_WRITE_BLOCK_ROOM);
 		json_write(&gc->body_text, gc->body);
+	}
 	return &gc->body_text;
 }
 
@@ -989,7 +994,7 @@ static enum http_outcome chat_attempt(const struct gateway_request *req, struct 
 		return gateway_call_run_mock(gc, body, req->cancel);
 	}
 	verbose("%s: POST %s (model %s)", gc->provider->slug, gc->url, gc->target.model);
-	const struct buf *text = gateway_call_body_text(gc);
+	const struct buf *text = gateway_call_body_text(gc, 0);
 	struct http_request hr = {
 		.method = "POST",
 		.url = gc->url,

@@ -86,8 +86,9 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
  * signatures, top_k, beta fields). */
 void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body);
 /* The upstream request body's text, written on first use (after any
- * gateway_call_use_native_body). Owned by gc. */
-const struct buf *gateway_call_body_text(struct gateway_call *gc);
+ * gateway_call_use_native_body). Owned by gc. size_hint: about how long
+ * it will be (the client's body it comes from), or 0. */
+const struct buf *gateway_call_body_text(struct gateway_call *gc, size_t size_hint);
 /* A call whose bytes go to the client untouched (the provider
  * passthrough): feed it the 2xx answer with gateway_call_feed and end it
  * with gateway_call_finish, and on_chunk sees the usage it carried (and

@@ -1052,6 +1052,21 @@ static void on_again(evutil_socket_t fd, short what, void *arg)
 	conn_process(arg);
 }
 
+/* Room to ask for before a read: a buffer's worth, or, while a body of
+ * a declared length arrives, the rest of it (up to BODY_ROOM_MAX at once),
+ * so the buffer grows once, not by doubling with a copy each time. */
+#define BODY_ROOM_MAX (4u << 20)
+static size_t read_want(const struct hconn *c)
+{
+	const struct hreq *r = c->req;
+	if (!r || r->framing != BODY_LENGTH || r->too_large)
+		return READ_ROOM;
+	size_t have = c->in_len - c->in_off;
+	size_t rest = r->length > have ? r->length - have : 0;
+	rest = rest < BODY_ROOM_MAX ? rest : BODY_ROOM_MAX;
+	return rest > READ_ROOM ? rest : READ_ROOM;
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -1085,7 +1100,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		/* Otherwise bounded by the parsing: a head ends within the header
 		 * limit, a declared body within the body limit, chunks are taken
 		 * out of the buffer as they arrive. */
-		make_room(c, READ_ROOM);
+		make_room(c, read_want(c));
 		room = c->in_cap - c->in_len;
 	}
 	ssize_t n = read(c->fd, c->in + c->in_len, room);

@@ -51,6 +51,7 @@ static inline size_t put_escape(char *p, unsigned char c)
  * block is its worst case (\u00XX for each byte), so it stays small.
  * Eight bytes at a time are checked at once and copied whole. */
 #define BLOCK 4096
+_Static_assert(JSON_WRITE_BLOCK_ROOM >= 6 * BLOCK + 8 + 2, "JSON_WRITE_BLOCK_ROOM below a block's worst case");
 
 static void put_string(struct buf *out, const char *str, size_t len)
 {

@@ -13,7 +13,10 @@
 
 #include "buf.h"
 
-/* Appends o (NULL: null) to out. */
+/* Appends o (NULL: null) to out. Each string is written a block at a
+ * time into room for the block's worst case: with this much room beyond
+ * the text's length reserved, out never grows. */
+#define JSON_WRITE_BLOCK_ROOM (6 * 4096 + 8 + 2)
 void json_write(struct buf *out, json_object *o);
 
 #endif

@@ -926,7 +926,9 @@ static void start_attempt(struct proxy_req *pr)
 		finish_model_request(pr, outcome, &resp);
 		return;
 	}
-	const struct buf *text = gateway_call_body_text(&pr->gc);
+	size_t client_len;
+	hreq_body(pr->req, &client_len);
+	const struct buf *text = gateway_call_body_text(&pr->gc, client_len);
 	struct http_request hr = {
 		.method = "POST",
 		.url = pr->gc.url,

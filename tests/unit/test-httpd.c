@@ -533,6 +533,36 @@ static void test_leading_empty_lines_and_absolute_form(void)
 	stop();
 }
 
+/* Bodies of a declared length past one read's room: one under and one
+ * over what the server reserves at once for a body (4 MiB), each followed
+ * by a pipelined request in the same writes. Numbered records make any
+ * byte lost, doubled or moved show. */
+static void test_big_bodies(void)
+{
+	static const size_t sizes[] = {300 * 1024 + 5, (6u << 20) + 3};
+	for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+		size_t n = sizes[t];
+		start(8192, 16u << 20, 30);
+		struct buf req = BUF_INIT, out = BUF_INIT;
+		buf_printf(&req, "POST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+		size_t body_at = req.len;
+		for (size_t i = 0; req.len - body_at < n; i++)
+			buf_printf(&req, "%08zu,", i);
+		req.len = body_at + n;
+		static const char after[] = "GET /echo?after HTTP/1.1\r\n\r\n";
+		buf_append(&req, after, sizeof after - 1);
+		put(req.data, req.len);
+		collect(&out, "q=after", 10000);
+		const char *got = memmem(out.data, out.len, "body=", 5);
+		bool same = got && (size_t)(out.data + out.len - got) > 5 + n && memcmp(got + 5, req.data + body_at, n) == 0;
+		CHECK(same && requests == 2, "a body of %zu bytes arrives whole and in order, and the request after it is read",
+		      n);
+		buf_free(&req);
+		buf_free(&out);
+		stop();
+	}
+}
+
 int main(void)
 {
 	test_keep_alive_and_pipelining();
@@ -547,5 +577,6 @@ int main(void)
 	test_timeouts();
 	test_backpressure();
 	test_leading_empty_lines_and_absolute_form();
+	test_big_bodies();
 	return tap_done();
 }
