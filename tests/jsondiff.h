@@ -253,6 +253,23 @@ static inline bool jsondiff_valid(const char *text, size_t len)
 	return v.p == v.end;
 }
 
+/* The value of 4 hex digits at p (which holds at least 4 bytes), or -1.
+ * Not sscanf: text is not NUL-terminated, and %x takes a sign or spaces. */
+static inline int jsondiff_hex4(const char *p)
+{
+	int v = 0;
+	for (int k = 0; k < 4; k++) {
+		char c = p[k];
+		int d = c >= '0' && c <= '9' ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
 /* Whether text escapes a surrogate pair for a code point whose low 16
  * bits fall in D800-DFFF (U+1D800-U+1DFFF, U+2D800-U+2DFFF, ...):
  * json-c 0.16 tests the decoded code point for a surrogate and writes
@@ -262,11 +279,11 @@ static inline bool jsondiff_jsonc_mangles(const char *text, size_t len)
 	for (size_t i = 0; i + 12 <= len; i++) {
 		if (text[i] != '\\' || text[i + 1] != 'u' || text[i + 6] != '\\' || text[i + 7] != 'u')
 			continue;
-		unsigned hi = 0, lo = 0;
-		if (sscanf(text + i + 2, "%4x", &hi) != 1 || sscanf(text + i + 8, "%4x", &lo) != 1)
+		int hi = jsondiff_hex4(text + i + 2), lo = jsondiff_hex4(text + i + 8);
+		if (hi < 0 || lo < 0)
 			continue;
-		if ((hi & 0xfc00) == 0xd800 && (lo & 0xfc00) == 0xdc00 &&
-		    ((((hi & 0x3ffu) << 10) + (lo & 0x3ffu) + 0x10000) & 0xf800) == 0xd800)
+		unsigned cp = (((unsigned)hi & 0x3ffu) << 10) + ((unsigned)lo & 0x3ffu) + 0x10000u;
+		if ((hi & 0xfc00) == 0xd800 && (lo & 0xfc00) == 0xdc00 && (cp & 0xf800u) == 0xd800u)
 			return true;
 	}
 	return false;
