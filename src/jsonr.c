@@ -5,6 +5,7 @@
 #include "jsonr.h"
 
 #include "buf.h"
+#include "jsonscan.h"
 #include "util.h"
 
 #include <stdbool.h>
@@ -40,6 +41,14 @@ static void skip_ws(struct reader *r)
 /* The first '"', '\\' or NUL in [p, end), or end. */
 static const char *string_stop(const char *p, const char *end)
 {
+#if JSON_SCAN16
+	while (end - p >= 16) {
+		unsigned k = json_scan16(p, 1);
+		if (k < 16)
+			return p + k;
+		p += 16;
+	}
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
 	while (end - p >= 8) {
@@ -158,12 +167,22 @@ static bool string(struct reader *r, const char **s, size_t *len)
 		return true;
 	}
 	/* Unescaped in place, copied as it is scanned: the string is never
-	 * longer than what is left of the text (escapes shrink), plus 8 for
-	 * a whole word written past its end. */
+	 * longer than what is left of the text (escapes shrink), plus 16 for
+	 * a whole block written past its end. */
 	buf_reset(&r->text);
-	char *d0 = buf_space(&r->text, (size_t)(end - start) + 8), *d = d0;
+	char *d0 = buf_space(&r->text, (size_t)(end - start) + 16), *d = d0;
 	const char *p = start;
 	for (;;) {
+#if JSON_SCAN16
+		while (end - p >= 16) {
+			memcpy(d, p, 16);
+			unsigned k = json_scan16(p, 1);
+			p += k;
+			d += k;
+			if (k < 16)
+				goto stop;
+		}
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
 		while (end - p >= 8) {
@@ -186,7 +205,7 @@ static bool string(struct reader *r, const char **s, size_t *len)
 			*d++ = *p++;
 		if (p == end)
 			return fail(r, "a string has no closing quote"), false;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if JSON_SCAN16 || (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 	stop:
 #endif
 		if (*p == '"')

@@ -3,6 +3,7 @@
 
 #include "jsonw.h"
 
+#include "jsonscan.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -49,7 +50,8 @@ static inline size_t put_escape(char *p, unsigned char c)
 
 /* Bytes are escaped a block at a time, written in place: room for a
  * block is its worst case (\u00XX for each byte), so it stays small.
- * Eight bytes at a time are checked at once and copied whole. */
+ * Sixteen bytes at a time (then eight) are checked at once and copied
+ * whole. */
 #define BLOCK 4096
 _Static_assert(JSON_WRITE_BLOCK_ROOM >= 6 * BLOCK + 8 + 2, "JSON_WRITE_BLOCK_ROOM below a block's worst case");
 
@@ -60,6 +62,19 @@ static void put_string(struct buf *out, const char *str, size_t len)
 	while (len > 0) {
 		size_t n = len < BLOCK ? len : BLOCK, i = 0;
 		char *start = buf_space(out, 6 * n + 8), *p = start;
+#if JSON_SCAN16
+		while (i + 16 <= n) {
+			memcpy(p, s + i, 16); /* room for it: 6 * n + 8 */
+			unsigned k = json_scan16((const char *)s + i, 0x20);
+			p += k;
+			if (k == 16) {
+				i += 16;
+				continue;
+			}
+			p += put_escape(p, s[i + k]);
+			i += k + 1;
+		}
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		while (i + 8 <= n) {
 			uint64_t w;

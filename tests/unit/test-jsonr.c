@@ -327,9 +327,47 @@ static void test_corpora(void)
 	is_int(t.bad, 0, "every text: json_read agrees with json-c");
 }
 
+/* Every byte value, and every escape, at every place of a 41-byte string
+ * (the reader checks 16, then 8 bytes at once), with and without an
+ * escape before it in the same block, the text ending right after the
+ * string or going on (where whole blocks are read past the string). */
+static void test_every_place(void)
+{
+	static const char *const escapes[] = {"\\\"", "\\\\", "\\/", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\ud83d", "\\x"};
+	size_t n_texts = 0, bad = 0;
+	for (int c = 0; c < 256 + (int)(sizeof escapes / sizeof *escapes); c++)
+		for (int pos = 0; pos < 41; pos++)
+			for (int variant = 0; variant < 4; variant++) {
+				struct buf t = BUF_INIT;
+				buf_puts(&t, "[\"");
+				for (int i = 0; i < 41; i++) {
+					if (i == pos) {
+						if (c < 256)
+							buf_putc(&t, (char)c);
+						else
+							buf_puts(&t, escapes[c - 256]);
+					} else if ((variant & 1) && i == (pos > 0 ? pos - 1 : 1)) {
+						buf_puts(&t, "\\t");
+					} else {
+						buf_putc(&t, (char)('a' + i % 26));
+					}
+				}
+				buf_puts(&t, variant & 2 ? "\",\"after the string, more than a block\"]" : "\"]");
+				char why[160] = "";
+				bool read;
+				const char *broke = jsondiff_check(t.data, t.len, &read, why, sizeof why);
+				if (broke && bad++ < 3)
+					printf("# byte or escape %d at %d, variant %d: %s %s\n", c, pos, variant, broke, why);
+				n_texts++;
+				buf_free(&t);
+			}
+	ok(bad == 0, "every byte and escape at each of 41 places: %zu texts agree with json-c (%zu do not)", n_texts, bad);
+}
+
 int main(void)
 {
 	test_by_hand();
+	test_every_place();
 	test_corpora();
 	return tap_done();
 }

@@ -91,13 +91,14 @@ static void test_built(void)
 		check(json_object_new_string(s), name);
 	}
 
-	/* Every byte value at every place of a 17-byte string (the writer
-	 * checks 8 bytes at once), alone and after a quote in the same word. */
+	/* Every byte value at every place of a 41-byte string (the writer
+	 * checks 16, then 8 bytes at once: two blocks of 16, one of 8 and a
+	 * byte), alone and after a quote in the same block. */
 	size_t bad = 0;
 	for (int c = 0; c < 256; c++)
-		for (int pos = 0; pos < 17; pos++)
+		for (int pos = 0; pos < 41; pos++)
 			for (int q = 0; q < 2; q++) {
-				char t[17];
+				char t[41];
 				memset(t, 'a', sizeof t);
 				if (q)
 					t[pos > 0 ? pos - 1 : 1] = '"';
@@ -107,7 +108,7 @@ static void test_built(void)
 					bad++;
 				json_object_put(js);
 			}
-	is_int(bad, 0, "every byte value at each of 17 places, with and without a quote before it");
+	is_int(bad, 0, "every byte value at each of 41 places, with and without a quote before it");
 
 	/* NULL members and elements, nesting, order kept. */
 	o = json_object_new_object();
