@@ -316,6 +316,16 @@ static bool literal(struct reader *r, const char *word, size_t n)
 	return true;
 }
 
+/* After an array element or object member: 1 at a ',' (more follow),
+ * 0 at close (the end), -1 at anything else; r->p moves past either. */
+static int after_member(struct reader *r, char close)
+{
+	skip_ws(r);
+	if (r->p < r->end && (*r->p == ',' || *r->p == close))
+		return *r->p++ == ',';
+	return -1;
+}
+
 static json_object *array(struct reader *r, int depth)
 {
 	json_object *a = json_object_new_array();
@@ -335,15 +345,11 @@ static json_object *array(struct reader *r, int depth)
 			return NULL;
 		}
 		json_object_array_add(a, v);
-		skip_ws(r);
-		if (r->p < r->end && *r->p == ',') {
-			r->p++;
+		int more = after_member(r, ']');
+		if (more > 0)
 			continue;
-		}
-		if (r->p < r->end && *r->p == ']') {
-			r->p++;
+		if (more == 0)
 			return a;
-		}
 		json_object_put(a);
 		return fail(r, "an array is missing a ',' or ']'");
 	}
@@ -391,15 +397,11 @@ static json_object *object(struct reader *r, int depth)
 			json_object_put(o);
 			return NULL;
 		}
-		skip_ws(r);
-		if (r->p < r->end && *r->p == ',') {
-			r->p++;
+		int more = after_member(r, '}');
+		if (more > 0)
 			continue;
-		}
-		if (r->p < r->end && *r->p == '}') {
-			r->p++;
+		if (more == 0)
 			return o;
-		}
 		json_object_put(o);
 		return fail(r, "an object is missing a ',' or '}'");
 	}

@@ -7,6 +7,7 @@
 #include "jsonr.h"
 #include "jsonw.h"
 #include "tap.h"
+#include "util.h"
 #include "../jsondiff.h"
 
 #include <dirent.h>
@@ -237,32 +238,20 @@ static void mutate(struct tally *t, const char *text, size_t len, const char *fi
 	free(m);
 }
 
-static bool read_file(const char *path, struct buf *out)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return false;
-	char tmp[65536];
-	size_t n;
-	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-		buf_append(out, tmp, n);
-	fclose(f);
-	return true;
-}
-
 /* The JSON documents of a file: the whole, and each line (after "data:"),
  * with up to 3 leading flag bytes skipped (fuzz inputs); each that json-c
  * reads is checked with its mutations. */
 static void check_file(struct tally *t, const char *path)
 {
-	struct buf b = BUF_INIT;
-	if (!read_file(path, &b) || !b.len) {
-		buf_free(&b);
+	size_t blen;
+	char *b = read_file(path, &blen);
+	if (!b || !blen) {
+		free(b);
 		return;
 	}
-	for (size_t skip = 0; skip < 4 && skip < b.len; skip++) {
-		const char *text = b.data + skip;
-		size_t len = b.len - skip;
+	for (size_t skip = 0; skip < 4 && skip < blen; skip++) {
+		const char *text = b + skip;
+		size_t len = blen - skip;
 		bool ok;
 		json_object *o = jsondiff_jsonc(text, len, false, &ok);
 		json_object_put(o);
@@ -287,7 +276,7 @@ static void check_file(struct tally *t, const char *path)
 			p = eol ? eol + 1 : end;
 		}
 	}
-	buf_free(&b);
+	free(b);
 }
 
 static void check_dir(struct tally *t, const char *dir, bool recurse)

@@ -10,6 +10,7 @@
 #include "dialect.h"
 #include "jsonw.h"
 #include "tap.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -175,19 +176,6 @@ static void compare_text(const char *text, size_t len, size_t *docs, size_t *bad
 	}
 }
 
-static bool read_file(const char *path, struct buf *out)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return false;
-	char tmp[65536];
-	size_t n;
-	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-		buf_append(out, tmp, n);
-	fclose(f);
-	return true;
-}
-
 static void compare_dir(const char *dir, size_t *files, size_t *docs, size_t *bad)
 {
 	DIR *d = opendir(dir);
@@ -199,14 +187,15 @@ static void compare_dir(const char *dir, size_t *files, size_t *docs, size_t *ba
 			continue;
 		char path[8192];
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		struct buf b = BUF_INIT;
-		if (read_file(path, &b) && b.len) {
+		size_t blen;
+		char *b = read_file(path, &blen);
+		if (b && blen) {
 			(*files)++;
 			/* Fuzz inputs may open with flag bytes: from each of the first 4 too. */
-			for (size_t skip = 0; skip < 4 && skip < b.len; skip++)
-				compare_text(b.data + skip, b.len - skip, docs, bad, path);
+			for (size_t skip = 0; skip < 4 && skip < blen; skip++)
+				compare_text(b + skip, blen - skip, docs, bad, path);
 		}
-		buf_free(&b);
+		free(b);
 	}
 	closedir(d);
 }
