@@ -1,10 +1,10 @@
 /* fuzz-json.c - json_read (src/jsonr.c), the reader of client request
- * bodies, against json-c's tokener on the same bytes (tests/jsondiff.h):
- * where json_read reads a text json-c reads the same tree; where it
- * refuses one json-c reads, json-c's strict mode refuses it too (but for
- * raw control bytes in strings and lax numbers, which json-c's strict
- * mode lets by or json_read keeps). Then json_write of the tree must be
- * json-c's text of it, and read back the same tree. */
+ * bodies, on any bytes, by the rules of tests/jsondiff.h: it reads a text
+ * exactly when the RFC 8259 validator there does (raw control bytes other
+ * than NUL kept, json-c's nesting depth), and then json-c reads the same
+ * tree from it (but for the code points json-c 0.16 turns into U+FFFD).
+ * Then json_write of the tree must be json-c's text of it, and read back
+ * the same tree. */
 #include "config.h"
 
 #include "buf.h"
