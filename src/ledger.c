@@ -1686,7 +1686,12 @@ struct ledger_writer *ledger_writer_start(const char *path, char **err)
 	l->yield_every = WRITER_YIELD_ROWS;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->wake, NULL);
-	pthread_cond_init(&w->done, NULL);
+	/* Timed flushes measure their wait on the monotonic clock. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->done, &ca);
+	pthread_condattr_destroy(&ca);
 	/* Signals belong to the event loop's thread; the new thread inherits
 	 * this mask. */
 	sigset_t all, old;
@@ -1732,15 +1737,34 @@ void ledger_writer_submit(struct ledger_writer *w, const struct ledger_row *row)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int ledger_writer_flush(struct ledger_writer *w)
+int ledger_writer_flush(struct ledger_writer *w, long timeout_ms)
 {
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	if (timeout_ms >= 0) {
+		until.tv_sec += timeout_ms / 1000;
+		until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+	}
 	pthread_mutex_lock(&w->mu);
 	unsigned long long target = w->submitted;
 	w->flushers++;
 	pthread_cond_signal(&w->wake);
-	while (w->committed + w->failed < target)
-		pthread_cond_wait(&w->done, &w->mu);
+	bool late = false;
+	while (w->committed + w->failed < target && !late) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&w->done, &w->mu);
+		else
+			late = pthread_cond_timedwait(&w->done, &w->mu, &until) == ETIMEDOUT;
+	}
 	w->flushers--;
+	if (w->committed + w->failed < target) {
+		pthread_mutex_unlock(&w->mu);
+		return 1;
+	}
 	int rc = w->failed > w->failed_seen ? -1 : 0;
 	w->failed_seen = w->failed;
 	pthread_mutex_unlock(&w->mu);

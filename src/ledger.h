@@ -284,9 +284,11 @@ struct ledger_writer;
  * *err on failure. */
 struct ledger_writer *ledger_writer_start(const char *path, char **err);
 void ledger_writer_submit(struct ledger_writer *w, const struct ledger_row *row);
-/* Waits until every row submitted so far is committed (or failed). Returns
- * 0, or -1 if rows failed since the previous flush (see the stats). */
-int ledger_writer_flush(struct ledger_writer *w);
+/* Waits until every row submitted so far is committed (or failed), for at
+ * most timeout_ms (negative: for as long as it takes; the writer waits out
+ * another process's lock for up to ~30 s). Returns 0, -1 if rows failed
+ * since the previous flush (see the stats), or 1 if the time ran out. */
+int ledger_writer_flush(struct ledger_writer *w, long timeout_ms);
 /* Flushes, stops and joins the thread, closes the connection and frees w. */
 void ledger_writer_stop(struct ledger_writer *w);
 

@@ -1770,6 +1770,9 @@ static bool within_limits(struct server *s, struct hreq *req, enum dialect d, co
 	return false;
 }
 
+/* How long the account API waits for the ledger writer to commit. */
+#define ACCOUNT_FLUSH_MS 1000
+
 /* /api/v1/{balance,transactions,usage,keys}: the account API on the
  * ledger, for the admin key only. */
 static void handle_account(struct server *s, struct hreq *req, const char *path, const char *query)
@@ -1799,6 +1802,13 @@ static void handle_account(struct server *s, struct hreq *req, const char *path,
 				method = methods[i].name;
 		size_t len;
 		char *body = request_body(req, &len);
+		/* The rows of requests already answered are committed first, so
+		 * that a key's spend, the balance and the transactions include
+		 * them: the writer thread may still hold them. Bounded: with the
+		 * file locked by a stuck process the answer may miss them, but
+		 * the loop does not wait out the writer's retries. */
+		if (s->writer)
+			ledger_writer_flush(s->writer, ACCOUNT_FLUSH_MS);
 		keys_lock(s);
 		status = account_handle(s->ledger, method, path, query, body, len, &resp);
 		free(body);

@@ -201,7 +201,7 @@ static int writer(const char *db, long batch, long batches, long unflushed)
 			};
 			ledger_writer_submit(w, &r);
 		}
-		if (ledger_writer_flush(w) < 0)
+		if (ledger_writer_flush(w, -1) < 0)
 			die(1, "the writer failed");
 		total += batch;
 		printf("flushed %lld\n", total);

@@ -856,7 +856,7 @@ static void test_writer(void)
 	}
 	pthread_join(t, NULL);
 	is_int(side.failures, 0, "the second connection wrote while the writer did");
-	is_int(ledger_writer_flush(w), 0, "flush: every submitted row is committed");
+	is_int(ledger_writer_flush(w, -1), 0, "flush: every submitted row is committed");
 	struct ledger_writer_stats st;
 	ledger_writer_stats(w, &st);
 	is_int(st.submitted, N, "submitted");
@@ -886,6 +886,25 @@ static void test_writer(void)
 		now = raw_int(path, "SELECT COUNT(*) FROM requests");
 	}
 	is_int(now, before + 1, "a lone row is committed without a flush");
+
+	/* A timed flush gives up while another connection holds the write
+	 * lock, and the row is committed once the lock is let go. */
+	sqlite3 *blocker;
+	sqlite3_open_v2(path, &blocker, SQLITE_OPEN_READWRITE, NULL);
+	ok(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "another connection takes the write lock");
+	struct ledger_row held = row(3500000, NULL, "openai", "held", 1, 1, 0);
+	ledger_writer_submit(w, &held);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int frc = ledger_writer_flush(w, 200);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long waited = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	ok(frc == 1 && waited >= 150 && waited < 3000, "a flush for 200 ms gives up while the file is locked (%d after %ld ms)",
+	   frc, waited);
+	sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(blocker);
+	is_int(ledger_writer_flush(w, -1), 0, "once the lock is let go the row is committed");
+	is_int(raw_int(path, "SELECT COUNT(*) FROM requests WHERE model = 'held'"), 1, "the held row is there");
 	ledger_writer_stop(w);
 
 	/* Stop flushes what is queued. */
