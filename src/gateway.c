@@ -514,13 +514,47 @@ void gateway_call_tap(struct gateway_call *gc, struct provider *p, const char *m
 	gc->dec = stream_decoder_new(p->dialect, res->model, deliver, gc);
 }
 
-void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body)
+/* Adds to dst what `with` holds and `without` does not hold the same,
+ * where dst has nothing under that name; objects in both are merged
+ * member by member (Gemini's generationConfig). */
+static void merge_changed(json_object *dst, json_object *with, json_object *without)
+{
+	json_object_object_foreach(with, k, v)
+	{
+		json_object *was = NULL, *have = NULL;
+		json_object_object_get_ex(without, k, &was);
+		if (was && json_object_equal(v, was))
+			continue;
+		if (!json_object_object_get_ex(dst, k, &have)) {
+			json_object *copy = NULL;
+			if (!v || json_object_deep_copy(v, &copy, NULL) == 0)
+				json_object_object_add(dst, k, copy);
+		} else if (json_object_is_type(have, json_type_object) && json_object_is_type(v, json_type_object)) {
+			merge_changed(have, v, json_object_is_type(was, json_type_object) ? was : NULL);
+		}
+	}
+}
+
+void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body, json_object *canon)
 {
 	json_object *copy = NULL;
 	if (json_object_deep_copy(client_body, &copy, NULL) != 0 || !copy)
 		return;
 	if (gc->provider->dialect != DIALECT_GEMINI)
 		json_object_object_add(copy, "model", json_object_new_string(gc->target.model));
+	if (gc->target.params && canon) {
+		/* Model-string parameters (?temperature=...) apply here too, in
+		 * the native body's own names and places: what the request built
+		 * with them (gc->body) holds that one built without them does
+		 * not, where the client's body leaves it unset. */
+		struct egress_opts eo = {.model = gc->target.model, .stream = gc->stream, .default_max_tokens = 4096};
+		char *err = NULL;
+		json_object *without = dialect_build_request(gc->provider->dialect, canon, &eo, &err);
+		free(err);
+		if (without && gc->body)
+			merge_changed(copy, gc->body, without);
+		json_object_put(without);
+	}
 	json_object_put(gc->body);
 	gc->body = copy;
 	buf_reset(&gc->body_text);

@@ -83,8 +83,10 @@ int gateway_call_prepare(struct gateway_call *gc, const struct config *config, j
 /* Same dialect in and out: the upstream is sent the client's own body
  * (deep-copied, only "model" rewritten; a Gemini body names no model), so
  * nothing the canonical form cannot hold is lost (cache_control, thinking
- * signatures, top_k, beta fields). */
-void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body);
+ * signatures, top_k, beta fields). The model string's parameters are
+ * added where the body leaves them unset, as the dialect names them;
+ * canon is the request's canonical form (for that), or NULL. */
+void gateway_call_use_native_body(struct gateway_call *gc, json_object *client_body, json_object *canon);
 /* The upstream request body's text, written on first use (after any
  * gateway_call_use_native_body). Owned by gc. size_hint: about how long
  * it will be (the client's body it comes from), or 0. */

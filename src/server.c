@@ -908,7 +908,7 @@ static void start_attempt(struct proxy_req *pr)
 			pr->relay = sse_parser_new(relay_event, pr, 0);
 	}
 	if (pr->raw && pr->ingress != DIALECT_OPENAI) {
-		gateway_call_use_native_body(&pr->gc, pr->client_body);
+		gateway_call_use_native_body(&pr->gc, pr->client_body, pr->canon);
 		if (pr->ingress == DIALECT_ANTHROPIC) {
 			struct evkeyvalq *in = hreq_input_headers(pr->req);
 			const char *h;

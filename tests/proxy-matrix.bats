@@ -769,6 +769,24 @@ gem_stream_error() {
 		fail "sent upstream: $(fake_last_request | jq -r .body)"
 }
 
+# Regression: on the untranslated path the model string's parameters were
+# dropped (the client's own body went out as it came).
+@test "same dialect, Anthropic: model-string parameters apply where the body leaves them unset, cache_control kept" {
+	run post "$PROXY_URL/v1/messages" -d '{"model":"anthropic/claude-x?temperature=0.25&max_tokens=33","max_tokens":77,
+		"messages":[{"role":"user","content":[{"type":"text","text":"hi there","cache_control":{"type":"ephemeral"}}]}]}'
+	assert_success
+	fake_last_request | jq -e '.body | fromjson | .temperature == 0.25 and .max_tokens == 77 and .model == "claude-x"
+		and .messages[0].content == [{"type":"text","text":"hi there","cache_control":{"type":"ephemeral"}}]' > /dev/null ||
+		fail "sent upstream: $(fake_last_request | jq -r .body)"
+}
+
+@test "same dialect, Gemini: model-string parameters go into generationConfig beside the client's own" {
+	run post "$(gem_url 'google/gemini-2.5-flash%3Ftemperature%3D0.25' false)" -d "$(gem_body '{"generationConfig":{"maxOutputTokens":77,"topK":5}}')"
+	assert_success
+	fake_last_request | jq -e '.body | fromjson | .generationConfig == {"maxOutputTokens":77,"topK":5,"temperature":0.25}' > /dev/null ||
+		fail "sent upstream: $(fake_last_request | jq -r .body)"
+}
+
 # DESIGN.md: same dialect in and out is forwarded untranslated.  Regression:
 # topK, safetySettings and cachedContent were once dropped.
 @test "same dialect, Gemini: safetySettings, topK and cachedContent reach the upstream" {
