@@ -5,6 +5,7 @@
 
 #include "account-client.h"
 #include "cmd.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -69,8 +70,8 @@ static void print_balance(json_object *d)
 		remaining += json_object_get_double(json_object_object_get(k, "remaining"));
 	}
 	char b[48], s[48], r[48];
-	json_object *jb = json_object_new_double(budget), *js = json_object_new_double(spend),
-	            *jr = json_object_new_double(remaining);
+	json_object *jb = json_new_number(budget), *js = json_new_number(spend),
+	            *jr = json_new_number(remaining);
 	table_add(&t, (const char *const[]){"total", "", budgeted ? account_money(jb, b) : "-",
 	                                    account_money(js, s), budgeted ? account_money(jr, r) : "-"});
 	json_object_put(jb);

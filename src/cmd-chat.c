@@ -11,10 +11,12 @@
 #include "ledger.h"
 #include "route.h"
 #include "term.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <editline/readline.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -691,9 +693,9 @@ static void set_number(struct chat *c, const char *key, const char *value, bool 
 		json_object_object_add(c->params, key, json_object_new_int64(n));
 	} else {
 		double d = strtod(value, &end);
-		if (*end || errno || !*value)
+		if (*end || errno || !*value || !isfinite(d))
 			cmd_die_usage(&cmd_chat, "--%s takes a number, not '%s'", key, value);
-		json_object_object_add(c->params, key, json_object_new_double(d));
+		json_object_object_add(c->params, key, json_new_number(d));
 	}
 }
 

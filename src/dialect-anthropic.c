@@ -8,6 +8,7 @@
 #include "dialect-internal.h"
 
 #include "buf.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -276,13 +277,13 @@ static int build_sampling(json_object *canon, json_object *r, char **err)
 			d = 1;
 		if (d < 0)
 			d = 0;
-		json_object_object_add(r, "temperature", json_object_new_double(d));
+		json_object_object_add(r, "temperature", json_new_number(d));
 	}
 	have = dialect_request_number(canon, "top_p", &d, err);
 	if (have < 0)
 		return -1;
 	if (have)
-		json_object_object_add(r, "top_p", json_object_new_double(d));
+		json_object_object_add(r, "top_p", json_new_number(d));
 	int64_t k;
 	if (dialect_json_int(canon, "top_k", &k) && k > 0)
 		json_object_object_add(r, "top_k", json_object_new_int64(k));

@@ -9,6 +9,7 @@
 #include "dialect-internal.h"
 
 #include "buf.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <limits.h>
@@ -204,7 +205,7 @@ static int copy_number(json_object *canon, const char *key, json_object *gc, con
 	double d;
 	int have = dialect_request_number(canon, key, &d, err);
 	if (have > 0)
-		json_object_object_add(gc, gkey, json_object_new_double(d));
+		json_object_object_add(gc, gkey, json_new_number(d));
 	return have < 0 ? -1 : 0;
 }
 

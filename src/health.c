@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "health.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -138,7 +139,7 @@ json_object *health_json(struct health *h, int64_t now_ms)
 			json_object *lat = json_object_new_array();
 			for (size_t j = 0; j < e->n; j++) {
 				double ms = strategy_latency_ms(e->st, j);
-				json_object_array_add(lat, ms >= 0 ? json_object_new_double(ms) : NULL);
+				json_object_array_add(lat, ms >= 0 ? json_new_number(ms) : NULL);
 			}
 			json_object_object_add(r, "latency_ms", lat);
 		}

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "dialect-internal.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -389,7 +390,7 @@ static int copy_number(json_object *body, const char *key, json_object *r, const
 	json_object_object_add(r, to,
 	                       json_object_is_type(v, json_type_int) && dialect_json_as_int(v, &i)
 	                           ? json_object_new_int64(i)
-	                           : json_object_new_double(d));
+	                           : json_new_number(d));
 	return 0;
 }
 

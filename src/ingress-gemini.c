@@ -9,9 +9,11 @@
 
 #include "buf.h"
 #include "dialect-internal.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,9 +318,10 @@ static int copy_num(json_object *gc, const char *camel, const char *snake, json_
 	int64_t i;
 	if (dialect_json_as_int(v, &i) && json_object_is_type(v, json_type_int)) {
 		json_object_object_add(r, to, json_object_new_int64(i));
-	} else if (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) {
-		json_object_object_add(r, to, json_object_new_double(json_object_get_double(v)));
-	} else {
+	} else if ((json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) &&
+	           isfinite(json_object_get_double(v))) {
+		json_object_object_add(r, to, json_new_number(json_object_get_double(v)));
+	} else { /* 1e400 too: it has no double, and JSON no Infinity */
 		*err = xasprintf("generationConfig.%s must be a number", camel);
 		return -1;
 	}

@@ -7,6 +7,9 @@
 #include "util.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -170,4 +173,22 @@ void json_write(struct buf *out, json_object *o)
 		buf_puts(out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		return;
 	}
+}
+
+json_object *json_new_number(double d)
+{
+	if (!isfinite(d))
+		return NULL;
+	/* 15 significant digits read back as d for every decimal of up to 15
+	 * digits, and %g drops trailing zeros, so this is the shortest form
+	 * for them; 17 always reads back. */
+	char text[40];
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(text, sizeof text - 2, "%.*g", prec, d);
+		if (strtod(text, NULL) == d)
+			break;
+	}
+	if (!strpbrk(text, ".e"))
+		strcat(text, ".0");
+	return json_object_new_double_s(d, text);
 }

@@ -4,10 +4,12 @@
 #include "route.h"
 #include "catalog.h"
 #include "buf.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -283,8 +285,8 @@ json_object *route_typed_value(const char *s)
 			return json_object_new_int64(ll);
 		errno = 0;
 		double d = strtod(s, &end);
-		if (!*end && errno == 0)
-			return json_object_new_double(d);
+		if (!*end && errno == 0 && isfinite(d))
+			return json_new_number(d);
 	}
 	if (*s == '{' || *s == '[') {
 		json_object *o = json_tokener_parse(s);

@@ -60,7 +60,8 @@ void model_ref_clear(struct model_ref *r);
 /* Parses "a=1&b=true&c=text" into a JSON object with typed values
  * (integers, floats, true/false/null, percent-decoding). Caller owns it. */
 json_object *route_parse_params(const char *query);
-/* Types one value the same way ("0.7" → double, "{...}" → object). */
+/* Types one value the same way ("0.7" → double, "{...}" → object); a
+ * number that is not finite ("-inf", "-nan") stays a string. */
 json_object *route_typed_value(const char *s);
 
 enum {

@@ -796,6 +796,18 @@ b64() { base64 -w0 < "$1"; }
 	run --separate-stderr chat -m "anthropic/claude-sonnet-4-6?temperature=0.4&max_tokens=99" "hi"
 	assert_success
 	assert_body '.model == "claude-sonnet-4-6" and .temperature == 0.4 and .max_tokens == 99'
+	# As typed, not in json-c's 17 digits (0.40000000000000002).
+	[[ $(fake_last_request | jq -r .body) == *'"temperature":0.4,'* ]] || fail "body: $(fake_last_request | jq -r .body)"
+}
+
+@test "--temperature nan, inf or 1e999 is a usage error (exit 2): JSON has no such numbers" {
+	for v in nan inf -inf 1e999; do
+		run --separate-stderr chat -m "$OPENAI" --temperature "$v" "hi"
+		assert_failure 2
+		assert_error_line
+		[[ "$stderr" == *"--temperature takes a number"* ]] || fail "stderr for $v: $stderr"
+	done
+	assert_requests 0
 }
 
 @test "?stream=false on the model string turns streaming off" {

@@ -797,3 +797,52 @@ gem_stream_error() {
 		and .cachedContent == "cachedContents/abc"' > /dev/null ||
 		fail "sent upstream: $(fake_last_request | jq -r .body)"
 }
+
+# Regression: translated sampling numbers were rebuilt as doubles and went
+# out in json-c's 17 digits (0.4 as 0.40000000000000002).
+@test "translation: sampling numbers reach the upstream in their short decimal form, every dialect pair" {
+	local body
+	body_text() { fake_last_request | jq -r .body; }
+	has_text() { [[ "$1" == *"$2"* ]] || fail "wanted $2 in the upstream body: $1"; }
+	for m in anthropic/claude-x google/gemini-2.5-flash; do
+		run post "$PROXY_URL/v1/chat/completions" -d "{\"model\":\"$m\",\"temperature\":0.4,\"top_p\":0.9,
+			\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+		assert_success
+		body=$(body_text)
+		has_text "$body" '"temperature":0.4'
+		has_text "$body" 0.9
+		[[ "$body" != *00000000* ]] || fail "long digits in: $body"
+	done
+	run post "$PROXY_URL/v1/messages" -d '{"model":"openai/gpt-4o","max_tokens":9,"temperature":0.3,"top_p":0.7,
+		"messages":[{"role":"user","content":"hi"}]}'
+	assert_success
+	body=$(body_text)
+	has_text "$body" '"temperature":0.3'
+	has_text "$body" '"top_p":0.7'
+	run post "$(gem_url openai/gpt-4o false)" -d "$(gem_body '{"generationConfig":{"maxOutputTokens":9,"temperature":0.7,"topP":0.1}}')"
+	assert_success
+	body=$(body_text)
+	has_text "$body" '"temperature":0.7'
+	has_text "$body" '"top_p":0.1'
+}
+
+# 1e400 is valid JSON but no double: translating it would send null or
+# Infinity upstream, so it is the client's 400, in its dialect.
+@test "translation: a number out of double range is a 400 in the client's dialect, nothing sent" {
+	fake_reset
+	run post -w '\n%{http_code}' "$PROXY_URL/v1/chat/completions" -d '{"model":"anthropic/claude-x","top_p":1e400,
+		"messages":[{"role":"user","content":"hi"}]}'
+	[[ ${lines[-1]} == 400 ]] || fail "status: $output"
+	jq -e '.error.message | contains("\"top_p\" must be a number")' <<< "${lines[0]}" > /dev/null || fail "body: $output"
+	run post -w '\n%{http_code}' "$PROXY_URL/v1/messages" -d '{"model":"openai/gpt-4o","max_tokens":9,"temperature":-1e999,
+		"messages":[{"role":"user","content":"hi"}]}'
+	[[ ${lines[-1]} == 400 ]] || fail "status: $output"
+	jq -e '.type == "error" and (.error.message | contains("\"temperature\" must be a number"))' <<< "${lines[0]}" > /dev/null ||
+		fail "body: $output"
+	run post -w '\n%{http_code}' "$(gem_url openai/gpt-4o false)" -d '{"contents":[{"role":"user","parts":[{"text":"hi"}]}],
+		"generationConfig":{"maxOutputTokens":9,"topP":2e308}}'
+	[[ ${lines[-1]} == 400 ]] || fail "status: $output"
+	jq -e '.error.status == "INVALID_ARGUMENT" and (.error.message | contains("generationConfig.topP must be a number"))' \
+		<<< "${lines[0]}" > /dev/null || fail "body: $output"
+	[[ $(fake_request_count) == 0 ]] || fail "sent upstream: $(fake_requests)"
+}

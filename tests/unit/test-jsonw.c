@@ -227,9 +227,61 @@ static void test_corpora(void)
 	is_int(bad, 0, "every document: json_write's text is json-c's");
 }
 
+/* json_new_number's text, as json_write prints it; json-c must print the
+ * same. */
+static const char *number_text(double d, struct buf *b)
+{
+	json_object *o = json_new_number(d);
+	b->len = 0;
+	json_write(b, o);
+	if (!same(o, "a computed number", true))
+		buf_puts(b, " (json-c differs)");
+	json_object_put(o);
+	return buf_str(b);
+}
+
+static void test_numbers(void)
+{
+	struct buf b = BUF_INIT;
+	is_str(number_text(0.4, &b), "0.4", "0.4 is 0.4, not 0.40000000000000002");
+	is_str(number_text(0.1 + 0.2, &b), "0.30000000000000004", "0.1 + 0.2 needs all 17 digits");
+	is_str(number_text(1.0, &b), "1.0", "a whole number keeps json-c's .0");
+	is_str(number_text(-0.0, &b), "-0.0", "negative zero");
+	is_str(number_text(1e300, &b), "1e+300", "a large number");
+	is_str(number_text(5e-324, &b), "4.94065645841247e-324", "the least subnormal, in 15 digits");
+	is_str(number_text(1.7976931348623157e308, &b), "1.7976931348623157e+308", "the largest double");
+	is_str(number_text(123456789012345.0, &b), "123456789012345.0", "15 digits, whole");
+	is_str(number_text(0.1234567890123456, &b), "0.1234567890123456", "16 digits");
+	ok(json_new_number(__builtin_nan("")) == NULL, "NaN is null");
+	ok(json_new_number(__builtin_inf()) == NULL && json_new_number(-__builtin_inf()) == NULL,
+	   "Infinity is null");
+
+	/* Random bit patterns: every finite one reads back bit for bit. */
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	int bad = 0, n = 0;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		double d;
+		memcpy(&d, &x, sizeof d);
+		if (!__builtin_isfinite(d))
+			continue;
+		n++;
+		const char *t = number_text(d, &b);
+		char *end;
+		double back = strtod(t, &end);
+		if (*end || memcmp(&back, &d, sizeof d) != 0) {
+			if (bad++ < 3)
+				printf("# %a written as %s\n", d, t);
+		}
+	}
+	is_int(bad, 0, "%d random finite doubles read back bit for bit", n);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	test_built();
+	test_numbers();
 	test_corpora();
 	return tap_done();
 }

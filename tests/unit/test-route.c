@@ -67,6 +67,15 @@ static void test_grammar(void)
 	ok(json_object_is_type(json_object_object_get(r.params, "n"), json_type_int), "2 is an integer");
 	ok(json_object_is_type(json_object_object_get(r.params, "stop"), json_type_array), "JSON arrays decode");
 	is_str(json_object_get_string(json_object_object_get(r.params, "user")), "a b", "percent-decoding");
+	is_str(json_object_to_json_string(v), "0.7", "0.7 is written as 0.7, not in 17 digits");
+	model_ref_clear(&r);
+
+	ok(route_parse(&cfg.providers, "openai/gpt-4o?temperature=-inf&top_p=-nan&seed=1e999", &r, &err) == 0,
+	   "non-finite params parse");
+	ok(json_object_is_type(json_object_object_get(r.params, "temperature"), json_type_string) &&
+	       json_object_is_type(json_object_object_get(r.params, "top_p"), json_type_string) &&
+	       json_object_is_type(json_object_object_get(r.params, "seed"), json_type_string),
+	   "-inf, -nan and an overflowing 1e999 stay strings: JSON has no Infinity or NaN");
 	model_ref_clear(&r);
 	ok(route_parse(&cfg.providers, "openai/", &r, &err) < 0, "an empty model is an error");
 	ok(err && strstr(err, "names no model"), "says so");
