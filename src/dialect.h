@@ -51,7 +51,9 @@ struct egress_opts {
 };
 
 /* Parses exactly len bytes as one JSON value (surrounding whitespace
- * allowed). Returns a new object owned by the caller, or NULL. */
+ * allowed): strict JSON with json_read, anything json-c's lax tokener
+ * reads (comments, NaN, invalid UTF-8, ...) with that. Returns a new
+ * object owned by the caller, or NULL. */
 json_object *dialect_json_parse(const char *data, size_t len);
 /* This thread's tokener, reset, for a parse that needs its own handling of
  * what follows the value. Valid until the thread's next parse. */

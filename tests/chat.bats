@@ -1204,3 +1204,17 @@ b64() { base64 -w0 < "$1"; }
 	assert_output "Echo: x"
 	assert_requests 0
 }
+
+# Regression: json-c 0.16 read the escaped surrogate pairs of U+1D800-1DFFF,
+# U+2D800-2DFFF, ... as U+FFFD; Python servers escape everything past ASCII.
+@test "characters past U+FFFF that the upstream sends \\u-escaped are printed whole, every dialect, streaming and not" {
+	local want=$'H\u00e9 \U0001D800 \U0002D800 \U0001F600' m
+	for m in "$OPENAI" "$ANTHROPIC" "$GOOGLE"; do
+		for s in "" --no-stream; do
+			fake_next "reply=$want;ascii"
+			run --separate-stderr chat -m "$m" $s "hi"
+			assert_success
+			assert_output "$want"
+		done
+	done
+}

@@ -24,6 +24,10 @@
  * Faults of a hostile or broken upstream:
  *   huge_line=N   the answer's first word is N bytes of "x": one SSE line
  *                 (or JSON body) of N bytes and a little more
+ *   ascii         every JSON text is pure ASCII: other characters are
+ *                 \uXXXX escapes, surrogate pairs past U+FFFF (as Python's
+ *                 json.dumps writes them, and so many OpenAI-compatible
+ *                 servers)
  *   bad_utf8      the answer has " \xff\xfe" (invalid UTF-8) after its first
  *                 word, raw in the JSON strings
  *   wrong_ctype[=swap|text|none]  the Content-Type lies: swap (the default)
@@ -306,6 +310,43 @@ static const char *jget_str(json_object *o, const char *key)
 	return v != NULL && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
+/* The ascii directive of the request being answered (one at a time). */
+static bool ascii_json;
+
+/* s with every UTF-8 sequence as \u escapes (a surrogate pair past U+FFFF);
+ * bytes that are not UTF-8 stay. Non-ASCII bytes occur only inside strings. */
+static char *ascii_escape(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = xmalloc(n * 12 + 1), *o = out;
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned long c = *p;
+		int len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 1;
+		bool ok = c >= 0x80 && len > 1;
+
+		for (int i = 1; ok && i < len; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		if (!ok) {
+			*o++ = (char)*p++;
+			continue;
+		}
+		c &= 0xffu >> (len + 1);
+		for (int i = 1; i < len; i++)
+			c = c << 6 | (p[i] & 0x3f);
+		p += len;
+		if (c > 0xffff) {
+			c -= 0x10000;
+			o += sprintf(o, "\\u%04lx\\u%04lx", 0xd800 + (c >> 10), 0xdc00 + (c & 0x3ff));
+		} else {
+			o += sprintf(o, "\\u%04lx", c);
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 /* Compact text of o, owned by the caller; o itself is released, since every
  * caller builds a value only to serialize it once. */
 static char *jtake(json_object *o)
@@ -315,7 +356,7 @@ static char *jtake(json_object *o)
 
 	if (s == NULL)
 		die("out of memory");
-	copy = xstrdup(s);
+	copy = ascii_json ? ascii_escape(s) : xstrdup(s);
 	json_object_put(o);
 	return copy;
 }
@@ -336,7 +377,7 @@ struct directive {
 	bool clean_end; /* a cut stream ends its HTTP response properly */
 	bool catalog; /* GET .../models answers like an OpenRouter or ARouter gateway */
 	long huge_line; /* 0: off; else the first word's length in bytes */
-	bool bad_utf8, error_200, gzip, no_terminator, never_close, reset;
+	bool ascii, bad_utf8, error_200, gzip, no_terminator, never_close, reset;
 	const char *wrong_ctype; /* NULL: honest; else a static Content-Type ("" for none) */
 	long fail_pct;
 };
@@ -434,6 +475,8 @@ static void directive_set(struct directive *d, const char *key, const char *val)
 			d->huge_line = n;
 		else
 			warn("directive huge_line=%s ignored: want 0..%ld bytes", val ? val : "", MAX_HUGE_LINE);
+	} else if (strcmp(key, "ascii") == 0) {
+		d->ascii = parse_flag(val);
 	} else if (strcmp(key, "bad_utf8") == 0) {
 		d->bad_utf8 = parse_flag(val);
 	} else if (strcmp(key, "wrong_ctype") == 0) {
@@ -3037,7 +3080,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		d.cut = 20;
 	}
 
+	ascii_json = d.ascii;
 	reply_build(&r, &rq, &d);
+	ascii_json = false;
 	exchange_begin(srv, req, rq.seq, &r, &d);
 	directive_free(&d);
 out:

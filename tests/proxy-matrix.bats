@@ -846,3 +846,34 @@ gem_stream_error() {
 		<<< "${lines[0]}" > /dev/null || fail "body: $output"
 	[[ $(fake_request_count) == 0 ]] || fail "sent upstream: $(fake_requests)"
 }
+
+# Regression: upstream JSON was read by json-c 0.16, which turns the escaped
+# surrogate pairs of U+1D800-1DFFF, U+2D800-2DFFF, ... into U+FFFD. Python
+# servers (json.dumps) escape everything past ASCII, so those characters
+# (SignWriting, CJK Extension F) came out broken when translated.
+@test "translation: \\u-escaped characters past U+FFFF from the upstream reach the client whole, every path" {
+	local want=$'H\u00e9 \U0001D800 \U0002D800 \U0001F600' got m
+	for m in anthropic/claude-x google/gemini-2.5-flash; do
+		fake_next "reply=$want;ascii"
+		run post "$PROXY_URL/v1/chat/completions" -d "$(oai_body "$m" false)"
+		assert_success
+		got=$(jq -r '.choices[0].message.content' <<< "$output")
+		assert_equal "$got" "$want"
+		fake_next "reply=$want;ascii"
+		run post -N "$PROXY_URL/v1/chat/completions" -d "$(oai_body "$m" true)"
+		assert_success
+		got=$(sse_json | jq -rj '.choices[0]?.delta.content // empty')
+		assert_equal "$got" "$want"
+	done
+	fake_next "reply=$want;ascii"
+	run post "$PROXY_URL/v1/messages" -d '{"model":"openai/gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}'
+	assert_success
+	got=$(jq -r '.content[0].text' <<< "$output")
+	assert_equal "$got" "$want"
+	# The fake really escaped them: its answer holds no byte past ASCII.
+	fake_next "reply=$want;ascii"
+	run curl -sS "$FAKE_URL/v1/chat/completions" -H 'Content-Type: application/json' \
+		-d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+	[[ $output == *'\ud836\udc00'* && $output == *'\ud876\udc00'* ]] || fail "fake answered: $output"
+	! LC_ALL=C grep -q $'[\x80-\xff]' <<< "$output" || fail "non-ASCII bytes in: $output"
+}
