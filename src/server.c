@@ -128,6 +128,7 @@ struct server {
 	struct client client;     /* of the request being dispatched */
 	struct stdio_relay *relay; /* --stdio */
 	struct event *stdio_timer;
+	struct event *release_ev; /* memory_release a second after answers */
 	int stdio_idle_ticks;
 	char *sd_host;            /* the address of systemd's socket */
 	int n_reqs;               /* in flight */
@@ -225,9 +226,20 @@ static void maybe_exit(struct server *s)
 		event_base_loopexit(s->base, NULL);
 }
 
+static void on_release(evutil_socket_t fd, short what, void *arg)
+{
+	memory_release();
+}
+
 static void on_sent(void *arg)
 {
-	maybe_exit(arg);
+	struct server *s = arg;
+	/* A second after an answer (at most once a second under load), what
+	 * it used goes back to the system. */
+	static const struct timeval after = {1, 0};
+	if (s->release_ev && !s->stopping && !evtimer_pending(s->release_ev, NULL))
+		evtimer_add(s->release_ev, &after);
+	maybe_exit(s);
 }
 
 static void add_header(struct hreq *req, const char *name, const char *value)
@@ -2229,6 +2241,7 @@ static int worker_setup(struct server *s)
 	s->http = s->base ? httpd_new(s->base, &ho, on_request, on_sent, s) : NULL;
 	s->loop = s->base ? http_loop_new(s->base) : NULL;
 	s->log_ev = s->base ? event_new(s->base, -1, 0, on_log_lines, s) : NULL;
+	s->release_ev = s->base ? evtimer_new(s->base, on_release, s) : NULL;
 	if (!s->base || !s->http || !s->loop || !s->log_ev || pipe2(s->notify, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -1;
 	s->notify_ev = event_new(s->base, s->notify[0], EV_READ | EV_PERSIST, on_notify, s);
@@ -2254,6 +2267,8 @@ static void worker_teardown(struct server *s)
 	stdio_relay_free(s->relay);
 	if (s->stdio_timer)
 		event_free(s->stdio_timer);
+	if (s->release_ev)
+		event_free(s->release_ev);
 	if (s->notify_ev)
 		event_free(s->notify_ev);
 	http_loop_free(s->loop);

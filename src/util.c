@@ -257,6 +257,19 @@ const char *redact(const char *secret)
 
 /* Called through a volatile pointer, memset cannot be proven to be memset,
  * so the store is not dead whatever happens to p afterwards. */
+#ifdef HAVE_MIMALLOC
+/* Weak: only the arouter binary links mimalloc, not the unit tests. */
+extern void mi_collect(bool force) __attribute__((weak));
+#endif
+
+void memory_release(void)
+{
+#ifdef HAVE_MIMALLOC
+	if (mi_collect)
+		mi_collect(true);
+#endif
+}
+
 static void *(*const volatile wipe_memset)(void *, int, size_t) = memset;
 
 void secure_wipe(void *p, size_t n)

@@ -94,6 +94,13 @@ char *utf8_repair(const char *s, size_t len, size_t *out_len);
  * ("sk-…abcd"); short secrets become "…". Returns a buffer of the calling
  * thread that its next call overwrites. */
 const char *redact(const char *secret);
+/* Gives the memory the allocator holds free back to the system, for the
+ * calling thread's heap. Only mimalloc (the plain build's allocator) needs
+ * it: it decommits freed spans 25-500 ms late, and only when the thread
+ * allocates again, so an idle proxy kept the pages of its last big answer
+ * (180 MiB after 10 MB answers in every dialect). glibc's free gives back
+ * large blocks itself; without mimalloc this does nothing. */
+void memory_release(void);
 /* Zeroes p[0..n) in a way the compiler cannot drop as a dead store, for a
  * secret about to be freed or to go out of scope. */
 void secure_wipe(void *p, size_t n);
