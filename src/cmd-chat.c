@@ -8,16 +8,16 @@
 #include "cmd.h"
 #include "catalog.h"
 #include "gateway.h"
+#include "jsonw.h"
 #include "ledger.h"
 #include "route.h"
 #include "term.h"
-#include "jsonw.h"
 #include "util.h"
 
 #include <editline/readline.h>
 #include <errno.h>
-#include <math.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

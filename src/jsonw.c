@@ -8,9 +8,9 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 
 /* What each byte becomes inside a JSON string: 0 itself, 'u' \u00XX, any

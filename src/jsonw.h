@@ -19,11 +19,12 @@
 #define JSON_WRITE_BLOCK_ROOM (6 * 4096 + 8 + 2)
 void json_write(struct buf *out, json_object *o);
 
-/* A new json-c double for a computed value, carrying as its text the
- * first %g form of 15, 16 or 17 significant digits that reads back as
- * exactly d: 0.4, not json-c's 0.40000000000000002, and ".0" after a whole
- * number as json-c writes it. json-c and json_write both print that text. d must be finite: JSON
- * has no NaN or Infinity, so those give null (NULL). */
+/* A new json-c double for a computed value, owned by the caller, carrying
+ * as its text the first %g form of 15, 16 or 17 significant digits that
+ * reads back as exactly d: 0.4, not json-c's 0.40000000000000002, and
+ * ".0" after a whole number as json-c writes it. json-c and json_write
+ * both print that text. JSON has no NaN or Infinity: a d that is not
+ * finite gives NULL (null). */
 json_object *json_new_number(double d);
 
 #endif

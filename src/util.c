@@ -255,8 +255,6 @@ const char *redact(const char *secret)
 	return out;
 }
 
-/* Called through a volatile pointer, memset cannot be proven to be memset,
- * so the store is not dead whatever happens to p afterwards. */
 #ifdef HAVE_MIMALLOC
 /* Weak: only the arouter binary links mimalloc, not the unit tests. */
 extern void mi_collect(bool force) __attribute__((weak));
@@ -270,6 +268,8 @@ void memory_release(void)
 #endif
 }
 
+/* Called through a volatile pointer, memset cannot be proven to be memset,
+ * so the store is not dead whatever happens to p afterwards. */
 static void *(*const volatile wipe_memset)(void *, int, size_t) = memset;
 
 void secure_wipe(void *p, size_t n)

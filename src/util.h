@@ -98,7 +98,7 @@ const char *redact(const char *secret);
  * calling thread's heap. Only mimalloc (the plain build's allocator) needs
  * it: it decommits freed spans 25-500 ms late, and only when the thread
  * allocates again, so an idle proxy kept the pages of its last big answer
- * (180 MiB after 10 MB answers in every dialect). glibc's free gives back
+ * (186 MiB after 10 MB answers in every dialect pair). glibc's free gives back
  * large blocks itself; without mimalloc this does nothing. */
 void memory_release(void);
 /* Zeroes p[0..n) in a way the compiler cannot drop as a dead store, for a
